@@ -1,0 +1,3 @@
+from bpfcert.cli import main
+
+raise SystemExit(main())

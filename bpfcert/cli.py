@@ -1,0 +1,89 @@
+"""The `bpfcert` command: argument parsing and exit codes. Work is done by the library, imported lazily
+so that start-up stays cheap (a `bpfcert check` must finish well inside 150 ms)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import cast
+
+from bpfcert import __version__
+
+# command -> "module:function"; each function takes the parsed arguments and returns the exit code.
+HANDLERS = {
+    "check": "bpfcert.commands:check",
+    "pack": "bpfcert.commands:pack",
+    "import": "bpfcert.commands:import_package",
+    "examples": "bpfcert.commands:examples",
+    "kernels": "bpfcert.targets.commands:kernels",
+    "probe": "bpfcert.targets.commands:probe",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bpfcert", description="Conformance and certification for eBPF software.")
+    p.add_argument("--version", action="version", version=f"bpfcert {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check", help="check a package statically against the standard")
+    c.add_argument("package", help="package directory, .tar.gz archive, or manifest file")
+    c.add_argument("--profile", action="append", help="profile(s) to check (default: those the package claims)")
+    c.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    c.add_argument("-o", "--output", help="write the report here instead of standard output")
+
+    k = sub.add_parser("pack", help="derive a manifest from BPF objects and write a package")
+    k.add_argument("objects", nargs="+", help="BPF ELF objects (or executables embedding them)")
+    k.add_argument("-o", "--output", required=True, help="package directory to write")
+    k.add_argument("--name", help="package name (default: from the first object's file name)")
+    k.add_argument("--version", dest="pkg_version", default="0.1.0", help="package version (SemVer)")
+    k.add_argument("--license", help="SPDX license expression (default: from the objects' license section)")
+    k.add_argument("--force", action="store_true", help="write into a non-empty output directory")
+
+    i = sub.add_parser("import", help="convert another package format into a bpfcert package")
+    isub = i.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    ib = isub.add_parser("bpfman", help="bpfman bytecode image contents (object + io.ebpf.* label values)")
+    ib.add_argument("object")
+    ib.add_argument("--programs", required=True, help="io.ebpf.programs label value (JSON or @file)")
+    ib.add_argument("--maps", default="{}", help="io.ebpf.maps label value (JSON or @file)")
+    ib.add_argument("-o", "--output", required=True)
+    ie = isub.add_parser("eunomia", help="eunomia-bpf package.json")
+    ie.add_argument("package_json")
+    ie.add_argument("-o", "--output", required=True)
+
+    e = sub.add_parser("examples", help="check the bundled example packages and write reports (the main job)")
+    e.add_argument("--reports", default="reports/examples", help="directory for the JSON and JUnit reports")
+
+    kn = sub.add_parser("kernels", help="manage the cache of Debian kernels booted as targets")
+    ksub = kn.add_subparsers(dest="action", required=True, metavar="ACTION")
+    kl = ksub.add_parser("list", help="series, exact version, cached or not")
+    kl.add_argument("--format", choices=["text", "json"], default="text")
+    kf = ksub.add_parser("fetch", help="download the newest point release of each series")
+    kf.add_argument("series", nargs="*", help="5.10, 6.1, 6.12, 7.2 (default: all)")
+
+    pr = sub.add_parser("probe", help="probe kernel features on targets")
+    pr.add_argument("--target", default="host", help="host, 5.10, 6.1, 6.12, 7.2, comma-separated, or all")
+    pr.add_argument("--format", choices=["text", "json"], default="text")
+    pr.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
+    pr.add_argument("--package", help="predict for this package whether each target meets its requires")
+    pr.add_argument("-o", "--output", help="also save the JSON here (default: reports/probe/<time>.json)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bpfcert.errors import BpfcertError
+
+    module, _, func = HANDLERS[args.command].partition(":")
+    try:
+        handler = cast(Callable[[argparse.Namespace], int], getattr(importlib.import_module(module), func))
+        return handler(args)
+    except BpfcertError as exc:
+        print(f"bpfcert {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bpfcert {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

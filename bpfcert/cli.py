@@ -17,8 +17,8 @@ HANDLERS = {
     "pack": "bpfcert.commands:pack",
     "import": "bpfcert.commands:import_package",
     "examples": "bpfcert.commands:examples",
-    "kernels": "bpfcert.targets.commands:kernels",
-    "probe": "bpfcert.targets.commands:probe",
+    "kernels": "bpfcert.targets.kernels:command",
+    "probe": "bpfcert.probes:command",
 }
 
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--format", choices=["text", "json"], default="text")
     kf = ksub.add_parser("fetch", help="download the newest point release of each series")
     kf.add_argument("series", nargs="*", help="5.10, 6.1, 6.12, 7.2 (default: all)")
+    kf.add_argument("--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)")
 
     pr = sub.add_parser("probe", help="probe kernel features on targets")
     pr.add_argument("--target", default="host", help="host, 5.10, 6.1, 6.12, 7.2, comma-separated, or all")

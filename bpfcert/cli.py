@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--name", help="package name (default: from the first object's file name)")
     k.add_argument("--version", dest="pkg_version", default="0.1.0", help="package version (SemVer)")
     k.add_argument("--license", help="SPDX license expression (default: from the objects' license section)")
+    k.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign the manifest with")
     k.add_argument("--force", action="store_true", help="write into a non-empty output directory")
 
     i = sub.add_parser("import", help="convert another package format into a bpfcert package")

@@ -1,0 +1,128 @@
+"""Artifact checks: paths stay inside the package (PKG-ART-001), size limits (PKG-ART-002), sha256
+(PKG-ART-003), ELF64 EM_BPF relocatable objects (PKG-ELF-001) in the declared byte order (PKG-ELF-002)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from bpfcert.checks import Artifact, Context, check
+from bpfcert.errors import BpfcertError, FormatError
+from bpfcert.results import Result, Status
+
+if TYPE_CHECKING:
+    from bpfcert.package import Package
+
+EM_BPF = 247
+MAX_ARTIFACT_BYTES = 64 << 20
+MAX_PACKAGE_BYTES = 256 << 20
+ARCH_BYTE_ORDER = {"bpfel": "little", "bpfeb": "big"}
+
+
+def load_artifacts(pkg: Package, manifest: dict[str, Any]) -> list[Artifact]:
+    """Resolve and parse every declared artifact, recording why one could not be used."""
+    from bpfcert.elf import BpfObject
+    from bpfcert.package import resolve_artifact
+
+    out: list[Artifact] = []
+    total = 0
+    for entry in manifest.get("artifacts", []):
+        art = Artifact(entry)
+        out.append(art)
+        try:
+            art.path = resolve_artifact(pkg, str(entry["path"]))
+        except BpfcertError as exc:
+            art.problem = f"PKG-ART-001: {exc}"
+            continue
+        if not art.path.is_file():
+            art.problem = f"PKG-ART-002: {entry['path']} is not a regular file"
+            continue
+        size = art.path.stat().st_size
+        total += size
+        if size > MAX_ARTIFACT_BYTES or total > MAX_PACKAGE_BYTES:
+            art.problem = f"PKG-ART-002: {entry['path']} exceeds the size limits ({size} bytes)"
+            continue
+        try:
+            art.obj = BpfObject.open(art.path)
+        except FormatError as exc:
+            art.problem = f"PKG-ELF-001: {exc}"
+    return out
+
+
+@check("PKG-ART-001")
+def paths_inside_package(ctx: Context) -> Iterator[Result]:
+    for art in ctx.artifacts:
+        if art.problem and art.problem.startswith("PKG-ART-001"):
+            yield ctx.result("PKG-ART-001", Status.FAIL, art.problem.split(": ", 1)[1], artifact=art.name)
+        else:
+            yield ctx.result("PKG-ART-001", Status.PASS, f"{art.name} stays inside the package", artifact=art.name)
+
+
+@check("PKG-ART-002")
+def regular_files_within_limits(ctx: Context) -> Iterator[Result]:
+    for art in ctx.artifacts:
+        if art.problem and art.problem.startswith("PKG-ART-002"):
+            yield ctx.result("PKG-ART-002", Status.FAIL, art.problem.split(": ", 1)[1], artifact=art.name)
+        elif art.path is not None:
+            yield ctx.result("PKG-ART-002", Status.PASS, f"{art.name} is a regular file within limits")
+
+
+@check("PKG-ART-003")
+def sha256_matches(ctx: Context) -> Iterator[Result]:
+    from bpfcert.package import sha256_file
+
+    for art in ctx.artifacts:
+        if art.path is None or (art.problem and art.problem.startswith("PKG-ART")):
+            continue
+        actual = sha256_file(art.path)
+        declared = str(art.entry.get("sha256", "")).lower()
+        if actual == declared:
+            yield ctx.result("PKG-ART-003", Status.PASS, f"{art.name} sha256 matches", artifact=art.name)
+        else:
+            yield ctx.result(
+                "PKG-ART-003",
+                Status.FAIL,
+                f"{art.name}: sha256 is {actual}, manifest says {declared}",
+                artifact=art.name,
+                actual=actual,
+                declared=declared,
+            )
+
+
+@check("PKG-ELF-001")
+def elf64_bpf_relocatable(ctx: Context) -> Iterator[Result]:
+    for art in ctx.artifacts:
+        if art.problem and art.problem.startswith("PKG-ELF-001"):
+            yield ctx.result("PKG-ELF-001", Status.FAIL, f"{art.name}: {art.problem.split(': ', 1)[1]}")
+            continue
+        if art.obj is None:
+            continue
+        obj = art.obj
+        wrong = []
+        if obj.elfclass != 64:
+            wrong.append(f"ELF class {obj.elfclass}, not 64")
+        if obj.machine != EM_BPF:
+            wrong.append(f"machine {obj.machine}, not EM_BPF (247)")
+        if obj.elf_type != "ET_REL":
+            wrong.append(f"type {obj.elf_type}, not ET_REL")
+        if wrong:
+            yield ctx.result("PKG-ELF-001", Status.FAIL, f"{art.name}: " + "; ".join(wrong), artifact=art.name)
+        else:
+            yield ctx.result("PKG-ELF-001", Status.PASS, f"{art.name} is an ELF64 EM_BPF relocatable object")
+
+
+@check("PKG-ELF-002")
+def byte_order_matches_arch(ctx: Context) -> Iterator[Result]:
+    for art in ctx.loaded():
+        assert art.obj is not None
+        arch = str(art.entry.get("arch", "bpfel"))
+        want = ARCH_BYTE_ORDER.get(arch)
+        if art.obj.endianness == want:
+            yield ctx.result("PKG-ELF-002", Status.PASS, f"{art.name} is {want}-endian as {arch} declares")
+        else:
+            yield ctx.result(
+                "PKG-ELF-002",
+                Status.FAIL,
+                f"{art.name} is {art.obj.endianness}-endian but declared {arch}",
+                artifact=art.name,
+            )

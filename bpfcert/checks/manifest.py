@@ -1,0 +1,56 @@
+"""Manifest checks: presence and parsing (PKG-MAN-001), schema (PKG-MAN-002), references (PKG-MAN-003),
+signature (PKG-SIG-001)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from bpfcert import spec
+from bpfcert.checks import Context, check
+from bpfcert.results import Result, Status
+
+if TYPE_CHECKING:
+    from bpfcert.package import Package
+
+
+def _result(req_id: str, status: Status, message: str, **evidence: object) -> Result:
+    return Result(req_id, status, message, level=spec.requirement(req_id).level, evidence=dict(evidence))
+
+
+def manifest_results(pkg: Package) -> Iterator[Result]:
+    """PKG-MAN-001..003 and problems found while opening the package; these gate every other check."""
+    from bpfcert.package import manifest_reference_errors, validate_manifest
+
+    yield from pkg.problems
+    if any(r.id == "PKG-MAN-001" for r in pkg.problems):
+        return
+    if pkg.manifest is None:
+        yield _result("PKG-MAN-001", Status.FAIL, "no bpfpkg.json or bpfpkg.yaml at the package root")
+        return
+    yield _result("PKG-MAN-001", Status.PASS, f"manifest {pkg.manifest_path.name} parses")
+    errors = validate_manifest(pkg.manifest)
+    if errors:
+        for err in errors:
+            yield _result("PKG-MAN-002", Status.FAIL, f"{err.path}: {err.message}", path=err.path)
+        return
+    yield _result("PKG-MAN-002", Status.PASS, "manifest is valid against package.schema.json")
+    ref_errors = manifest_reference_errors(pkg.manifest)
+    for message in ref_errors:
+        yield _result("PKG-MAN-003", Status.FAIL, message)
+    if not ref_errors:
+        yield _result("PKG-MAN-003", Status.PASS, "names are unique and every reference resolves")
+
+
+@check("PKG-SIG-001")
+def signature_verifies(ctx: Context) -> Iterator[Result]:
+    if "signature" not in ctx.manifest:
+        yield ctx.result("PKG-SIG-001", Status.SKIP, "the manifest carries no signature")
+        return
+    from bpfcert.signing import verify_manifest
+
+    problem = verify_manifest(ctx.manifest)
+    if problem is None:
+        yield ctx.result("PKG-SIG-001", Status.PASS, "signature verifies over the canonical manifest")
+    else:
+        yield ctx.result("PKG-SIG-001", Status.FAIL, f"signature does not verify: {problem}")

@@ -1,0 +1,170 @@
+"""Service interface checks: exports name real maps (PKG-SVC-001) whose BTF record type matches the
+declared record schema (PKG-SVC-002); tunables are .rodata variables of the declared type (PKG-SVC-003)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from bpfcert.checks import Artifact, Context, check
+from bpfcert.results import Result, Status
+
+if TYPE_CHECKING:
+    from bpfcert.btf import Btf
+
+# Exports of these kinds must sit on a map of that type; "map" exports on any other type.
+EXPORT_MAP_TYPES = {"ringbuf": "ringbuf", "perf_event_array": "perf_event_array"}
+
+
+def _services(ctx: Context, key: str) -> list[dict[str, Any]]:
+    service = ctx.manifest.get("service", {})
+    items = service.get(key, []) if isinstance(service, dict) else []
+    return [i for i in items if isinstance(i, dict)]
+
+
+def _export_map(ctx: Context, export: dict[str, Any]) -> tuple[Artifact | None, Any, str | None]:
+    """(artifact, MapDef, problem) for the map an export names."""
+    name = export["map"]
+    decl = next((d for d in ctx.declared("maps") if d["name"] == name), None)
+    if decl is None:
+        return None, None, f"export {export['name']}: map {name} is not declared under maps"
+    art = ctx.artifact(decl["artifact"])
+    if art is None or art.obj is None:
+        return None, None, None
+    found = next((m for m in art.obj.maps if m.name == name), None)
+    if found is None:
+        return art, None, f"export {export['name']}: map {name} does not exist in {art.name}"
+    return art, found, None
+
+
+@check("PKG-SVC-001")
+def exports_name_maps(ctx: Context) -> Iterator[Result]:
+    for export in _services(ctx, "exports"):
+        art, found, problem = _export_map(ctx, export)
+        if problem:
+            yield ctx.result("PKG-SVC-001", Status.FAIL, problem)
+            continue
+        if found is None:
+            continue
+        kind = export.get("kind", "map")
+        want = EXPORT_MAP_TYPES.get(kind)
+        if (want and found.type != want) or (not want and found.type in EXPORT_MAP_TYPES.values()):
+            yield ctx.result(
+                "PKG-SVC-001",
+                Status.FAIL,
+                f"export {export['name']} is a {kind} export but map {found.name} is a {found.type}",
+            )
+        else:
+            yield ctx.result("PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}")
+
+
+def _json_type(btf: Btf, type_id: int) -> str:
+    """The JSON Schema type a BTF type's values take in a record."""
+    t = btf.resolve(type_id)
+    if t.kind in ("INT", "ENUM", "ENUM64", "PTR"):
+        return "boolean" if t.kind == "INT" and t.extra.get("encoding") == "BOOL" else "integer"
+    if t.kind == "FLOAT":
+        return "number"
+    if t.kind == "ARRAY":
+        elem = btf.resolve(int(t.extra["elem_type"]))
+        return "string" if elem.kind == "INT" and elem.size == 1 else "array"
+    return "object"
+
+
+def _record_problems(btf: Btf, type_id: int, record: dict[str, Any]) -> list[str]:
+    struct = btf.resolve(type_id)
+    if struct.kind not in ("STRUCT", "UNION"):
+        return [f"BTF type {struct.name or struct.id} is a {struct.kind}, records need a struct"]
+    members = {m.name: _json_type(btf, m.type) for m in struct.members if m.name}
+    props = record.get("properties", {})
+    problems = [f"member {n} missing from the record schema" for n in sorted(members.keys() - props.keys())]
+    problems += [f"property {n} is no member of struct {struct.name}" for n in sorted(props.keys() - members.keys())]
+    for name in sorted(members.keys() & props.keys()):
+        declared = props[name].get("type") if isinstance(props[name], dict) else None
+        allowed = {members[name]} | ({"number"} if members[name] == "integer" else set())
+        if declared not in allowed:
+            problems.append(f"property {name} has type {declared}, struct {struct.name} gives {members[name]}")
+    return problems
+
+
+@check("PKG-SVC-002")
+def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
+    for export in _services(ctx, "exports"):
+        art, found, problem = _export_map(ctx, export)
+        if problem or found is None or art is None or art.obj is None:
+            continue  # PKG-SVC-001 reports it
+        btf = art.obj.btf
+        record = export.get("record", {})
+        if btf is None:
+            yield ctx.result("PKG-SVC-002", Status.FAIL, f"export {export['name']}: {art.name} has no BTF")
+            continue
+        type_id = found.value_type_id
+        if not type_id:
+            title = record.get("title")
+            struct = btf.find(str(title), "STRUCT") if title else None
+            if struct is None:
+                yield ctx.result(
+                    "PKG-SVC-002",
+                    Status.FAIL,
+                    f"export {export['name']}: map {found.name} has no BTF value type; the record schema's "
+                    f"title must name the record struct (title {title!r} found no struct)",
+                )
+                continue
+            type_id = struct.id
+        problems = _record_problems(btf, type_id, record)
+        if problems:
+            yield ctx.result("PKG-SVC-002", Status.FAIL, f"export {export['name']}: " + "; ".join(problems))
+        else:
+            yield ctx.result("PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF")
+
+
+# tunable type -> (size in bytes, signed); "bool" is a 1-byte BTF INT with the BOOL encoding
+TUNABLE_TYPES = {
+    "u8": (1, False), "u16": (2, False), "u32": (4, False), "u64": (8, False),
+    "s8": (1, True), "s16": (2, True), "s32": (4, True), "s64": (8, True),
+    "bool": (1, False),
+}  # fmt: skip
+
+
+def _rodata_vars(btf: Btf) -> dict[str, int]:
+    """Variable name -> type id for every VAR in a .rodata* DATASEC."""
+    out: dict[str, int] = {}
+    for t in btf.types:
+        if t.kind == "DATASEC" and t.name.startswith(".rodata"):
+            for var_id, _offset, _size in t.extra.get("vars", []):
+                var = btf.types[var_id]
+                if var.type is not None:
+                    out[var.name] = var.type
+    return out
+
+
+@check("PKG-SVC-003")
+def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
+    variables: dict[str, tuple[Btf, int]] = {}
+    for art in ctx.loaded():
+        assert art.obj is not None
+        if art.obj.btf is not None:
+            btf = art.obj.btf
+            variables.update({n: (btf, tid) for n, tid in _rodata_vars(btf).items()})
+    for tunable in _services(ctx, "tunables"):
+        name, declared = tunable["name"], str(tunable.get("type", "")).lstrip("_")
+        if name not in variables:
+            yield ctx.result("PKG-SVC-003", Status.FAIL, f"tunable {name}: no .rodata variable {name} in BTF")
+            continue
+        btf, type_id = variables[name]
+        t = btf.resolve(type_id)
+        want = TUNABLE_TYPES.get(declared)
+        if t.kind != "INT" or want is None:
+            ok = False
+        else:
+            is_bool = t.extra.get("encoding") == "BOOL"
+            ok = (t.size, bool(t.extra.get("encoding") == "SIGNED")) == want and is_bool == (declared == "bool")
+        if ok:
+            yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}")
+        else:
+            yield ctx.result(
+                "PKG-SVC-003",
+                Status.FAIL,
+                f"tunable {name} is declared {tunable.get('type')} but BTF says {t.kind} {t.name or ''} "
+                f"of size {t.size}",
+            )

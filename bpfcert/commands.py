@@ -1,0 +1,103 @@
+"""Handlers of the package commands: check, pack, import, examples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bpfcert.checks import Report, check_package
+from bpfcert.errors import BpfcertError
+
+
+def _check(path: str, profiles: list[str] | None) -> Report:
+    from bpfcert.package import open_package
+
+    with open_package(path) as pkg:
+        return check_package(pkg, profiles)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text)
+        except OSError as exc:
+            raise BpfcertError(f"cannot write {output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def check(args: argparse.Namespace) -> int:
+    report = _check(args.package, args.profile)
+    if args.format == "json":
+        from bpfcert.report import to_json
+
+        _emit(json.dumps(to_json(report), indent=2) + "\n", args.output)
+    elif args.format == "junit":
+        from bpfcert.report.junit import to_junit
+
+        _emit(to_junit([report]), args.output)
+    else:
+        from bpfcert.report.text import to_text
+
+        _emit(to_text(report), args.output)
+    return 0 if report.verdict == "conformant" else 1
+
+
+def pack(args: argparse.Namespace) -> int:
+    from bpfcert.pack import default_name, derive_manifest, read_inputs, write_package
+
+    inputs = read_inputs(args.objects)
+    manifest = derive_manifest(inputs, args.name or default_name(args.objects[0]), args.pkg_version, args.license)
+    if args.sign_key:
+        from bpfcert.signing import sign_manifest
+
+        try:
+            key = Path(args.sign_key).read_bytes()
+        except OSError as exc:
+            raise BpfcertError(f"cannot read {args.sign_key}: {exc.strerror}") from None
+        manifest = sign_manifest(manifest, key)
+    path = write_package(Path(args.output), manifest, inputs, force=args.force)
+    print(f"wrote {path} ({len(manifest['programs'])} programs, {len(manifest['maps'])} maps)")
+    return 0
+
+
+def import_package(args: argparse.Namespace) -> int:
+    from bpfcert.pack import write_package
+
+    if args.format == "bpfman":
+        from bpfcert.importers.bpfman import import_bpfman
+
+        manifest, inputs = import_bpfman(args.object, args.programs, args.maps)
+    else:
+        from bpfcert.importers.eunomia import import_eunomia
+
+        manifest, inputs = import_eunomia(args.package_json)
+    path = write_package(Path(args.output), manifest, inputs)
+    print(f"wrote {path}")
+    return 0
+
+
+def examples(args: argparse.Namespace) -> int:
+    """The main job: check every bundled example package, write JSON and JUnit reports."""
+    from bpfcert.report import to_json
+    from bpfcert.report.junit import to_junit
+    from bpfcert.report.text import to_text
+
+    root = Path(__file__).resolve().parent.parent / "examples"
+    packages = sorted(p.parent for p in root.glob("*/bpfpkg.json"))
+    if not packages:
+        raise BpfcertError(f"no example packages under {root}")
+    out = Path(args.reports)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for pkg in packages:
+        report = _check(str(pkg), None)
+        reports.append(report)
+        (out / f"{pkg.name}.json").write_text(json.dumps(to_json(report), indent=2) + "\n")
+        sys.stdout.write(to_text(report))
+    (out / "junit.xml").write_text(to_junit(reports))
+    failed = [r.package for r in reports if r.verdict != "conformant"]
+    print(f"{len(reports) - len(failed)} of {len(reports)} example packages conformant; reports in {out}")
+    return 1 if failed else 0

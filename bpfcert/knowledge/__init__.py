@@ -1,0 +1,1 @@
+"""Knowledge tables: facts about kernels and libbpf as data (helpers, program/map types, SEC() names)."""

@@ -1,0 +1,72 @@
+"""Ed25519 manifest signatures over the canonical manifest (STANDARD.md, "Canonical form and signing")."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from bpfcert.errors import BpfcertError
+from bpfcert.package import canonical_manifest
+
+ALGORITHM = "ed25519"
+
+
+def generate_key() -> tuple[bytes, str]:
+    """A new key pair: (PKCS#8 PEM private key, base64 of the raw 32-byte public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return pem, base64.b64encode(raw).decode("ascii")
+
+
+def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes) -> dict[str, Any]:
+    """A copy of the manifest carrying a signature made with the given PEM Ed25519 private key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise BpfcertError(f"cannot use the signing key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BpfcertError(f"the signing key is a {type(key).__name__}, not an Ed25519 private key")
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    signed = {k: v for k, v in manifest.items() if k != "signature"}
+    signed["signature"] = {
+        "algorithm": ALGORITHM,
+        "public_key": base64.b64encode(raw).decode("ascii"),
+        "value": base64.b64encode(key.sign(canonical_manifest(signed))).decode("ascii"),
+    }
+    return signed
+
+
+def verify_manifest(manifest: dict[str, Any]) -> str | None:
+    """None if the manifest's signature verifies over its canonical form, else the reason it does not."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    sig = manifest.get("signature")
+    if not isinstance(sig, dict):
+        return "the manifest has no signature object"
+    if sig.get("algorithm") != ALGORITHM:
+        return f"unsupported signature algorithm {sig.get('algorithm')!r} (only {ALGORITHM})"
+    try:
+        public_raw = base64.b64decode(str(sig.get("public_key", "")), validate=True)
+        value = base64.b64decode(str(sig.get("value", "")), validate=True)
+    except binascii.Error:
+        return "public_key or value is not valid base64"
+    if len(public_raw) != 32 or len(value) != 64:
+        return f"expected a 32-byte key and a 64-byte signature, got {len(public_raw)} and {len(value)} bytes"
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(value, canonical_manifest(manifest))
+    except InvalidSignature:
+        return "the signature does not match the canonical manifest"
+    except ValueError as exc:
+        return f"unusable public key: {exc}"
+    return None

@@ -1,0 +1,175 @@
+"""Per-kernel initramfs: a newc cpio with static busybox, the virtio/virtiofs modules the kernel lacks built in,
+and an /init that mounts the host root read-only over virtiofs and execs the guest agent inside it."""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import shlex
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bpfcert.errors import FormatError, TargetError
+from bpfcert.targets.kernels import CachedKernel, cache_dir
+
+BUSYBOX = Path("/bin/busybox")
+VIRTIOFS_TAG = "hostroot"
+# Modules the guest needs for the virtiofs root; their dependencies are added from each module's depends=.
+NEEDED_MODULES = ("virtio_pci", "virtiofs")
+NEWC_MAGIC = b"070701"
+NEWC_HEADER = 110
+S_IFDIR, S_IFREG, S_IFLNK = 0o040000, 0o100000, 0o120000
+
+
+@dataclass(frozen=True)
+class CpioEntry:
+    """One member of a newc archive: path without leading '/', full st_mode, and contents (link target)."""
+
+    name: str
+    mode: int
+    data: bytes = b""
+
+
+def _pad4(n: int) -> int:
+    return (4 - n % 4) % 4
+
+
+def write_newc(entries: Iterable[CpioEntry]) -> bytes:
+    """A newc ("070701") cpio archive of `entries`, ending in the TRAILER!!! record."""
+    out = bytearray()
+    records = [*entries, CpioEntry("TRAILER!!!", 0)]
+    for ino, entry in enumerate(records, start=1):
+        name = entry.name.encode() + b"\0"
+        nlink = 2 if entry.mode & 0o170000 == S_IFDIR else 1
+        fields = (ino, entry.mode, 0, 0, nlink, 0, len(entry.data), 0, 0, 0, 0, len(name), 0)
+        out += NEWC_MAGIC + b"".join(b"%08X" % f for f in fields) + name
+        out += b"\0" * _pad4(NEWC_HEADER + len(name))
+        out += entry.data + b"\0" * _pad4(len(entry.data))
+    return bytes(out)
+
+
+def read_newc(blob: bytes) -> list[CpioEntry]:
+    """The entries of a newc cpio archive (without the trailer); FormatError on malformed bytes."""
+    entries = []
+    pos = 0
+    while True:
+        header = blob[pos : pos + NEWC_HEADER]
+        if len(header) < NEWC_HEADER or header[:6] != NEWC_MAGIC:
+            raise FormatError(f"cpio: no newc header at offset {pos}")
+        try:
+            fields = [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
+        except ValueError:
+            raise FormatError(f"cpio: non-hex header field at offset {pos}") from None
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        name_start = pos + NEWC_HEADER
+        data_start = name_start + namesize + _pad4(NEWC_HEADER + namesize)
+        if namesize == 0 or data_start + size > len(blob):
+            raise FormatError(f"cpio: truncated entry at offset {pos}")
+        name = blob[name_start : name_start + namesize - 1].decode("utf-8", "replace")
+        if name == "TRAILER!!!":
+            return entries
+        entries.append(CpioEntry(name, mode, blob[data_start : data_start + size]))
+        pos = data_start + size + _pad4(size)
+
+
+def _elf_section(blob: bytes, wanted: str) -> bytes:
+    """The contents of section `wanted` in a little-endian ELF64 file (a kernel module)."""
+    try:
+        shoff, = struct.unpack_from("<Q", blob, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", blob, 0x3A)
+
+        def header(i: int) -> tuple[int, int, int]:
+            name, _type, _flags, _addr, offset, size = struct.unpack_from("<IIQQQQ", blob, shoff + i * shentsize)
+            return name, offset, size
+
+        _, str_off, _ = header(shstrndx)
+        for i in range(shnum):
+            name, offset, size = header(i)
+            end = blob.index(b"\0", str_off + name)
+            if blob[str_off + name : end].decode() == wanted:
+                return blob[offset : offset + size]
+    except (struct.error, ValueError, UnicodeDecodeError):
+        pass
+    raise FormatError(f"kernel module: no readable {wanted} section")
+
+
+def _module_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return lzma.decompress(raw) if path.name.endswith(".xz") else raw
+
+
+def _module_name(path: Path) -> str:
+    return path.name.split(".ko")[0].replace("-", "_")
+
+
+def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES) -> list[tuple[str, bytes]]:
+    """(name, uncompressed .ko) for `wanted` and their dependencies, dependencies first; built-ins left out."""
+    builtin_file = kernel.modules_dir / "modules.builtin"
+    builtin = {
+        _module_name(Path(line.strip())) for line in builtin_file.read_text().splitlines() if line.strip()
+    } if builtin_file.is_file() else set()
+    index = {_module_name(p): p for p in kernel.modules_dir.rglob("*.ko*")}
+    ordered: list[tuple[str, bytes]] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name in builtin:
+            return
+        seen.add(name)
+        if name not in index:
+            raise TargetError(f"kernel {kernel.release} has neither a built-in nor a module {name}", "boot")
+        blob = _module_bytes(index[name])
+        modinfo = _elf_section(blob, ".modinfo").split(b"\0")
+        depends = next((f[8:].decode() for f in modinfo if f.startswith(b"depends=")), "")
+        for dep in filter(None, depends.split(",")):
+            visit(dep.replace("-", "_"))
+        ordered.append((name, blob))
+
+    for name in wanted:
+        visit(name)
+    return ordered
+
+
+def init_script(modules: list[str], agent_argv: list[str]) -> str:
+    """The busybox /init: load modules, mount the host root read-only, chroot and exec the agent."""
+    insmods = "\n".join(f"insmod /modules/{name}.ko" for name in modules)
+    return f"""#!/bin/sh
+export PATH=/bin
+mount -t devtmpfs dev /dev
+{insmods}
+mount -t virtiofs -o ro {VIRTIOFS_TAG} /root || {{ echo "bpfcert-init: virtiofs mount failed"; reboot -f; }}
+mount -t proc proc /root/proc
+mount -t sysfs sys /root/sys
+mount -t devtmpfs dev /root/dev
+mount -t tmpfs run /root/run
+mount -t tmpfs tmp /root/tmp
+mount -t bpf bpf /root/sys/fs/bpf 2>/dev/null
+mount -t tracefs tracefs /root/sys/kernel/tracing 2>/dev/null
+chroot /root {shlex.join(agent_argv)}
+echo "bpfcert-init: agent exited with status $?"
+reboot -f
+"""
+
+
+def build(kernel: CachedKernel, agent_argv: list[str]) -> Path:
+    """The initramfs for `kernel` running `agent_argv`, built once and cached by release + init script hash."""
+    modules = modules_to_load(kernel)
+    script = init_script([name for name, _ in modules], agent_argv)
+    digest = hashlib.sha256(script.encode()).hexdigest()[:16]
+    path = cache_dir() / "initramfs" / f"{kernel.release}-{digest}.cpio"
+    if path.is_file():
+        return path
+    entries = [CpioEntry(d, S_IFDIR | 0o755) for d in ("bin", "dev", "proc", "sys", "root", "modules")]
+    entries.append(CpioEntry("bin/busybox", S_IFREG | 0o755, BUSYBOX.read_bytes()))
+    entries += [CpioEntry(f"bin/{a}", S_IFLNK | 0o777, b"busybox")
+                for a in ("sh", "mount", "insmod", "chroot", "reboot")]
+    entries += [CpioEntry(f"modules/{name}.ko", S_IFREG | 0o644, blob) for name, blob in modules]
+    entries.append(CpioEntry("init", S_IFREG | 0o755, script.encode()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(write_newc(entries))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,45 @@
+"""The operations a target runs on its kernel: op name -> function of JSON-able keyword arguments.
+
+The guest agent and the host target both call OPS[op](**args); results and arguments stay JSON-able (bytes travel
+as hex). Stdlib + ctypes only at import: this module starts inside the guest, under TCG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bpfcert.targets import bpf
+from bpfcert.targets.agent import dmesg, hello
+
+
+def probe(
+    helper_prog_types: list[str] | None = None, kconfig: list[str] | None = None, kfuncs: list[str] | None = None
+) -> dict[str, Any]:
+    """The findings of bpfcert.probes for this kernel."""
+    from bpfcert import probes
+
+    types = probes.HELPER_PROG_TYPES if helper_prog_types is None else helper_prog_types
+    return probes.probe_kernel(types, kconfig or (), kfuncs or ())
+
+
+def prog_test_run(
+    prog_type: str, insns_hex: str, data_hex: str = "", license: str = "GPL", repeat: int = 1
+) -> dict[str, Any]:
+    """Load a program (type by name, e.g. "xdp") and run it once with BPF_PROG_TEST_RUN on `data_hex`."""
+    if prog_type not in bpf.PROG_TYPES:
+        raise ValueError(f"unknown program type {prog_type!r}")
+    fd = bpf.prog_load(bpf.PROG_TYPES.index(prog_type), bytes.fromhex(insns_hex), license)
+    try:
+        run = bpf.prog_test_run(fd, bytes.fromhex(data_hex), repeat=repeat)
+    finally:
+        bpf.close(fd)
+    return {"retval": run.retval, "duration_ns": run.duration_ns, "data_out_hex": run.data_out.hex()}
+
+
+OPS: dict[str, Callable[..., Any]] = {
+    "hello": hello,
+    "probe": probe,
+    "prog_test_run": prog_test_run,
+    "dmesg": dmesg,
+}

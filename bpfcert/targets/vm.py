@@ -1,0 +1,348 @@
+"""A Debian kernel booted under QEMU as a target: virtiofsd + QEMU processes, the agent channel, timeouts,
+fault classification with the console tail, splat scanning, and guaranteed reaping."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import bpfcert
+from bpfcert.errors import TargetError
+from bpfcert.targets import initramfs
+from bpfcert.targets.kernels import CachedKernel, cache_dir, cached_kernel
+
+QEMU = "qemu-system-x86_64"
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+GUEST_MEMORY_MB = 256
+KVM_PROBE_TIMEOUT = 10.0  # a KVM guest that is not ready by then is treated as KVM not working here
+# acpi=off saves about a second of ACPI table interpretation under TCG; virtio-pci works without it.
+CMDLINE = ("console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/init acpi=off mitigations=off tsc=reliable"
+           " no_timer_check 8250.nr_uarts=2 cryptomgr.notests")
+# qboot starts the kernel faster than SeaBIOS; used where installed.
+QBOOT = "/usr/share/qemu/qboot.rom"
+CONSOLE_TAIL_LINES = 30
+# Kernel splats (requirement KRN-SPLAT-001).
+SPLAT = re.compile(r"kernel BUG|BUG: |WARNING: |Oops|KASAN|Call Trace")
+LOG_PREFIX = re.compile(r"^(<\d+>)?(\[\s*\d+\.\d+\]\s*)?")
+
+_live: set[VmTarget] = set()
+_live_lock = threading.Lock()
+
+
+def missing_tools() -> str | None:
+    """Why VM targets cannot run on this machine (QEMU or virtiofsd missing), or None."""
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} is not installed (Debian: apt-get install qemu-system-x86)"
+    if not os.access(VIRTIOFSD, os.X_OK):
+        return f"{VIRTIOFSD} is not installed (Debian bookworm: part of qemu-system-common)"
+    return None
+
+
+def agent_argv(faults: bool) -> list[str]:
+    """How the initramfs runs the agent: the host's python (a real binary), isolated, bpfcert on its path."""
+    repo = Path(bpfcert.__file__).resolve().parent.parent
+    argv = [os.path.realpath(sys.executable), "-I", "-S", str(repo / "bpfcert" / "targets" / "agent.py"),
+            "--path", str(repo), "--path", sysconfig.get_paths()["purelib"], "--device", "/dev/ttyS1"]
+    return [*argv, "--faults"] if faults else argv
+
+
+def splat_lines(log: str) -> list[str]:
+    """The lines of a kernel log that are part of a splat, without their level and timestamp prefixes."""
+    return [LOG_PREFIX.sub("", line).strip() for line in log.splitlines() if SPLAT.search(line)]
+
+
+def classify(console: str, default: str) -> str:
+    """The fault kind the console shows (oom, panic, agent-died), else `default`."""
+    if "Out of memory" in console or "invoked oom-killer" in console:
+        return "oom"
+    if "Kernel panic" in console:
+        return "panic"
+    if "bpfcert-init: agent exited" in console:
+        return "agent-died"
+    return default
+
+
+def _kvm_known_broken() -> bool:
+    path = cache_dir() / "kvm-probe.json"
+    try:
+        return bool(json.loads(path.read_text()).get(platform.release()) is False)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _remember_kvm_broken() -> None:
+    path = cache_dir() / "kvm-probe.json"
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({platform.release(): False}) + "\n")
+
+
+class _ChannelClosed(Exception):
+    pass
+
+
+class _ChannelTimeout(Exception):
+    pass
+
+
+class VmTarget:
+    """One booted kernel. `call` runs an op in the guest agent; any fault kills the VM and raises TargetError."""
+
+    def __init__(self, kernel: CachedKernel, *, memory_mb: int = GUEST_MEMORY_MB, boot_timeout: float = 90.0,
+                 op_timeout: float = 300.0, vm_timeout: float = 3600.0, faults: bool = False) -> None:
+        self.name = kernel.series
+        self.kernel = kernel
+        self.memory_mb = memory_mb
+        self.boot_timeout = boot_timeout
+        self.op_timeout = op_timeout
+        self.vm_timeout = vm_timeout
+        self.faults = faults
+        self.accel = ""
+        self.boot_seconds = 0.0
+        self.hello: dict[str, Any] = {}
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"bpfcert-vm-{self.name}-"))
+        self._qemu: subprocess.Popen[bytes] | None = None
+        self._virtiofsd: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+        self._next_id = 1
+        self._deadline = 0.0
+        self._failure: TargetError | None = None
+        self._lock = threading.Lock()
+        self._log_fds: list[int] = []
+        with _live_lock:
+            _live.add(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def boot(self, accel: str = "auto") -> None:
+        """Start virtiofsd and QEMU and wait for the agent; `auto` tries KVM briefly, then TCG."""
+        initrd = initramfs.build(self.kernel, agent_argv(self.faults))
+        if accel == "auto":
+            if os.access("/dev/kvm", os.R_OK | os.W_OK) and not _kvm_known_broken():
+                try:
+                    self._start(initrd, "kvm", KVM_PROBE_TIMEOUT)
+                    return
+                except TargetError:
+                    self._reap()
+                    _remember_kvm_broken()
+            accel = "tcg"
+        self._start(initrd, accel, self.boot_timeout)
+
+    def _start(self, initrd: Path, accel: str, timeout: float) -> None:
+        self.accel = accel
+        self._buf = b""
+        started = time.monotonic()
+        self._deadline = started + self.vm_timeout
+        socket = self._workdir / "virtiofs.sock"
+        with contextlib.suppress(FileNotFoundError):
+            socket.unlink()
+        self._virtiofsd = subprocess.Popen(
+            [VIRTIOFSD, f"--socket-path={socket}", "-o", "source=/", "-o", "cache=always", "-o", "sandbox=chroot"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log("virtiofsd.log"),
+            start_new_session=True,
+        )
+        while not socket.exists():
+            if self._virtiofsd.poll() is not None or time.monotonic() - started > 10:
+                raise TargetError(f"{self.name}: virtiofsd did not start ({self._log_tail('virtiofsd.log')})", "boot")
+            time.sleep(0.01)
+        cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", "qemu64"]
+        firmware = ["-bios", QBOOT] if os.path.isfile(QBOOT) else []
+        mem = f"{self.memory_mb}M"
+        self._qemu = subprocess.Popen(
+            [QEMU, "-nodefaults", "-no-reboot", "-display", "none", "-m", mem, "-smp", "1", *cpu, *firmware,
+             "-kernel", str(self.kernel.vmlinuz), "-initrd", str(initrd), "-append", CMDLINE,
+             "-serial", f"file:{self._workdir / 'console.log'}",
+             "-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent",
+             "-chardev", f"socket,id=vfs,path={socket}",
+             "-device", f"vhost-user-fs-pci,chardev=vfs,tag={initramfs.VIRTIOFS_TAG}",
+             "-object", f"memory-backend-memfd,id=mem,size={mem},share=on", "-numa", "node,memdev=mem"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log("qemu.log"), start_new_session=True,
+        )
+        try:
+            ready = self._receive(0, min(started + timeout, self._deadline))
+        except _ChannelTimeout:
+            raise self._fail("boot", f"agent not ready within {timeout:.0f}s ({accel})", channel_closed=False) from None
+        except _ChannelClosed:
+            raise self._fail("boot", f"guest exited before its agent was ready ({accel})", channel_closed=True) from None
+        self.boot_seconds = time.monotonic() - started
+        self.hello = {k: v for k, v in ready.items() if k != "ready"}
+
+    def close(self) -> None:
+        """Shut the guest down cleanly if it is up, then reap QEMU and virtiofsd and remove the work dir."""
+        with self._lock:
+            if self._failure is None and self._qemu is not None and self._qemu.poll() is None:
+                with contextlib.suppress(TargetError, OSError):
+                    self._exchange("shutdown", {}, 10.0)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._qemu.wait(10)
+            self._reap()
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        with _live_lock:
+            _live.discard(self)
+
+    def _reap(self) -> None:
+        for proc in (self._qemu, self._virtiofsd):
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+        self._qemu = self._virtiofsd = None
+        for fd in self._log_fds:
+            os.close(fd)
+        self._log_fds.clear()
+
+    # -- the Target protocol ------------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "release": self.kernel.release,
+            "series": self.kernel.series,
+            "version": self.kernel.version,
+            "deb_sha256": self.kernel.deb_sha256,
+            "accel": self.accel,
+            "arch": "x86_64",
+        }
+
+    def call(self, op: str, **args: Any) -> Any:
+        """Run `op` in the guest; op errors raise TargetError(kind="op-failed"), faults their classified kind."""
+        with self._lock:
+            if self._failure is not None:
+                raise TargetError(f"{self.name}: target is down after an earlier fault: {self._failure}",
+                                  self._failure.kind, self._failure.console)
+            if self._qemu is None:
+                raise TargetError(f"{self.name}: target is not booted", "boot")
+            response = self._exchange(op, args, self.op_timeout)
+        if not response.get("ok"):
+            error = response.get("error") or {}
+            raise TargetError(f"{self.name}: op {op!r} failed: {error.get('type')}: {error.get('message')}",
+                              "op-failed")
+        return response.get("result")
+
+    def splats(self) -> list[str]:
+        """Splat lines from the console, plus from the guest's dmesg while the agent is up."""
+        lines = splat_lines(self.console())
+        with contextlib.suppress(TargetError):
+            if self._failure is None and self._qemu is not None:
+                lines += splat_lines(str(self.call("dmesg")))
+        return list(dict.fromkeys(lines))
+
+    def console(self) -> str:
+        """The guest console so far."""
+        try:
+            return (self._workdir / "console.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of QEMU and virtiofsd while they run."""
+        return [p.pid for p in (self._qemu, self._virtiofsd) if p is not None]
+
+    # -- the channel ------------------------------------------------------------------------------------------
+
+    def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self._qemu is not None and self._qemu.stdin is not None
+        rid, self._next_id = self._next_id, self._next_id + 1
+        deadline = min(time.monotonic() + timeout, self._deadline)
+        whole_vm = deadline == self._deadline
+        try:
+            self._qemu.stdin.write(json.dumps({"id": rid, "op": op, "args": args}).encode() + b"\n")
+            self._qemu.stdin.flush()
+            return self._receive(rid, deadline)
+        except _ChannelTimeout:
+            what = f"the whole-VM timeout ({self.vm_timeout:.0f}s)" if whole_vm else f"{timeout:.0f}s"
+            raise self._fail("timeout", f"op {op!r} did not answer within {what}", channel_closed=False) from None
+        except (_ChannelClosed, BrokenPipeError):
+            raise self._fail("agent-died", f"agent channel closed during op {op!r}", channel_closed=True) from None
+
+    def _receive(self, rid: int, deadline: float) -> dict[str, Any]:
+        assert self._qemu is not None and self._qemu.stdout is not None
+        fd = self._qemu.stdout.fileno()
+        while True:
+            line, sep, rest = self._buf.partition(b"\n")
+            if sep:
+                self._buf = rest
+                with contextlib.suppress(ValueError):
+                    message = json.loads(line)
+                    if isinstance(message, dict) and message.get("id") == rid:
+                        return message.get("result") if rid == 0 else message  # type: ignore[no-any-return]
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _ChannelTimeout
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise _ChannelClosed
+                self._buf += chunk
+
+    def _fail(self, default_kind: str, what: str, *, channel_closed: bool) -> TargetError:
+        """Stop the VM after a fault and build the classified error with the console tail."""
+        if self._qemu is not None and channel_closed:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._qemu.wait(5)  # let a dying guest finish printing (panic, init's exit message)
+        self._reap()
+        console = self.console()
+        kind = classify(console, default_kind)
+        tail = "\n".join(console.splitlines()[-CONSOLE_TAIL_LINES:])
+        last = next((ln.strip() for ln in reversed(console.splitlines()) if ln.strip()), "empty console")
+        self._failure = TargetError(f"{self.name}: {kind}: {what} (console: {last[:160]})", kind, tail)
+        return self._failure
+
+    def _log(self, name: str) -> int:
+        """A write-only descriptor on a log file in the work dir, for a child's stderr (closed in _reap)."""
+        fd = os.open(self._workdir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._log_fds.append(fd)
+        return fd
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            lines = (self._workdir / name).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1] if lines else "no log"
+
+
+def boot(series: str, accel: str = "auto", **options: Any) -> VmTarget:
+    """Boot the cached kernel of `series` (TargetError if it is missing, QEMU is missing or boot fails)."""
+    kernel = cached_kernel(series)
+    reason = missing_tools()
+    if reason:
+        raise TargetError(f"{series}: {reason}", "boot")
+    target = VmTarget(kernel, **options)
+    try:
+        target.boot(accel)
+    except BaseException:
+        target.close()
+        raise
+    return target
+
+
+@atexit.register
+def _reap_all() -> None:
+    with _live_lock:
+        live = list(_live)
+    for target in live:
+        target.close()

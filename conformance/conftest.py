@@ -1,0 +1,61 @@
+"""Shared fixtures of the conformance suite: example packages copied into a temporary directory and edited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+Edit = Callable[[dict[str, Any], Path], None]
+
+
+def patch_section(obj: Path, name: str, data: bytes) -> None:
+    """Overwrite the start of ELF section `name` in place (same length or shorter, NUL-padded)."""
+    from elftools.elf.elffile import ELFFile
+
+    with obj.open("rb") as f:
+        sec = ELFFile(f).get_section_by_name(name)
+        assert sec is not None, f"{obj} has no section {name}"
+        offset, size = sec["sh_offset"], sec["sh_size"]
+    assert len(data) <= size
+    raw = bytearray(obj.read_bytes())
+    raw[offset : offset + size] = data.ljust(size, b"\0")
+    obj.write_bytes(bytes(raw))
+
+
+def refresh_sha256(manifest: dict[str, Any], root: Path) -> None:
+    for art in manifest["artifacts"]:
+        path = root / art["path"]
+        if path.is_file():
+            art["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def make_package(tmp_path: Path) -> Callable[..., Path]:
+    """make_package(example, edit=None, refresh=True) -> a copy of examples/<example>, edited.
+
+    `edit(manifest, root)` may change the manifest and the files; sha256s are refreshed afterwards unless
+    refresh=False, so that an edit violates exactly what it means to.
+    """
+
+    def make(example: str, edit: Edit | None = None, refresh: bool = True) -> Path:
+        root = tmp_path / example
+        shutil.copytree(EXAMPLES / example, root, ignore=shutil.ignore_patterns("src"))
+        manifest_path = root / "bpfpkg.json"
+        manifest = json.loads(manifest_path.read_text())
+        if edit is not None:
+            edit(manifest, root)
+            if refresh:
+                refresh_sha256(manifest, root)
+        if manifest_path.exists():  # an edit may remove the manifest altogether
+            manifest_path.write_text(json.dumps(manifest, indent=2))
+        return root
+
+    return make

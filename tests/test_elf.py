@@ -1,0 +1,329 @@
+"""bpfcert.elf: inventories of the committed corpus (tests/data/objects), pyelftools as an independent oracle
+for the ELF container, embedded-object extraction, and typed errors for malformed files."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bpfcert.elf import EM_BPF, BpfObject, MapDef, extract_embedded
+from bpfcert.errors import BpfcertError, FormatError
+
+OBJECTS = Path(__file__).parent / "data" / "objects"
+RDONLY_MMAPABLE = 0x80 | 0x400
+MMAPABLE = 0x400
+
+
+def _map(
+    name: str,
+    section: str,
+    kind: str,
+    type_: str,
+    key: int | None,
+    value: int | None,
+    entries: int | None,
+    flags: int = 0,
+    pinning: str = "none",
+) -> tuple[Any, ...]:
+    return (name, section, kind, type_, key, value, entries, flags, pinning)
+
+
+# What each corpus object contains, as libbpf would see it.
+INVENTORY: dict[str, dict[str, Any]] = {
+    "multi_prog.o": {
+        "arch": "bpfel",
+        "license": "Dual BSD/GPL",
+        "kern_version": None,
+        "btf": True,
+        "programs": [
+            ("xdp_count", "xdp"),
+            ("tc_count", "tc"),
+            ("trace_execve", "tracepoint/syscalls/sys_enter_execve"),
+            ("kprobe_unlink", "kprobe/do_unlinkat"),
+        ],
+        "subprograms": [("bump", ".text"), ("emit", ".text")],
+        "maps": [
+            _map(".rodata", ".rodata", "internal", "array", 4, 18, 1, RDONLY_MMAPABLE),
+            _map(".data", ".data", "internal", "array", 4, 8, 1, MMAPABLE),
+            _map("counters", ".maps", "btf", "percpu_array", 4, 8, 4),
+            _map("pid_table", ".maps", "btf", "hash", 4, 16, 1024, 1, "by_name"),
+            _map("lru_sizes", ".maps", "btf", "lru_hash", 8, 4, 128),
+            _map("events", ".maps", "btf", "ringbuf", None, None, 256 * 1024),
+            _map(".bss", ".bss", "internal", "array", 4, 72, 1, MMAPABLE),
+            _map(".kconfig", ".kconfig", "internal", "array", 4, 4, 1, RDONLY_MMAPABLE),
+        ],
+        "externs": ["LINUX_KERNEL_VERSION", "bpf_prog_active"],
+    },
+    "kfunc_core.o": {
+        "arch": "bpfel",
+        "license": "GPL",
+        "kern_version": None,
+        "btf": True,
+        "programs": [("on_newtask", "tp_btf/task_newtask"), ("on_exit", "fentry/do_exit")],
+        "subprograms": [],
+        "maps": [_map("parents", ".maps", "btf", "hash", 4, 4, 64)],
+        "externs": ["bpf_task_acquire", "bpf_task_release"],
+    },
+    "legacy_maps.o": {
+        "arch": "bpfel",
+        "license": "GPL v2",
+        "kern_version": 0x050A00,
+        "btf": True,
+        "programs": [("sock_count", "socket")],
+        "subprograms": [],
+        "maps": [
+            _map("rx_count", "maps", "legacy", "array", 4, 8, 2),
+            _map("flows", "maps", "legacy", "percpu_hash", 8, 16, 4096, 1),
+            _map("jump_table", "maps/jump_table", "legacy", "prog_array", 4, 4, 8),
+        ],
+        "externs": [],
+    },
+    "nobtf.o": {
+        "arch": "bpfel",
+        "license": "MIT",
+        "kern_version": None,
+        "btf": False,
+        "programs": [("keep_small", "socket"), ("allow_all", "cgroup_skb/egress")],
+        "subprograms": [("is_small", ".text")],
+        "maps": [_map(".bss", ".bss", "internal", "array", 4, 8, 1, MMAPABLE)],
+        "externs": [],
+    },
+    "btf_kinds.o": {
+        "arch": "bpfel",
+        "license": "GPL",
+        "kern_version": None,
+        "btf": True,
+        "programs": [("kinds", "raw_tp/sys_enter")],
+        "subprograms": [("classify", ".text")],
+        "maps": [
+            _map("records", ".maps", "btf", "array", 4, 88, 1),
+            _map(".bss", ".bss", "internal", "array", 4, 4, 1, MMAPABLE),
+        ],
+        "externs": [],
+    },
+}
+# The big-endian build of kfunc_core has the same inventory.
+INVENTORY["kfunc_core_eb.o"] = {**INVENTORY["kfunc_core.o"], "arch": "bpfeb"}
+
+
+def inventory(obj: BpfObject) -> dict[str, Any]:
+    """The parts of an object the corpus table describes."""
+    return {
+        "arch": obj.arch,
+        "license": obj.license,
+        "kern_version": obj.kern_version,
+        "btf": obj.btf is not None,
+        "programs": [(p.name, p.section) for p in obj.programs],
+        "subprograms": [(p.name, p.section) for p in obj.subprograms],
+        "maps": [_map_row(m) for m in obj.maps],
+        "externs": [s.name for s in obj.externs],
+    }
+
+
+def _map_row(m: MapDef) -> tuple[Any, ...]:
+    sizes = (m.key_size, m.value_size, m.max_entries)
+    return _map(m.name, m.section, m.kind, m.type, *sizes, m.map_flags, m.pinning)
+
+
+@pytest.mark.parametrize("name", sorted(INVENTORY))
+def test_corpus_inventory(name: str) -> None:
+    obj = BpfObject.open(OBJECTS / name)
+    assert inventory(obj) == INVENTORY[name]
+    assert (obj.machine, obj.elfclass, obj.elf_type) == (EM_BPF, 64, "ET_REL")
+    assert obj.endianness == ("big" if obj.arch == "bpfeb" else "little")
+    assert obj.btf_error is None and obj.btf_ext_error is None
+
+
+@pytest.mark.parametrize("name", sorted(INVENTORY))
+def test_functions_are_exact_slices_ending_in_exit(name: str) -> None:
+    obj = BpfObject.open(OBJECTS / name)
+    for fn in obj.programs + obj.subprograms:
+        section = obj.section(fn.section)
+        assert section is not None and section.executable
+        assert fn.size > 0 and fn.size % 8 == 0
+        assert fn.insns == section.data[fn.offset : fn.offset + fn.size]
+        assert fn.insns[-8] == 0x95, f"{fn.name} does not end in BPF_EXIT"
+
+
+def test_btf_map_key_and_value_types() -> None:
+    obj = BpfObject.open(OBJECTS / "multi_prog.o")
+    assert obj.btf is not None
+    pid_table = next(m for m in obj.maps if m.name == "pid_table")
+    assert pid_table.key_type_id is not None and pid_table.value_type_id is not None
+    assert obj.btf.types[pid_table.key_type_id].name == "__u32"
+    assert obj.btf.resolve(pid_table.value_type_id).name == "event"
+    lru = next(m for m in obj.maps if m.name == "lru_sizes")
+    assert (lru.key_type_id, lru.value_type_id) == (None, None)  # sizes given as key_size/value_size
+
+
+def test_relocations_are_named_and_point_at_symbols() -> None:
+    obj = BpfObject.open(OBJECTS / "multi_prog.o")
+    xdp = {(r.type_name, r.symbol.name) for r in obj.relocations_for("xdp")}
+    assert xdp == {("R_BPF_64_64", "packets_seen"), ("R_BPF_64_64", "drops"), ("R_BPF_64_32", "bump")}
+    execve_section = "tracepoint/syscalls/sys_enter_execve"
+    execve = {(r.type_name, r.symbol.name) for r in obj.relocations_for(execve_section)}
+    assert {
+        ("R_BPF_64_64", "LINUX_KERNEL_VERSION"),
+        ("R_BPF_64_64", "bpf_prog_active"),
+        ("R_BPF_64_64", "pid_table"),
+        ("R_BPF_64_32", ".text"),
+    } <= execve
+    assert {r.type_name for r in obj.relocations_for(".BTF")} == {"R_BPF_64_ABS32", "R_BPF_64_NODYLD32"}
+    for r in obj.relocations:
+        section = obj.section(r.section)
+        assert section is not None and r.offset < section.size
+
+
+@pytest.mark.parametrize("name", sorted(INVENTORY))
+def test_container_matches_pyelftools(name: str) -> None:
+    """Sections, symbols and relocations agree with pyelftools, an independent ELF reader."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.relocation import RelocationSection
+
+    obj = BpfObject.open(OBJECTS / name)
+    with open(OBJECTS / name, "rb") as f:
+        elf = ELFFile(f)
+        assert [(s.name, s.offset, s.size, s.flags) for s in obj.sections] == [
+            (s.name, s["sh_offset"], s["sh_size"], s["sh_flags"]) for s in elf.iter_sections()
+        ]
+        symtab = elf.get_section_by_name(".symtab")
+        theirs = [
+            (s.name, s["st_value"], s["st_size"], s["st_info"]["bind"], s["st_info"]["type"])
+            for s in symtab.iter_symbols()
+        ]
+        ours = [(s.name, s.value, s.size, "STB_" + s.bind, "STT_" + s.type) for s in obj.symbols]
+        # pyelftools leaves STT_SECTION symbols nameless; we name them after their section.
+        assert [o if o[4] != "STT_SECTION" else ("", *o[1:]) for o in ours] == theirs
+        relocs = [
+            (elf.get_section(s["sh_info"]).name, r["r_offset"], r["r_info_type"], r["r_info_sym"])
+            for s in elf.iter_sections()
+            if isinstance(s, RelocationSection)
+            for r in s.iter_relocations()
+        ]
+        assert [(r.section, r.offset, r.type, obj.symbols.index(r.symbol)) for r in obj.relocations] == relocs
+
+
+def test_zero_size_function_extends_to_next_symbol() -> None:
+    """A FUNC symbol with st_size 0 runs to the next function in its section (or the section's end)."""
+    path = OBJECTS / "multi_prog.o"
+    original = BpfObject.open(path)
+    data = bytearray(original.data)
+    symtab = next(s for s in original.sections if s.type == "SHT_SYMTAB")
+    index = next(i for i, s in enumerate(original.symbols) if s.name == "bump")
+    struct.pack_into("<Q", data, symtab.offset + index * 24 + 16, 0)  # st_size of `bump`
+    patched = BpfObject.from_bytes(bytes(data))
+    before = {p.name: p for p in original.subprograms}
+    after = {p.name: p for p in patched.subprograms}
+    assert after["bump"].size == before["emit"].offset - before["bump"].offset
+    assert after["emit"] == before["emit"]
+
+
+def test_extract_embedded_finds_both_objects() -> None:
+    host = (OBJECTS / "embed_host").read_bytes()
+    host_obj = BpfObject.from_bytes(host)
+    assert host_obj.machine != EM_BPF and host_obj.programs == [] and host_obj.maps == []
+    expected = [(OBJECTS / "multi_prog.o").read_bytes(), (OBJECTS / "nobtf.o").read_bytes()]
+    assert extract_embedded(host) == expected
+
+
+def test_extract_embedded_ignores_non_bpf_and_broken_candidates() -> None:
+    bpf = (OBJECTS / "nobtf.o").read_bytes()
+    assert extract_embedded(Path(sys.executable).read_bytes()) == []
+    assert extract_embedded(b"junk\x7fELF\x02\x01" + bytes(100)) == []
+    truncated = bpf[: len(bpf) - 10]
+    assert extract_embedded(b"pad" + truncated + b"tail") == []
+    assert extract_embedded(b"pad" + bpf + b"\x7fELF" + bpf) == [bpf, bpf]
+
+
+def test_open_reports_unreadable_and_non_elf_files(tmp_path: Path) -> None:
+    with pytest.raises(BpfcertError, match="cannot read"):
+        BpfObject.open(tmp_path / "missing.o")
+    (tmp_path / "text.o").write_text("not an object\n" * 10)
+    with pytest.raises(FormatError, match="not an ELF file"):
+        BpfObject.open(tmp_path / "text.o")
+
+
+@pytest.mark.parametrize("length", [0, 4, 16, 63, 500, 5000])
+def test_truncated_objects_raise_format_error(length: int) -> None:
+    with pytest.raises(FormatError):
+        BpfObject.from_bytes((OBJECTS / "multi_prog.o").read_bytes()[:length])
+
+
+def _patched(name: str, section_name: str, field_offset: int, fmt: str, value: int) -> bytes:
+    """The object with one field of `section_name`'s section header overwritten."""
+    obj = BpfObject.open(OBJECTS / name)
+    data = bytearray(obj.data)
+    shoff = struct.unpack_from("<Q", data, 40)[0]
+    index = next(s.index for s in obj.sections if s.name == section_name)
+    struct.pack_into(fmt, data, shoff + index * 64 + field_offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("section", "field_offset", "fmt", "value", "message"),
+    [
+        ("xdp", 24, "<Q", 1 << 40, "lies beyond"),  # sh_offset
+        (".symtab", 32, "<Q", 1 << 20, "lies beyond"),  # sh_size
+        (".symtab", 40, "<I", 99, "section 99, which does not exist"),  # sh_link: string table
+        (".relxdp", 44, "<I", 77, "section 77, which does not exist"),  # sh_info: target section
+        ("xdp", 0, "<I", 1 << 30, "name"),  # sh_name
+    ],
+)
+def test_corrupt_section_headers_raise_format_error(
+    section: str, field_offset: int, fmt: str, value: int, message: str
+) -> None:
+    with pytest.raises(FormatError, match=message):
+        BpfObject.from_bytes(_patched("multi_prog.o", section, field_offset, fmt, value))
+
+
+def test_corrupt_tables_and_sections_raise_format_error() -> None:
+    obj = BpfObject.open(OBJECTS / "legacy_maps.o")
+    symtab = next(s for s in obj.sections if s.type == "SHT_SYMTAB")
+    data = bytearray(obj.data)
+    rel = obj.section(".relsocket")
+    assert rel is not None
+    struct.pack_into("<Q", data, rel.offset + 8, (500 << 32) | 1)  # first relocation -> symbol 500
+    with pytest.raises(FormatError, match="symbol 500"):
+        BpfObject.from_bytes(bytes(data))
+    data = bytearray(obj.data)
+    index = next(i for i, s in enumerate(obj.symbols) if s.name == "sock_count")
+    struct.pack_into("<H", data, symtab.offset + index * 24 + 6, 300)  # st_shndx
+    with pytest.raises(FormatError, match="section 300"):
+        BpfObject.from_bytes(bytes(data))
+    with pytest.raises(FormatError, match="'version' section is 2 bytes"):
+        BpfObject.from_bytes(_patched("legacy_maps.o", "version", 32, "<Q", 2))
+    with pytest.raises(FormatError, match="legacy map section maps/jump_table"):
+        BpfObject.from_bytes(_patched("legacy_maps.o", "maps/jump_table", 32, "<Q", 8))
+
+
+def test_broken_btf_is_reported_not_raised() -> None:
+    """A .BTF that does not decode leaves the rest of the object readable, with the reason in btf_error."""
+    obj = BpfObject.open(OBJECTS / "kfunc_core.o")
+    btf = obj.section(".BTF")
+    assert btf is not None
+    broken = bytearray(obj.data)
+    broken[btf.offset : btf.offset + 2] = b"\0\0"
+    # The map definitions need BTF: without it, .maps entries are listed with an unknown type.
+    parsed = BpfObject.from_bytes(bytes(broken))
+    assert parsed.btf is None and parsed.btf_error is not None and "bad magic" in parsed.btf_error
+    assert parsed.btf_ext is None and parsed.btf_ext_error is not None
+    assert [(m.name, m.type) for m in parsed.maps] == [("parents", "unknown")]
+    assert [p.name for p in parsed.programs] == ["on_newtask", "on_exit"]
+
+
+@pytest.mark.skipif(not (shutil.which("clang") and shutil.which("gcc")), reason="rebuild needs clang and gcc")
+def test_rebuilt_corpus_has_the_committed_inventories(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("corpus_build", OBJECTS / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    build.build(tmp_path)
+    for name, expected in INVENTORY.items():
+        assert inventory(BpfObject.open(tmp_path / name)) == expected, name
+    assert len(extract_embedded((tmp_path / "embed_host").read_bytes())) == 2

@@ -64,7 +64,9 @@ def main() -> None:
             copies.append(dst)
         throughput(copies[:4])  # warm imports
         rate = throughput(copies)
-        print(f"check throughput: {rate:.0f} packages/s on one core ({args.packages} packages, 1 object each)")
+        print(
+            f"check throughput: {rate:.0f} packages/s on one core ({args.packages} packages, 1 object each)"
+        )
 
         pkg = fifty_kb_package(work)
         obj = next(pkg.glob("*.o"))

@@ -426,7 +426,7 @@ class BtfExt:
         body = data[hdr_len:]
 
         func_info = {
-            sec: [(insn_off, type_id) for insn_off, type_id, *_ in recs]
+            sec: [(insn_off, type_id) for insn_off, type_id in recs]
             for sec, recs in _records(_slice(body, fi_off, fi_len, "func_info"), 8, "II", btf, o, "func_info")
         }
         line_info = {}
@@ -435,7 +435,7 @@ class BtfExt:
                 LineInfo(
                     insn_off, btf.string(file_off), line_col >> 10, line_col & 0x3FF, btf.string(line_off)
                 )
-                for insn_off, file_off, line_off, line_col, *_ in recs
+                for insn_off, file_off, line_off, line_col in recs
             ]
         core_relos = {}
         for sec, recs in _records(_slice(body, co_off, co_len, "core_relo"), 16, "IIII", btf, o, "core_relo"):
@@ -447,7 +447,7 @@ class BtfExt:
                     kind,
                     CORE_RELO_KINDS[kind] if kind < len(CORE_RELO_KINDS) else f"unknown({kind})",
                 )
-                for insn_off, type_id, access_off, kind, *_ in recs
+                for insn_off, type_id, access_off, kind in recs
             ]
         return cls(func_info, line_info, core_relos)
 
@@ -468,7 +468,9 @@ def _records(
     (rec_size,) = struct.unpack_from(o + "I", data)
     if rec_size < min_size or rec_size % 4:
         raise FormatError(f".BTF.ext {what}: record size {rec_size} is invalid (minimum {min_size})")
-    record = struct.Struct(o + fmt + "I" * ((rec_size - min_size) // 4))
+    if rec_size > len(data):
+        raise FormatError(f".BTF.ext {what}: record size {rec_size} exceeds the {len(data)}-byte subsection")
+    record = struct.Struct(o + fmt)  # fields past the ones we know (newer, larger records) are skipped
     blocks = []
     pos = 4
     while pos < len(data):

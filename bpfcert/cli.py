@@ -23,13 +23,17 @@ HANDLERS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bpfcert", description="Conformance and certification for eBPF software.")
+    p = argparse.ArgumentParser(
+        prog="bpfcert", description="Conformance and certification for eBPF software."
+    )
     p.add_argument("--version", action="version", version=f"bpfcert {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("check", help="check a package statically against the standard")
     c.add_argument("package", help="package directory, .tar.gz archive, or manifest file")
-    c.add_argument("--profile", action="append", help="profile(s) to check (default: those the package claims)")
+    c.add_argument(
+        "--profile", action="append", help="profile(s) to check (default: those the package claims)"
+    )
     c.add_argument("--format", choices=["text", "json", "junit"], default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
 
@@ -62,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--format", choices=["text", "json"], default="text")
     kf = ksub.add_parser("fetch", help="download the newest point release of each series")
     kf.add_argument("series", nargs="*", help="5.10, 6.1, 6.12, 7.2 (default: all)")
-    kf.add_argument("--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)")
+    kf.add_argument(
+        "--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)"
+    )
 
     pr = sub.add_parser("probe", help="probe kernel features on targets")
     pr.add_argument("--target", default="host", help="host, 5.10, 6.1, 6.12, 7.2, comma-separated, or all")

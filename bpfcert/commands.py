@@ -49,7 +49,9 @@ def pack(args: argparse.Namespace) -> int:
     from bpfcert.pack import default_name, derive_manifest, read_inputs, write_package
 
     inputs = read_inputs(args.objects)
-    manifest = derive_manifest(inputs, args.name or default_name(args.objects[0]), args.pkg_version, args.license)
+    manifest = derive_manifest(
+        inputs, args.name or default_name(args.objects[0]), args.pkg_version, args.license
+    )
     if args.sign_key:
         from bpfcert.signing import sign_manifest
 

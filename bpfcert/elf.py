@@ -380,9 +380,10 @@ class BpfObject:
 
     def _read_functions(self) -> list[Program]:
         """Entry programs and subprograms, by libbpf's rules, ordered by section and offset."""
+        code = {s.index for s in self.sections if s.executable and s.type == "SHT_PROGBITS"}
         by_section: dict[int, list[Symbol]] = {}
         for sym in self.symbols:
-            if sym.type == "FUNC" and sym.section is not None and self.sections[sym.section_index].executable:
+            if sym.type == "FUNC" and sym.section is not None and sym.section_index in code:
                 by_section.setdefault(sym.section_index, []).append(sym)
         functions = []
         for index, syms in sorted(by_section.items()):
@@ -443,8 +444,8 @@ class BpfObject:
 
     def _btf_map(self, btf: Btf, var_id: int, section: str) -> MapDef:
         var = btf.type(var_id)
-        if var.kind != "VAR":
-            raise self._fail(f"'.maps' DATASEC entry {var_id} is a {var.kind}, not a VAR")
+        if var.kind != "VAR" or not var.name:
+            raise self._fail(f"'.maps' DATASEC entry {var_id} is not a named VAR")
         struct_t = btf.resolve(var.type or 0)
         if struct_t.kind != "STRUCT":
             raise self._fail(f"map {var.name}: definition is a {struct_t.kind}, not a STRUCT")

@@ -78,7 +78,12 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
         obj = BpfObject.from_bytes(item.data, item.filename)
         usage = analyze(obj)
         artifacts.append(
-            {"path": item.filename, "sha256": hashlib.sha256(item.data).hexdigest(), "arch": obj.arch, "kind": "elf"}
+            {
+                "path": item.filename,
+                "sha256": hashlib.sha256(item.data).hexdigest(),
+                "arch": obj.arch,
+                "kind": "elf",
+            }
         )
         for prog in obj.programs:
             info = classify_section(prog.section)
@@ -143,7 +148,9 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
 
 def _spdx(licenses: set[str | None]) -> str:
     if len(licenses) != 1:
-        raise BpfcertError(f"objects carry different license sections {sorted(map(str, licenses))}; pass --license")
+        raise BpfcertError(
+            f"objects carry different license sections {sorted(map(str, licenses))}; pass --license"
+        )
     (text,) = licenses
     spdx = spdx_for_section(text)
     if spdx is None:
@@ -167,4 +174,3 @@ def write_package(out: Path, manifest: dict[str, Any], inputs: list[Input], forc
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
-

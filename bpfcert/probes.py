@@ -1,11 +1,11 @@
 """Kernel feature probes: real loads through bpf(2), each answering available, unsupported or inconclusive.
 
-A probe counts a feature as present only when the kernel accepted it, and as absent only on the kernel's own
-"not supported" answer (an unknown type, an unknown helper, an instruction the verifier rejects); anything else
-(EPERM, ENOMEM, a truncated log...) is "inconclusive" with the evidence, never guessed.
+A probe counts a feature as present only when the kernel accepted it, and as absent only on the kernel's
+own "not supported" answer (an unknown type, an unknown helper, an instruction the verifier rejects);
+anything else (EPERM, ENOMEM, a truncated log...) is "inconclusive" with the evidence, never guessed.
 
-Import cost matters: `probe_kernel` runs inside the guest agent under TCG, so this module imports only the stdlib,
-ctypes and bpfcert's own stdlib-only modules at top level; the CLI handler imports the rest lazily.
+Import cost matters: `probe_kernel` runs inside the guest agent under TCG, so this module imports only the
+stdlib, ctypes and bpfcert's own stdlib-only modules at top level; the CLI handler imports the rest lazily.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 
 AVAILABLE, UNSUPPORTED, INCONCLUSIVE = "available", "unsupported", "inconclusive"
 
-# Helpers are probed per program type for these types (the ones packages use most; a full matrix of every type
-# costs ~30x more loads, too slow under TCG). The JSON names the set under helpers.probed_prog_types.
-HELPER_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "xdp", "tracepoint", "cgroup_skb")
+# Helpers are probed per program type for these types by default (a helper probe costs ~2.5 ms under TCG, so
+# each type adds ~0.5 s per guest; `bpfcert probe --package` adds the package's own program types). The JSON
+# names the set under helpers.probed_prog_types.
+HELPER_PROG_TYPES = ("kprobe", "sched_cls", "xdp")
 
 # Verifier messages meaning "this helper does not exist / is not allowed for this program type".
 _HELPER_UNSUPPORTED = ("unknown func ", "invalid func ", "program of this type cannot use helper ")
@@ -53,20 +54,46 @@ _PROG_LOAD_ATTRS: dict[str, tuple[str, int]] = {
 ATTACH_TYPES_AT_LOAD: dict[str, tuple[str, ...]] = {
     "cgroup_skb": ("cgroup_inet_ingress", "cgroup_inet_egress"),
     "cgroup_sock": (
-        "cgroup_inet_sock_create", "cgroup_inet_sock_release", "cgroup_inet4_post_bind", "cgroup_inet6_post_bind",
+        "cgroup_inet_sock_create",
+        "cgroup_inet_sock_release",
+        "cgroup_inet4_post_bind",
+        "cgroup_inet6_post_bind",
     ),
     "cgroup_sock_addr": (
-        "cgroup_inet4_bind", "cgroup_inet6_bind", "cgroup_inet4_connect", "cgroup_inet6_connect",
-        "cgroup_udp4_sendmsg", "cgroup_udp6_sendmsg", "cgroup_udp4_recvmsg", "cgroup_udp6_recvmsg",
-        "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
-        "cgroup_inet6_getsockname", "cgroup_unix_connect", "cgroup_unix_sendmsg", "cgroup_unix_recvmsg",
-        "cgroup_unix_getpeername", "cgroup_unix_getsockname",
+        "cgroup_inet4_bind",
+        "cgroup_inet6_bind",
+        "cgroup_inet4_connect",
+        "cgroup_inet6_connect",
+        "cgroup_udp4_sendmsg",
+        "cgroup_udp6_sendmsg",
+        "cgroup_udp4_recvmsg",
+        "cgroup_udp6_recvmsg",
+        "cgroup_inet4_getpeername",
+        "cgroup_inet6_getpeername",
+        "cgroup_inet4_getsockname",
+        "cgroup_inet6_getsockname",
+        "cgroup_unix_connect",
+        "cgroup_unix_sendmsg",
+        "cgroup_unix_recvmsg",
+        "cgroup_unix_getpeername",
+        "cgroup_unix_getsockname",
     ),
     "cgroup_sockopt": ("cgroup_getsockopt", "cgroup_setsockopt"),
 }
 
+# bpf_link kinds whose BPF_LINK_CREATE answers a deliberately bad target with an errno of its own, after the
+# kernel has accepted the attach type: name -> (program type, attach type, target, errno meaning "known").
+# A kernel without the link kind answers EINVAL first. (XDP, netkit and multi-kprobe links answer a bad target
+# with EINVAL too, so a probe could not tell them from "unknown"; they are not probed.)
+LINK_PROBES: dict[str, tuple[str, str, int, int]] = {
+    "cgroup": ("cgroup_skb", "cgroup_inet_ingress", 0xFFFFFFFF, errno.EBADF),  # target fd -1
+    "perf_event": ("tracepoint", "perf_event", 0xFFFFFFFF, errno.EBADF),  # perf event fd -1
+    "tcx": ("sched_cls", "tcx_ingress", 0, errno.ENODEV),  # ifindex 0
+}
+
 BPF_F_NO_PREALLOC = 1
 BPF_F_MMAPABLE = 1 << 10
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")  # ring buffers must be a power-of-2 multiple of it
 
 
 class MapShape(NamedTuple):
@@ -98,8 +125,8 @@ MAP_SHAPES: dict[str, MapShape] = {
     "task_storage": _STORAGE,
     "cgrp_storage": _STORAGE,
     "struct_ops": MapShape(vmlinux_value_type=True),
-    "ringbuf": MapShape(key_size=0, value_size=0, max_entries=4096),
-    "user_ringbuf": MapShape(key_size=0, value_size=0, max_entries=4096),
+    "ringbuf": MapShape(key_size=0, value_size=0, max_entries=PAGE_SIZE),
+    "user_ringbuf": MapShape(key_size=0, value_size=0, max_entries=PAGE_SIZE),
     "arena": MapShape(key_size=0, value_size=0, max_entries=1, flags=BPF_F_MMAPABLE),
 }
 
@@ -115,7 +142,9 @@ class Finding(NamedTuple):
     evidence: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"status": self.status, "evidence": self.evidence} if self.evidence else {"status": self.status}
+        return (
+            {"status": self.status, "evidence": self.evidence} if self.evidence else {"status": self.status}
+        )
 
 
 def _errno_name(err: int) -> str:
@@ -134,8 +163,14 @@ class Prober:
         self.log = bpf.LogBuffer(1 << 16)
         self.loads = 0
 
-    def _load(self, prog_type: str, insns: bytes, attach: str = "cgroup_inet_ingress", btf_id: int = 0,
-              log: bool = True) -> tuple[int, int, str]:
+    def _load(
+        self,
+        prog_type: str,
+        insns: bytes,
+        attach: str = "cgroup_inet_ingress",
+        btf_id: int = 0,
+        log: bool = True,
+    ) -> tuple[int, int, str]:
         self.loads += 1
         fd, err = bpf.try_prog_load(
             bpf.PROG_TYPES.index(prog_type),
@@ -163,7 +198,7 @@ class Prober:
         return Finding(INCONCLUSIVE, _evidence(err, log))
 
     def probe_attach_type(self, prog_type: str, attach: str) -> Finding:
-        """An attach type checked at load time: EINVAL before the verifier runs means the kernel does not know it."""
+        """An attach type checked at load time: EINVAL before the verifier runs means it is unknown."""
         fd, err, log = self._load(prog_type, _RETURN_0, attach)
         if fd >= 0:
             return Finding(AVAILABLE)
@@ -186,6 +221,41 @@ class Prober:
         if fd >= 0 or (log.strip() and err in (errno.EINVAL, errno.EACCES)):
             return Finding(AVAILABLE)
         return Finding(INCONCLUSIVE, _evidence(err, log))
+
+    def probe_link_type(self, link: str) -> Finding:
+        """A bpf_link kind: load a minimal program of its type and create a link to a target that cannot
+        exist; the kernel's "no such target" errno shows it knows the kind, EINVAL that it does not."""
+        prog_type, attach, target, known = LINK_PROBES[link]
+        self.loads += 1
+        prog, err = bpf.try_prog_load(bpf.PROG_TYPES.index(prog_type), _RETURN_0)
+        if prog < 0:
+            return Finding(INCONCLUSIVE, f"{prog_type} program did not load: {_errno_name(err)}")
+        try:
+            fd, err = bpf.try_link_create(prog, target, bpf.ATTACH_TYPES.index(attach))
+        finally:
+            bpf.close(prog)
+        if fd >= 0:  # cannot happen for these targets; never keep an attachment around
+            bpf.close(fd)
+            return Finding(AVAILABLE)
+        if err == known:
+            return Finding(AVAILABLE, f"{_errno_name(err)} for the placeholder target")
+        if err == errno.EINVAL:
+            return Finding(UNSUPPORTED, "EINVAL")
+        return Finding(INCONCLUSIVE, _errno_name(err))
+
+    def helper_count(self) -> int:
+        """How many helper ids this kernel has (ids at or past it fail with "invalid func"): a binary search,
+        so helpers a kernel is too old to know cost no load per program type."""
+        low, high = 1, len(bpf.HELPER_NAMES)  # id `low` is known; find the first unknown id in (low, high]
+        while low + 1 < high:
+            mid = (low + high) // 2
+            code = insn.encode(insn.call(mid), _BYTEORDER) + _HELPER_PROBE_TAIL
+            _, _, log = self._load("socket_filter", code)
+            if "invalid func " in log:
+                high = mid
+            else:
+                low = mid
+        return high
 
     def probe_map_type(self, map_type: str, btf_fd: int = -1) -> Finding:
         """Create a one-entry map of the type with attributes that type accepts; EINVAL then means unknown."""
@@ -275,8 +345,8 @@ class Prober:
 def _minimal_btf() -> bytes:
     """Raw BTF with one type, `int` (id 1): the key and value type of the local-storage map probes."""
     strings = b"\0int\0"
-    types = struct.pack("<IIII", 1, 1 << 24, 4, (1 << 24) | 32)  # INT "int", size 4, signed, 32 bits
-    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    types = struct.pack("=IIII", 1, 1 << 24, 4, (1 << 24) | 32)  # INT "int", size 4, signed, 32 bits
+    header = struct.pack("=HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
     return header + types + strings
 
 
@@ -325,8 +395,18 @@ def system_facts() -> dict[str, Any]:
 
 
 # Bytes that follow the 12-byte btf_type header, per kind (kind -> (fixed, per vlen entry)).
-_BTF_EXTRA = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8), 14: (4, 0), 15: (0, 12),
-              17: (4, 0), 19: (0, 12)}
+_BTF_EXTRA = {
+    1: (4, 0),
+    3: (12, 0),
+    4: (0, 12),
+    5: (0, 12),
+    6: (0, 8),
+    13: (0, 8),
+    14: (4, 0),
+    15: (0, 12),
+    17: (4, 0),
+    19: (0, 12),
+}
 _BTF_FUNC, _BTF_DECL_TAG = 12, 17
 
 
@@ -337,11 +417,12 @@ def probe_kfuncs(names: Iterable[str], path: str = "/sys/kernel/btf/vmlinux") ->
     try:
         with open(path, "rb") as f:
             data = f.read()
-        magic, _, _, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<HBBIIIII", data)
-    except (OSError, struct.error):
+    except OSError:
         return {n: Finding(INCONCLUSIVE, f"no readable kernel BTF at {path}") for n in wanted}
-    if magic != 0xEB9F:
-        return {n: Finding(INCONCLUSIVE, f"{path} is not little-endian BTF") for n in wanted}
+    order = {b"\x9f\xeb": "<", b"\xeb\x9f": ">"}.get(data[:2])
+    if order is None or len(data) < 24:
+        return {n: Finding(INCONCLUSIVE, f"{path} is not BTF") for n in wanted}
+    hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(order + "IIIII", data, 4)
     strings = data[hdr_len + str_off : hdr_len + str_off + str_len]
     offsets: dict[int, str] = {}
     for name in [*wanted, "bpf_kfunc"]:
@@ -353,7 +434,7 @@ def probe_kfuncs(names: Iterable[str], path: str = "/sys/kernel/btf/vmlinux") ->
     pos, end, type_id = hdr_len + type_off, hdr_len + type_off + type_len, 1
     try:
         while pos < end:
-            name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
+            name_off, info, size_or_type = struct.unpack_from(order + "III", data, pos)
             kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
             if kind == _BTF_FUNC and name_off in offsets:
                 funcs[type_id] = offsets[name_off]
@@ -385,6 +466,9 @@ def _split(findings: dict[str, Finding]) -> dict[str, Any]:
         UNSUPPORTED: sorted(n for n, f in findings.items() if f.status == UNSUPPORTED),
         INCONCLUSIVE: {n: f.evidence for n, f in findings.items() if f.status == INCONCLUSIVE},
     }
+
+
+_UNKNOWN = Finding(UNSUPPORTED, "not a program type bpfcert knows")
 
 
 class _Stopwatch:
@@ -430,9 +514,12 @@ def probe_kernel(
         for prog_type, attaches in ATTACH_TYPES_AT_LOAD.items()
         if prog_types[prog_type].status == AVAILABLE
     }
-    probed = [t for t in helper_prog_types if prog_types[t].status == AVAILABLE]
+    link_types = {name: prober.probe_link_type(name).to_json() for name in LINK_PROBES}
+    probed = [t for t in dict.fromkeys(helper_prog_types) if prog_types.get(t, _UNKNOWN).status == AVAILABLE]
+    known = prober.helper_count() if probed else len(bpf.HELPER_NAMES)
+    beyond = {name: Finding(UNSUPPORTED) for name in bpf.HELPER_NAMES[known:]}
     helpers = {
-        t: _split({bpf.HELPER_NAMES[i]: prober.probe_helper(t, i) for i in range(1, len(bpf.HELPER_NAMES))})
+        t: _split({**{bpf.HELPER_NAMES[i]: prober.probe_helper(t, i) for i in range(1, known)}, **beyond})
         for t in probed
     }
     clock.lap("helpers")
@@ -443,6 +530,7 @@ def probe_kernel(
         "prog_types": {k: v.to_json() for k, v in prog_types.items()},
         "map_types": {k: v.to_json() for k, v in map_types.items()},
         "attach_types": attach_types,
+        "link_types": link_types,
         "helpers": {"probed_prog_types": probed, "by_prog_type": helpers},
         "isa": {k: v.to_json() for k, v in prober.probe_isa().items()},
         "bounded_loops": prober.probe_bounded_loops().to_json(),
@@ -456,3 +544,118 @@ def probe_kernel(
         clock.lap("kfuncs")
     out["probe_stats"] = {"loads": prober.loads, "seconds": clock.total(), "sections": clock.laps}
     return out
+
+
+def probe_request(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """The "probe" op's arguments: defaults, plus what predicting `manifest`'s portability needs (its program
+    types' helpers, its kconfig keys and kfuncs)."""
+    request: dict[str, Any] = {"helper_prog_types": list(HELPER_PROG_TYPES)}
+    if manifest is None:
+        return request
+    requires = manifest.get("requires") or {}
+    types = [p.get("type") for p in manifest.get("programs") or [] if isinstance(p, dict)]
+    types += list(requires.get("prog_types") or [])
+    request["helper_prog_types"] += [t for t in types if isinstance(t, str) and t not in HELPER_PROG_TYPES]
+    request["kconfig"] = sorted(k for k in (requires.get("kconfig") or {}) if isinstance(k, str))
+    request["kfuncs"] = sorted(k for k in requires.get("kfuncs") or [] if isinstance(k, str))
+    return request
+
+
+def _probe_target(target: Any, request: dict[str, Any]) -> tuple[dict[str, Any], Any, float]:
+    """The target's info, its probe findings, and the probe call's wall time seen from the host (for a VM:
+    the guest's imports, the probes and the serial round trip)."""
+    started = time.monotonic()
+    findings = target.call("probe", **request)
+    return target.info(), findings, round(time.monotonic() - started, 3)
+
+
+def _target_entry(name: str, outcome: Any) -> dict[str, Any]:
+    from bpfcert.errors import TargetError
+
+    if isinstance(outcome, TargetError):
+        tail = "\n".join(outcome.console.splitlines()[-20:])
+        return {"name": name, "error": {"kind": outcome.kind, "message": str(outcome), "console_tail": tail}}
+    info, findings, seconds = outcome
+    return {**info, "name": name, "probe_call_seconds": seconds, "findings": findings}
+
+
+def _text(entry: dict[str, Any]) -> list[str]:
+    """A few summary lines for one target."""
+    if "error" in entry:
+        return [f"{entry['name']}: ERROR ({entry['error']['kind']}) {entry['error']['message']}"]
+    f = entry["findings"]
+    system = f["system"]
+
+    def count(group: dict[str, Any]) -> str:
+        statuses = [v["status"] for v in group.values()]
+        return "/".join(str(statuses.count(s)) for s in (AVAILABLE, UNSUPPORTED, INCONCLUSIVE))
+
+    isa = ",".join(v for v, r in f["isa"].items() if r["status"] == AVAILABLE) or "none"
+    lines = [
+        f"{entry['name']}: {system['release']} ({system['machine']}, accel {entry.get('accel', '-')}) "
+        f"btf={'yes' if system['btf'] else 'no'} jit={system['bpf_jit_enable']} "
+        f"unprivileged_bpf_disabled={system['unprivileged_bpf_disabled']}",
+        f"  program types {count(f['prog_types'])}  map types {count(f['map_types'])} "
+        f"(available/unsupported/inconclusive)",
+        f"  ISA {isa}  bounded loops: {f['bounded_loops']['status']}  large programs: "
+        f"{f['large_programs']['status']}",
+        "  links: " + "  ".join(f"{k} {v['status']}" for k, v in f.get("link_types", {}).items()),
+    ]
+    for prog_type, helpers in f["helpers"]["by_prog_type"].items():
+        lines.append(
+            f"  helpers for {prog_type}: {len(helpers[AVAILABLE])} available, {len(helpers[UNSUPPORTED])} "
+            f"unsupported, {len(helpers[INCONCLUSIVE])} inconclusive"
+        )
+    for kind in ("prog_types", "map_types"):
+        odd = {k: v.get("evidence", "") for k, v in f[kind].items() if v["status"] == INCONCLUSIVE}
+        lines += [f"  inconclusive {kind[:-1].replace('_', ' ')} {k}: {e}" for k, e in odd.items()]
+    prediction = entry.get("portability")
+    if prediction is not None:
+        verdict = "meets" if prediction["meets"] else "does NOT meet"
+        lines.append(f"  package {verdict} its requires")
+        lines += [f"    - {reason}" for reason in prediction["reasons"]]
+    return lines
+
+
+def command(args: argparse.Namespace) -> int:
+    """`bpfcert probe`: probe each target, print text or JSON, save the JSON; exit 1 if any target errored."""
+    import datetime
+    import json
+    from pathlib import Path
+
+    from bpfcert import targets
+    from bpfcert.errors import BpfcertError, PackageError
+    from bpfcert.portability import predict
+
+    manifest = None
+    if args.package:
+        from bpfcert.package import open_package
+
+        with open_package(args.package) as pkg:
+            if pkg.manifest is None:
+                first = pkg.problems[0].message if pkg.problems else "no manifest"
+                raise PackageError(f"cannot read the package's manifest: {first}")
+            manifest = pkg.manifest
+    request = probe_request(manifest)
+    names = targets.resolve_names(args.target)
+    outcomes = targets.map_targets(names, lambda t: _probe_target(t, request), accel=args.accel)
+    entries = [_target_entry(name, outcomes[name]) for name in names]
+    if manifest is not None:
+        for entry in entries:
+            if "findings" in entry:
+                entry["portability"] = predict(manifest, entry["findings"], entry["name"])
+    report = {"targets": entries}
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(args.output) if args.output else Path("reports") / "probe" / f"{stamp}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    except OSError as exc:
+        raise BpfcertError(f"cannot save the probe report to {path}: {exc.strerror}") from None
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        for entry in entries:
+            print("\n".join(_text(entry)))
+        print(f"saved {path}")
+    return 1 if any("error" in e for e in entries) else 0

@@ -40,7 +40,7 @@ class Result:
 
 
 def verdict(results: Iterable[Result]) -> str:
-    """"conformant" unless a MUST requirement failed or errored; SHOULD failures are warnings."""
+    """ "conformant" unless a MUST requirement failed or errored; SHOULD failures are warnings."""
     for r in results:
         if r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR):
             return "nonconformant"

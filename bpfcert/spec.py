@@ -40,9 +40,7 @@ def schema(name: str) -> dict[str, Any]:
 def catalogue() -> dict[str, Requirement]:
     """Requirement ID -> Requirement, from spec/requirements.json."""
     data = _load("requirements.json")
-    return {
-        r["id"]: Requirement(r["id"], r["level"], r["profile"], r["title"]) for r in data["requirements"]
-    }
+    return {r["id"]: Requirement(r["id"], r["level"], r["profile"], r["title"]) for r in data["requirements"]}
 
 
 @functools.cache

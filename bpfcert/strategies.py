@@ -6,6 +6,7 @@ types, attach families) are read from spec/package.schema.json so the strategies
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Callable
 from typing import Any
@@ -17,26 +18,73 @@ from bpfcert import spec
 Manifest = dict[str, Any]
 Mutation = Callable[[st.DrawFn, Manifest], Manifest]
 
-SPDX_IDS = ["GPL-2.0-only", "GPL-2.0-or-later", "LGPL-2.1-or-later", "BSD-2-Clause", "BSD-3-Clause", "MIT",
-            "Apache-2.0", "LicenseRef-Proprietary", "GPL-2.0+"]
+SPDX_IDS = [
+    "GPL-2.0-only",
+    "GPL-2.0-or-later",
+    "LGPL-2.1-or-later",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "MIT",
+    "Apache-2.0",
+    "LicenseRef-Proprietary",
+    "GPL-2.0+",
+]
 SPDX_EXCEPTIONS = ["Linux-syscall-note", "Classpath-exception-2.0"]
-HELPERS = ["bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_ringbuf_output", "bpf_ktime_get_ns",
-           "bpf_get_current_pid_tgid", "bpf_trace_printk", "bpf_redirect", "bpf_probe_read_kernel"]
+HELPERS = [
+    "bpf_map_lookup_elem",
+    "bpf_map_update_elem",
+    "bpf_ringbuf_output",
+    "bpf_ktime_get_ns",
+    "bpf_get_current_pid_tgid",
+    "bpf_trace_printk",
+    "bpf_redirect",
+    "bpf_probe_read_kernel",
+]
 CAPABILITIES = ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"]
 
-identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True)
-package_names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
-path_segments = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,12}", fullmatch=True) | st.sampled_from(
-    [".hidden", "..data", "a..b", "...", "ünïcode"]
-)
-relative_paths = st.lists(path_segments, min_size=1, max_size=3).map("/".join)
+LOWER = "abcdefghijklmnopqrstuvwxyz"
+DIGITS = "0123456789"
+UPPER = LOWER.upper()
+
+
+def words(first: str, rest: str, max_size: int, last: str | None = None) -> st.SearchStrategy[str]:
+    """Strings over `rest` that start with a character of `first` and, if given, end with one of `last`.
+
+    One text draw each (prefixing/suffixing the fix-ups): st.from_regex or per-character draws are an order of
+    magnitude slower, and the manifest property tests run 10,000 examples.
+    """
+
+    def fix(s: str) -> str:
+        s = s if s[0] in first else first[0] + s[1:]
+        return s if last is None or s[-1] in last else s[:-1] + last[0]
+
+    return st.text(rest, min_size=1, max_size=max_size).map(fix)
+
+
+identifiers = words(LOWER + "_", LOWER + DIGITS + "_", 16)
+package_names = words(LOWER + DIGITS, LOWER + DIGITS + "-", 24, LOWER + DIGITS)
+PATH_PREFIXES = ["", "bpf/", "build/out/", ".hidden/", "..data/", "a..b/", ".../", "ünïcode/", "x86_64/v1.2/"]
+path_segments = words(LOWER + UPPER + DIGITS + "_", LOWER + UPPER + DIGITS + "_.+-", 14)
+relative_paths = st.tuples(st.sampled_from(PATH_PREFIXES), path_segments).map("".join)
 texts = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=40)
-kernel_versions = st.builds(
-    lambda parts: ".".join(map(str, parts)), st.lists(st.integers(0, 20), min_size=1, max_size=3)
+kernel_versions = st.tuples(st.integers(3, 7), st.integers(0, 20), st.integers(-1, 300)).map(
+    lambda v: f"{v[0]}.{v[1]}" + (f".{v[2]}" if v[2] >= 0 else "")
 )
-sha256s = st.from_regex(r"[0-9a-f]{64}", fullmatch=True)
-base64_key = st.from_regex(r"[A-Za-z0-9+/]{43}=", fullmatch=True)
-base64_sig = st.from_regex(r"[A-Za-z0-9+/]{86}==", fullmatch=True)
+sha256s = st.binary(min_size=32, max_size=32).map(bytes.hex)
+base64_key = st.binary(min_size=32, max_size=32).map(lambda b: base64.b64encode(b).decode())
+base64_sig = st.binary(min_size=64, max_size=64).map(lambda b: base64.b64encode(b).decode())
+interfaces = words(LOWER, LOWER + DIGITS + ".", 15)
+sections = st.sampled_from(
+    ["xdp", "xdp.frags", "tc", "kprobe/do_exit", "kretprobe/tcp_sendmsg", "tracepoint/sched/sched_switch",
+     "fentry/tcp_connect", "cgroup_skb/ingress", "lsm/file_open", "raw_tp/sys_enter", "socket", "iter/task",
+     "struct_ops/bpf_cubic_init", "uprobe//usr/lib/libc.so.6:malloc", "sk_msg", "syscall"]
+)  # fmt: skip
+hosts = st.tuples(words(LOWER, LOWER + DIGITS + "-", 10, LOWER), st.sampled_from(["dev", "org", "io"])).map(
+    lambda h: f"{h[0]}.{h[1]}"
+)
+emails = st.tuples(words(LOWER + DIGITS, LOWER + DIGITS + "_", 10, LOWER + DIGITS), hosts).map(
+    lambda e: f"{e[0]}@{e[1]}"
+)
 
 
 def _defs() -> dict[str, Any]:
@@ -54,181 +102,220 @@ def _attach_family(prog_type: str) -> str:
     raise LookupError(prog_type)
 
 
-@st.composite
-def semvers(draw: st.DrawFn) -> str:
-    """SemVer 2.0 versions with optional pre-release and build metadata."""
-    core = ".".join(str(draw(st.integers(0, 10_000))) for _ in range(3))
-    ident = st.from_regex(r"0|[1-9][0-9]{0,3}|[0-9]*[A-Za-z-][0-9A-Za-z-]{0,5}", fullmatch=True)
-    if draw(st.booleans()):
-        core += "-" + ".".join(draw(st.lists(ident, min_size=1, max_size=3)))
-    if draw(st.booleans()):
-        core += "+" + ".".join(draw(st.lists(st.from_regex(r"[0-9A-Za-z-]{1,6}", fullmatch=True), min_size=1,
-                                             max_size=3)))
-    return core
+PROG_TYPES: list[str] = _defs()["progType"]["enum"]
+MAP_TYPES: list[str] = _defs()["mapType"]["enum"]
+ATTACH_TYPES: list[str] = _defs()["attachType"]["enum"]
+
+_semver_ident_chars = LOWER + UPPER + DIGITS + "-"
+_prerelease_idents = st.integers(0, 9999).map(str) | st.tuples(
+    st.text(DIGITS, max_size=2), words(LOWER + UPPER + "-", _semver_ident_chars, 5)
+).map("".join)
+semvers = st.tuples(
+    st.lists(st.integers(0, 10_000), min_size=3, max_size=3).map(lambda core: ".".join(map(str, core))),
+    st.lists(_prerelease_idents, max_size=3).map(lambda ids: "-" + ".".join(ids) if ids else ""),
+    st.lists(st.text(_semver_ident_chars, min_size=1, max_size=6), max_size=3).map(
+        lambda ids: "+" + ".".join(ids) if ids else ""
+    ),
+).map("".join)
+"""SemVer 2.0 versions with optional pre-release and build metadata."""
 
 
-@st.composite
-def spdx_expressions(draw: st.DrawFn, depth: int = 2) -> str:
-    """SPDX license expressions: ids, `WITH` exceptions, `AND`/`OR`, parentheses."""
-    term = draw(st.sampled_from(SPDX_IDS))
-    if draw(st.integers(0, 4)) == 0:
-        term += " WITH " + draw(st.sampled_from(SPDX_EXCEPTIONS))
-    if depth and draw(st.booleans()):
-        right = draw(spdx_expressions(depth - 1))
-        term = f"{term} {draw(st.sampled_from(['AND', 'OR']))} {right}"
-        if draw(st.booleans()):
-            term = f"({term})"
-    return term
+def _spdx_term(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    joined = st.tuples(inner, st.sampled_from([" AND ", " OR "]), inner).map("".join)
+    return joined | joined.map("({})".format)
 
 
-@st.composite
-def kernel_ranges(draw: st.DrawFn) -> str:
-    ops = st.sampled_from([">=", ">", "<=", "<", "=="])
-    parts = [draw(ops) + draw(kernel_versions) for _ in range(draw(st.integers(1, 2)))]
-    return draw(st.sampled_from([",", ", "])).join(parts)
+_spdx_ids = st.sampled_from(SPDX_IDS) | st.tuples(
+    st.sampled_from(SPDX_IDS), st.sampled_from(SPDX_EXCEPTIONS)
+).map(" WITH ".join)
+spdx_expressions = st.recursive(_spdx_ids, _spdx_term, max_leaves=4)
+"""SPDX license expressions: ids, `WITH` exceptions, `AND`/`OR`, parentheses."""
+
+_comparisons = st.tuples(st.sampled_from([">=", ">", "<=", "<", "=="]), kernel_versions).map("".join)
+kernel_ranges = st.tuples(st.lists(_comparisons, min_size=1, max_size=2), st.sampled_from([",", ", "])).map(
+    lambda p: p[1].join(p[0])
+)
 
 
-def attach_for(prog_type: str) -> st.SearchStrategy[dict[str, Any]]:
-    """Valid `attach` objects for a program type."""
-    attach_types = st.sampled_from(_defs()["attachType"]["enum"])
-    word = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)
-    abs_path = relative_paths.map(lambda p: "/" + p)
-    optional: dict[str, st.SearchStrategy[Any]] = {"expected_attach_type": attach_types}
+def _attach_strategy(family: str) -> st.SearchStrategy[dict[str, Any]]:
+    abs_path = relative_paths.map("/".__add__)
+    optional: dict[str, st.SearchStrategy[Any]] = {"expected_attach_type": st.sampled_from(ATTACH_TYPES)}
     required: dict[str, st.SearchStrategy[Any]] = {}
-    family = _attach_family(prog_type)
     if family == "attachProbe":
-        required = {"function": word}
+        required = {"function": identifiers}
         optional |= {"offset": st.integers(0, 4096), "retprobe": st.booleans(), "binary": abs_path}
     elif family == "attachFunction":
-        required = {"function": word}
+        required = {"function": identifiers}
     elif family == "attachTracepoint":
-        required = {"tracepoint": st.tuples(word, st.sampled_from(":/"), word).map("".join)}
+        required = {"tracepoint": st.tuples(identifiers, st.sampled_from(":/"), identifiers).map("".join)}
     elif family == "attachRawTracepoint":
-        required = {"tracepoint": word}
+        required = {"tracepoint": identifiers}
     elif family == "attachXdp":
-        required = {"interface": st.from_regex(r"[a-z][a-z0-9.]{0,14}", fullmatch=True)}
+        required = {"interface": interfaces}
         optional |= {"mode": st.sampled_from(["native", "generic", "offload"])}
     elif family == "attachTc":
-        required = {"interface": st.from_regex(r"[a-z][a-z0-9.]{0,14}", fullmatch=True)}
+        required = {"interface": interfaces}
         optional |= {"direction": st.sampled_from(["ingress", "egress"])}
     elif family == "attachCgroup":
         required = {"cgroup": abs_path}
     elif family == "attachSockmap":
-        required = {"map": word}
+        required = {"map": identifiers}
     elif family == "attachNetns":
         required = {"netns": abs_path}
     elif family == "attachNetfilter":
-        optional |= {"family": st.sampled_from(["ipv4", "ipv6"]), "priority": st.integers(-1000, 1000),
-                     "hook": st.sampled_from(["prerouting", "input", "forward", "output", "postrouting"])}
+        optional |= {
+            "family": st.sampled_from(["ipv4", "ipv6"]),
+            "priority": st.integers(-1000, 1000),
+            "hook": st.sampled_from(["prerouting", "input", "forward", "output", "postrouting"]),
+        }
     return st.fixed_dictionaries(required, optional=optional)
 
 
-@st.composite
-def programs(draw: st.DrawFn, name: str, artifact: str) -> dict[str, Any]:
-    prog_type = draw(st.sampled_from(_defs()["progType"]["enum"]))
-    prog: dict[str, Any] = {"name": name, "artifact": artifact, "type": prog_type,
-                            "section": draw(st.from_regex(r"[a-z_.]{1,8}(/[a-z_.]{1,10})?", fullmatch=True))}
-    if draw(st.booleans()):
-        prog["attach"] = draw(attach_for(prog_type))
-    if draw(st.booleans()):
-        prog["autoload"] = draw(st.booleans())
-    return prog
+ATTACH: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    prog_type: _attach_strategy(_attach_family(prog_type)) for prog_type in PROG_TYPES
+}
+"""Program type -> valid `attach` objects for it."""
 
 
 @st.composite
-def maps(draw: st.DrawFn, name: str, artifact: str) -> dict[str, Any]:
-    size = st.integers(0, 4294967295)
-    entry: dict[str, Any] = {"name": name, "artifact": artifact,
-                             "type": draw(st.sampled_from(_defs()["mapType"]["enum"])),
-                             "key_size": draw(size), "value_size": draw(size), "max_entries": draw(size)}
-    if draw(st.booleans()):
-        entry["pinning"] = draw(st.sampled_from(["none", "by_name"]))
-    if draw(st.booleans()):
-        entry["preserve_on_upgrade"] = draw(st.booleans())
-    return entry
+def _program_entry(draw: st.DrawFn) -> dict[str, Any]:
+    prog_type = draw(st.sampled_from(PROG_TYPES))
+    optional = {"attach": ATTACH[prog_type], "autoload": st.booleans()}
+    body = draw(st.fixed_dictionaries({"section": sections}, optional=optional))
+    return {"type": prog_type, **body}
 
 
-record_schemas = st.sampled_from([
-    {"type": "object", "properties": {"pid": {"type": "integer", "minimum": 0}}, "required": ["pid"]},
-    {"type": "object", "properties": {"comm": {"type": "string", "maxLength": 16}}},
-    {"type": "integer"},
-    True,
-])
+program_entries = _program_entry()
+"""One programs[] entry; the caller sets `name` and `artifact`."""
+
+_u32 = st.integers(0, 4294967295)
+map_entries = st.fixed_dictionaries(
+    {"type": st.sampled_from(MAP_TYPES), "key_size": _u32, "value_size": _u32, "max_entries": _u32},
+    optional={"pinning": st.sampled_from(["none", "by_name"]), "preserve_on_upgrade": st.booleans()},
+)
+"""One maps[] entry; the caller sets `name` and `artifact`."""
+
+record_schemas = st.sampled_from(
+    [
+        {"type": "object", "properties": {"pid": {"type": "integer", "minimum": 0}}, "required": ["pid"]},
+        {"type": "object", "properties": {"comm": {"type": "string", "maxLength": 16}}},
+        {"type": "integer"},
+        True,
+    ]
+).map(copy.deepcopy)  # no shared objects: YAML would dump them as aliases
+
+_OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
+    "summary": texts,
+    "description": texts,
+    "maintainers": st.lists(
+        st.fixed_dictionaries({"name": texts.filter(bool)}, optional={"email": emails}), max_size=2
+    ),
+    "homepage": st.tuples(hosts, st.text(LOWER + DIGITS, max_size=8)).map("https://{0[0]}/{0[1]}".format),
+    "source": st.tuples(st.sampled_from(["https", "git"]), hosts, identifiers).map(
+        "{0[0]}://{0[1]}/{0[2]}".format
+    ),
+    "conformsTo": st.lists(
+        st.sampled_from(["package-core", "package-portable", "package-service"]), min_size=1, unique=True
+    ),
+    "requires": st.fixed_dictionaries(
+        {},
+        optional={
+            "kernel": kernel_ranges,
+            "btf": st.booleans(),
+            "prog_types": st.lists(st.sampled_from(PROG_TYPES), unique=True, max_size=3),
+            "map_types": st.lists(st.sampled_from(MAP_TYPES), unique=True, max_size=3),
+            "helpers": st.lists(st.sampled_from(HELPERS), unique=True, max_size=4),
+            "kfuncs": st.lists(identifiers, unique=True, max_size=2),
+            "capabilities": st.lists(st.sampled_from(CAPABILITIES), unique=True),
+            "kconfig": st.dictionaries(
+                st.text(UPPER + DIGITS + "_", min_size=1, max_size=12).map("CONFIG_".__add__),
+                st.sampled_from(["y", "m", "n"]) | st.integers(0, 1 << 20) | st.booleans(),
+                max_size=2,
+            ),
+        },
+    ),
+    "lifecycle": st.fixed_dictionaries(
+        {},
+        optional={
+            "upgrade": st.sampled_from(["hot", "restart"]),
+            "preserve_maps": st.just([]),  # filled from the drawn map names
+            "uninstall": st.sampled_from(["unpin", "keep"]),
+        },
+    ),
+    "service": st.fixed_dictionaries(
+        {},
+        optional={
+            "exports": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "name": words(LOWER, LOWER + DIGITS + "_", 10),
+                        "map": identifiers,  # replaced by a drawn map name when there is one
+                        "kind": st.sampled_from(["map", "ringbuf", "perf_event_array"]),
+                        "record": record_schemas,
+                    },
+                    optional={"description": texts},
+                ),
+                max_size=2,
+            ),
+            "tunables": st.lists(
+                st.fixed_dictionaries(
+                    {"name": identifiers, "type": st.sampled_from(["bool", "u8", "u32", "s64", "char[16]"])},
+                    optional={"default": st.booleans() | st.integers(-5, 5) | texts, "description": texts},
+                ),
+                max_size=2,
+            ),
+        },
+    ),
+    "signature": st.fixed_dictionaries(
+        {"algorithm": st.just("ed25519"), "public_key": base64_key, "value": base64_sig}
+    ),
+    "x-vendor": st.dictionaries(identifiers, st.integers() | texts, max_size=2),
+}
+_optional_keys = st.lists(st.sampled_from(sorted(_OPTIONAL)), unique=True)
+_names = st.lists(identifiers, max_size=4, unique=True)
+_picks = st.lists(st.integers(0, 3), min_size=8, max_size=8)
 
 
 @st.composite
 def manifests(draw: st.DrawFn) -> Manifest:
     """Manifests valid against spec/package.schema.json whose names are unique and references resolve."""
     paths = draw(st.lists(relative_paths, min_size=1, max_size=3, unique=True))
+    arch = st.sampled_from(["bpfel", "bpfeb"])
     m: Manifest = {
         "specVersion": "1.0",
         "name": draw(package_names),
-        "version": draw(semvers()),
-        "license": draw(spdx_expressions()),
+        "version": draw(semvers),
+        "license": draw(spdx_expressions),
         "artifacts": [
-            {"path": p, "sha256": draw(sha256s), "arch": draw(st.sampled_from(["bpfel", "bpfeb"]))}
+            {"path": p, "sha256": draw(sha256s), "arch": draw(arch)}
             | ({"kind": "elf"} if draw(st.booleans()) else {})
             for p in paths
         ],
     }
-    on_path = st.sampled_from(paths)
-    prog_names = draw(st.lists(identifiers, max_size=4, unique=True))
-    map_names = draw(st.lists(identifiers, max_size=4, unique=True))
-    if prog_names or draw(st.booleans()):
-        m["programs"] = [draw(programs(n, draw(on_path))) for n in prog_names]
-    if map_names or draw(st.booleans()):
-        m["maps"] = [draw(maps(n, draw(on_path))) for n in map_names]
-    optional: dict[str, st.SearchStrategy[Any]] = {
-        "summary": texts,
-        "description": texts,
-        "maintainers": st.lists(st.fixed_dictionaries(
-            {"name": texts.filter(bool)},
-            optional={"email": st.from_regex(r"[a-z0-9]{1,8}(\.[a-z0-9]{1,5})?@[a-z]{1,8}\.[a-z]{2,4}",
-                                             fullmatch=True)}), max_size=2),
-        "homepage": st.from_regex(r"https://[a-z]{1,10}\.[a-z]{2,4}(/[a-z0-9]{0,8})?", fullmatch=True),
-        "source": st.from_regex(r"(https|git)://[a-z]{1,10}\.[a-z]{2,4}/[a-z0-9]{1,8}", fullmatch=True),
-        "conformsTo": st.lists(st.sampled_from(["package-core", "package-portable", "package-service"]),
-                               min_size=1, unique=True),
-        "requires": st.fixed_dictionaries({}, optional={
-            "kernel": kernel_ranges(),
-            "btf": st.booleans(),
-            "prog_types": st.lists(st.sampled_from(_defs()["progType"]["enum"]), unique=True, max_size=3),
-            "map_types": st.lists(st.sampled_from(_defs()["mapType"]["enum"]), unique=True, max_size=3),
-            "helpers": st.lists(st.sampled_from(HELPERS), unique=True, max_size=4),
-            "kfuncs": st.lists(identifiers, unique=True, max_size=2),
-            "capabilities": st.lists(st.sampled_from(CAPABILITIES), unique=True),
-            "kconfig": st.dictionaries(st.from_regex(r"CONFIG_[A-Z0-9_]{1,12}", fullmatch=True),
-                                       st.sampled_from(["y", "m", "n"]) | st.integers(0, 1 << 20) | st.booleans(),
-                                       max_size=2),
-        }),
-        "lifecycle": st.fixed_dictionaries({}, optional={
-            "upgrade": st.sampled_from(["hot", "restart"]),
-            "preserve_maps": st.lists(st.sampled_from(map_names), unique=True) if map_names else st.just([]),
-            "uninstall": st.sampled_from(["unpin", "keep"]),
-        }),
-        "service": st.fixed_dictionaries({}, optional={
-            "exports": st.lists(st.fixed_dictionaries(
-                {"name": st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True),
-                 "map": st.sampled_from(map_names) if map_names else identifiers,
-                 "kind": st.sampled_from(["map", "ringbuf", "perf_event_array"]),
-                 "record": record_schemas},
-                optional={"description": texts}), max_size=2),
-            "tunables": st.lists(st.fixed_dictionaries(
-                {"name": identifiers,
-                 "type": st.sampled_from(["bool", "u8", "u32", "s64", "char[16]"])},
-                optional={"default": st.booleans() | st.integers(-5, 5) | texts, "description": texts}), max_size=2),
-        }),
-        "signature": st.fixed_dictionaries(
-            {"algorithm": st.just("ed25519"), "public_key": base64_key, "value": base64_sig}),
-        "x-vendor": st.dictionaries(identifiers, st.integers() | texts, max_size=2),
-    }
-    for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)):
-        m[key] = draw(optional[key])
+    picks = draw(_picks)  # which artifact each program/map lives in, which maps are preserved or exported
+    prog_names, map_names = draw(_names), draw(_names)
+    if bool(prog_names) or draw(st.booleans()):
+        m["programs"] = [
+            {"name": n, "artifact": paths[picks[i] % len(paths)], **draw(program_entries)}
+            for i, n in enumerate(prog_names)
+        ]
+    if bool(map_names) or draw(st.booleans()):
+        m["maps"] = [
+            {"name": n, "artifact": paths[picks[4 + i] % len(paths)], **draw(map_entries)}
+            for i, n in enumerate(map_names)
+        ]
+    for key in draw(_optional_keys):
+        m[key] = draw(_OPTIONAL[key])
+    if "preserve_maps" in m.get("lifecycle", {}):
+        m["lifecycle"]["preserve_maps"] = [n for i, n in enumerate(map_names) if picks[i] % 2]
+    for i, export in enumerate(m.get("service", {}).get("exports", [])):
+        if map_names:
+            export["map"] = map_names[picks[i] % len(map_names)]
     return m
 
 
-# Mutations. Each returns a mutated deep copy; the ID is the requirement the result must fail.
-# Schema violations (including unsafe artifact paths, which the schema's path pattern refuses) are PKG-MAN-002;
+# Mutations. Each returns a mutated deep copy; the ID is the requirement the result must fail. Schema
+# violations (including unsafe artifact paths, which the schema's path pattern refuses) are PKG-MAN-002;
 # duplicates and dangling artifact references are valid JSON Schema instances and fail PKG-MAN-003.
 
 
@@ -254,7 +341,8 @@ def _drop(key: str) -> Mutation:
 def _program_change(key: str, value: Any) -> Mutation:
     def mutate(draw: st.DrawFn, m: Manifest) -> Manifest:
         out = copy.deepcopy(m)
-        out["programs"] = [*out.get("programs", []), draw(programs("mutant", m["artifacts"][0]["path"]))]
+        mutant = {"name": "mutant", "artifact": m["artifacts"][0]["path"], **draw(program_entries)}
+        out["programs"] = [*out.get("programs", []), mutant]
         out["programs"][-1][key] = value
         return out
 
@@ -264,7 +352,8 @@ def _program_change(key: str, value: Any) -> Mutation:
 def _map_change(key: str, value: Any) -> Mutation:
     def mutate(draw: st.DrawFn, m: Manifest) -> Manifest:
         out = copy.deepcopy(m)
-        out["maps"] = [*out.get("maps", []), draw(maps("mutant", m["artifacts"][0]["path"]))]
+        mutant = {"name": "mutant", "artifact": m["artifacts"][0]["path"], **draw(map_entries)}
+        out["maps"] = [*out.get("maps", []), mutant]
         out["maps"][-1][key] = value
         return out
 
@@ -281,10 +370,10 @@ def _duplicate(key: str) -> Mutation:
             first = out["artifacts"][0]
             out["artifacts"].append(first | {"sha256": "f" * 64 if first["sha256"] != "f" * 64 else "0" * 64})
         elif key == "programs":
-            twin = draw(programs("twin", path))
+            twin = {"name": "twin", "artifact": path, **draw(program_entries)}
             out["programs"] = [*out.get("programs", []), twin, twin | {"artifact": path}]
         else:
-            twin = draw(maps("twin", path))
+            twin = {"name": "twin", "artifact": path, **draw(map_entries)}
             out["maps"] = [*out.get("maps", []), twin, twin | {"value_size": twin["value_size"] // 2}]
         return out
 
@@ -296,8 +385,8 @@ def _dangling(key: str) -> Mutation:
         out = copy.deepcopy(m)
         declared = {a["path"] for a in m["artifacts"]}
         missing = draw(relative_paths.filter(lambda p: p not in declared))
-        make = programs if key == "programs" else maps
-        out[key] = [*out.get(key, []), draw(make("orphan", missing))]
+        body = draw(program_entries if key == "programs" else map_entries)
+        out[key] = [*out.get(key, []), {"name": "orphan", "artifact": missing, **body}]
         return out
 
     return mutate
@@ -346,15 +435,19 @@ SCHEMA_MUTATIONS: dict[str, Mutation] = {
     "unknown capability": _set(("requires",), {"capabilities": ["CAP_NET_RAW"]}),
     "kconfig key without CONFIG_": _set(("requires",), {"kconfig": {"BPF": "y"}}),
     "unknown upgrade mode": _set(("lifecycle",), {"upgrade": "live"}),
-    "unknown export kind": _set(("service",), {"exports": [{"name": "e", "map": "m", "kind": "queue",
-                                                            "record": {}}]}),
-    "record that is no schema": _set(("service",), {"exports": [{"name": "e", "map": "m", "kind": "map",
-                                                                 "record": {"type": 5}}]}),
+    "unknown export kind": _set(
+        ("service",), {"exports": [{"name": "e", "map": "m", "kind": "queue", "record": {}}]}
+    ),
+    "record that is no schema": _set(
+        ("service",), {"exports": [{"name": "e", "map": "m", "kind": "map", "record": {"type": 5}}]}
+    ),
     "tunable of unknown type": _set(("service",), {"tunables": [{"name": "t", "type": "float"}]}),
-    "unknown signature algorithm": _set(("signature",), {"algorithm": "rsa", "public_key": "A" * 43 + "=",
-                                                         "value": "A" * 86 + "=="}),
-    "public key of the wrong length": _set(("signature",), {"algorithm": "ed25519", "public_key": "AAAA",
-                                                            "value": "A" * 86 + "=="}),
+    "unknown signature algorithm": _set(
+        ("signature",), {"algorithm": "rsa", "public_key": "A" * 43 + "=", "value": "A" * 86 + "=="}
+    ),
+    "public key of the wrong length": _set(
+        ("signature",), {"algorithm": "ed25519", "public_key": "AAAA", "value": "A" * 86 + "=="}
+    ),
     "invalid maintainer email": _set(("maintainers",), [{"name": "A", "email": "not-an-address"}]),
     "unknown conformsTo profile": _set(("conformsTo",), ["kernel"]),
 }

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bpfcert.elf import BpfObject, Program, Relocation, Symbol
+from bpfcert.errors import FormatError
 from bpfcert.insn import Insn, decode
 from bpfcert.knowledge import features
 from bpfcert.knowledge.helpers import helper_by_id, helper_by_name
@@ -56,6 +57,8 @@ class _FunctionFacts:
     calls: set[tuple[str, int]] = field(default_factory=set)
     isa: int = 1
     extended_atomics: bool = False
+    acquire_release: bool = False
+    may_goto: bool = False
     slots: int = 0
 
 
@@ -91,15 +94,23 @@ class _Analyzer:
 
     def _scan(self, func: Program) -> _FunctionFacts:
         facts = _FunctionFacts()
-        for insn in decode(func.insns, self.obj.endianness):
+        try:
+            insns = decode(func.insns, self.obj.endianness)
+        except FormatError as exc:
+            raise FormatError(f"{self.obj.path}: function {func.name} in {func.section}: {exc}") from None
+        for insn in insns:
             facts.slots += insn.slots
             facts.isa = max(facts.isa, insn.isa_version)
-            facts.extended_atomics |= insn.mode == "ATOMIC" and insn.isa_version >= 3
+            if insn.mode == "ATOMIC" and insn.isa_version >= 3:
+                facts.extended_atomics = True
+                facts.acquire_release |= insn.atomic_op in ("load_acquire", "store_release")
             reloc = self.relocations.get((func.section, func.offset + insn.index * 8))
             if insn.wide:
                 self._lddw(insn, reloc, facts)
             elif insn.cls == "JMP" and insn.op == "call":
                 self._call(func, insn, reloc, facts)
+            elif insn.cls == "JMP" and insn.op == "jcond":
+                facts.may_goto = True
         return facts
 
     def _lddw(self, insn: Insn, reloc: Relocation | None, facts: _FunctionFacts) -> None:
@@ -140,8 +151,8 @@ class _Analyzer:
             if callee is not None:
                 facts.calls.add((callee.section, callee.offset))
 
-    def program(self, prog: Program) -> tuple[ProgramUsage, bool]:
-        """Usage of one entry program over everything it reaches, and whether that uses extended atomics."""
+    def program(self, prog: Program) -> tuple[ProgramUsage, list[_FunctionFacts]]:
+        """Usage of one entry program over everything it reaches, and the facts of each function reached."""
         root = (prog.section, prog.offset)
         seen, todo = {root}, [root]
         while todo:
@@ -162,7 +173,7 @@ class _Analyzer:
             isa=max(f.isa for f in reached),
             insn_count=sum(f.slots for f in reached),
         )
-        return usage, any(f.extended_atomics for f in reached)
+        return usage, reached
 
 
 def _min_kernel(needs: Iterable[tuple[tuple[int, int], str]]) -> tuple[tuple[int, int], list[str]]:
@@ -176,11 +187,11 @@ def analyze(obj: BpfObject) -> ObjectUsage:
     """Usage of every entry program of `obj` and of the object as a whole. FormatError on undecodable code."""
     analyzer = _Analyzer(obj)
     programs: list[ProgramUsage] = []
-    extended_atomics = False
+    reached: list[_FunctionFacts] = []
     for prog in obj.programs:
-        usage, atomics = analyzer.program(prog)
+        usage, facts = analyzer.program(prog)
         programs.append(usage)
-        extended_atomics |= atomics
+        reached.extend(facts)
     helpers = frozenset().union(*(p.helpers for p in programs))
     kfuncs = frozenset().union(*(p.kfuncs for p in programs))
     prog_types = frozenset(p.prog_type for p in programs if p.prog_type is not None)
@@ -205,8 +216,12 @@ def analyze(obj: BpfObject) -> ObjectUsage:
     isa = max((p.isa for p in programs), default=1)
     if isa > 1:
         needs.append((features.CPU_VERSION_SINCE[isa], f"BPF CPU v{isa} instructions"))
-    if extended_atomics:
+    if any(f.extended_atomics for f in reached):
         needs.append((features.EXTENDED_ATOMICS, "atomic fetch/xchg/cmpxchg/and/or/xor instructions"))
+    if any(f.acquire_release for f in reached):
+        needs.append((features.LOAD_ACQUIRE_STORE_RELEASE, "load-acquire/store-release instructions"))
+    if any(f.may_goto for f in reached):
+        needs.append((features.MAY_GOTO, "the may_goto instruction"))
     if any(p.calls for p in programs):
         needs.append((features.BPF_TO_BPF_CALLS, "bpf-to-bpf calls"))
     if kfuncs:

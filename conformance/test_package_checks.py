@@ -150,7 +150,12 @@ VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ("PKG-PORT-002", "xdp-counter-v1", _set("conformsTo", ["package-core", "package-portable"]), True),
     ("PKG-SVC-001", "xdp-counter-v1", _set("service.exports.0.map", "no_such_map"), True),
     ("PKG-SVC-001", "core-tracing", _set("service.exports.0.kind", "map"), True),
-    ("PKG-SVC-002", "xdp-counter-v1", _set("service.exports.0.record.properties.packets", {"type": "string"}), True),
+    (
+        "PKG-SVC-002",
+        "xdp-counter-v1",
+        _set("service.exports.0.record.properties.packets", {"type": "string"}),
+        True,
+    ),
     ("PKG-SVC-002", "core-tracing", _set("service.exports.0.record.title", "no_such_struct"), True),
     ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.type", "u64"), True),
     ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.name", "not_a_rodata_var"), True),
@@ -163,7 +168,11 @@ VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ids=[f"{v[0]}-{i}" for i, v in enumerate(VIOLATIONS)],
 )
 def test_check_fails_on_violation(
-    make_package: Callable[..., Path], req_id: str, example: str, edit: Callable[[M, Path], None], refresh: bool
+    make_package: Callable[..., Path],
+    req_id: str,
+    example: str,
+    edit: Callable[[M, Path], None],
+    refresh: bool,
 ) -> None:
     report = run(make_package(example, edit, refresh))
     failed = {r.id for r in report.results if r.status is Status.FAIL}

@@ -36,9 +36,9 @@ def test_check_json_report_matches_schema() -> None:
     doc = json.loads(proc.stdout)
     jsonschema.Draft202012Validator(spec.schema("report")).validate(doc)
     assert doc["verdict"] == "conformant"
-    assert {"name": "ipv4_tcp_only", "section": "socket", "type": "socket_filter"}.items() <= doc["inventory"][
-        "programs"
-    ][0].items()
+    assert {"name": "ipv4_tcp_only", "section": "socket", "type": "socket_filter"}.items() <= doc[
+        "inventory"
+    ]["programs"][0].items()
     assert {m["name"] for m in doc["inventory"]["maps"]} >= {"verdict_counters"}
 
 

@@ -1,4 +1,4 @@
-"""The instruction decoder against llvm-objdump, hand-assembled v2-v4 instructions, and byte-level properties."""
+"""The instruction decoder against llvm-objdump, hand-assembled v2-v4 instructions, byte-level properties."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from bpfcert.errors import FormatError
 
 CLANG_INCLUDE = "/usr/include/x86_64-linux-gnu"
 needs_llvm = pytest.mark.skipif(
-    shutil.which("clang") is None or shutil.which("llvm-objdump") is None, reason="clang/llvm-objdump not installed"
+    shutil.which("clang") is None or shutil.which("llvm-objdump") is None,
+    reason="clang/llvm-objdump not installed",
 )
 
 # Exercises ALU32/64, both jump classes, loads/stores of all sizes, lddw with relocations, helper and
@@ -61,7 +62,9 @@ char LICENSE[] SEC("license") = "GPL";
 def compile_bpf(tmp: Path, name: str, source: str, *flags: str) -> Path:
     src, out = tmp / f"{name}.c", tmp / f"{name}.o"
     src.write_text(source)
-    subprocess.run(["clang", "-O2", "-g", "-c", "-I", CLANG_INCLUDE, *flags, str(src), "-o", str(out)], check=True)
+    subprocess.run(
+        ["clang", "-O2", "-g", "-c", "-I", CLANG_INCLUDE, *flags, str(src), "-o", str(out)], check=True
+    )
     return out
 
 
@@ -74,7 +77,7 @@ def objdump(path: Path) -> dict[tuple[str, int], tuple[bytes, str]]:
             section = m.group(1)
         elif m := re.match(r"\s+(\d+):\t((?:[0-9a-f]{2} ?)+)\t(.*)$", line):
             raw = bytes.fromhex(m.group(2).replace(" ", ""))
-            rows[(section, int(m.group(1)))] = (raw, re.sub(r" <[^>]+>$", "", m.group(3)))
+            rows[(section, int(m.group(1)))] = (raw, re.sub(r" <[\w.]+>$", "", m.group(3)))
     return rows
 
 
@@ -126,7 +129,9 @@ def test_decode_matches_llvm_objdump(compiled: list[Path]) -> None:
 def test_isa_levels_follow_mcpu(compiled: list[Path]) -> None:
     levels = {}
     for path in compiled:
-        levels[path.stem] = max(i.isa_version for _, data, order in code_sections(path) for i in bi.decode(data, order))
+        levels[path.stem] = max(
+            i.isa_version for _, data, order in code_sections(path) for i in bi.decode(data, order)
+        )
     assert levels == {"v1": 1, "v2": 2, "v3": 3, "v3eb": 3, "atomics": 3, "atomics_eb": 3}
 
 
@@ -177,6 +182,7 @@ HAND = [
     (bi.Insn(0, 0x85, 0, 0, 0, 1), "call", 1, "call 1"),
     (bi.Insn(0, 0x95, 0, 0, 0, 0), "exit", 1, "exit"),
     (bi.Insn(0, 0x30, 0, 0, 0, 12), "ldabs", 1, "r0 = *(u8 *)skb[12]"),
+    (bi.Insn(0, 0xE5, 0, 0, 3, 0), "jcond", 1, "may_goto +3"),
 ]
 
 
@@ -195,7 +201,9 @@ def test_lddw_pseudo_sources_and_wide_immediate() -> None:
     assert (wide.index, map_fd.index, end.index) == (0, 2, 4)
     assert wide.imm64 == 0x1122334455667788 and wide.pseudo == "imm64" and wide.slots == 2
     assert map_fd.pseudo == "map_fd" and map_fd.imm64 == 7 and map_fd.dst_reg == 2
-    assert [bi.decode(bi.assemble([bi.ld_imm64(0, 0, p)]))[0].pseudo for p in range(7)] == list(bi.LDDW_PSEUDO)
+    assert [bi.decode(bi.assemble([bi.ld_imm64(0, 0, p)]))[0].pseudo for p in range(7)] == list(
+        bi.LDDW_PSEUDO
+    )
 
 
 def test_call_kinds_and_targets() -> None:
@@ -232,9 +240,15 @@ def test_unknown_byte_order_is_a_format_error() -> None:
         bi.decode(b"", "middle")
 
 
-def test_unknown_opcodes_decode_but_are_flagged() -> None:
-    (odd,) = bi.decode(bytes([0xF4, 0, 0, 0, 0, 0, 0, 0]))  # ALU op 0xf does not exist
-    assert not odd.known and bi.disasm(odd).startswith(".insn 0xf4")
+@pytest.mark.parametrize(
+    "opcode",
+    [0xF4, 0x8D, 0x86, 0x96, 0xE6, 0xDF, 0x79 | 0x80, 0xCB, 0x00, 0x20 | 0x02],
+    ids=["alu-op-0xf", "callx", "jmp32-call", "jmp32-exit", "jmp32-jcond", "alu64-end-x", "ldxsx-dw",
+         "atomic-h", "ld-w-imm", "st-abs"],
+)  # fmt: skip
+def test_unknown_opcodes_decode_but_are_flagged(opcode: int) -> None:
+    (odd,) = bi.decode(bytes([opcode, 0, 0, 0, 0, 0, 0, 0]))
+    assert not odd.known and bi.disasm(odd).startswith(f".insn {opcode:#04x}")
 
 
 @given(st.binary(max_size=256), st.sampled_from(["little", "big"]))

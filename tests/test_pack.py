@@ -18,7 +18,9 @@ EXAMPLE_OBJECTS = sorted((ROOT / "examples").glob("*/*.o"))
 CORPUS = sorted((ROOT / "tests" / "data" / "objects").glob("*.o"))
 
 
-def pack_and_check(tmp_path: Path, *objects: Path, extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], Report]:
+def pack_and_check(
+    tmp_path: Path, *objects: Path, extra: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], Report]:
     out = tmp_path / "pkg"
     assert main(["pack", *map(str, objects), "-o", str(out), *extra]) == 0
     manifest = json.loads((out / "bpfpkg.json").read_text())
@@ -54,7 +56,7 @@ def test_kfunc_object_requires_kfuncs_and_fails_without(tmp_path: Path) -> None:
     """PKG-REQ-002: a kfunc the code calls must be listed in requires.kfuncs."""
     obj = tmp_path.parent / "kfunc_core.o"
     obj.write_bytes((ROOT / "tests" / "data" / "objects" / "kfunc_core.o").read_bytes())
-    manifest, report = pack_and_check(tmp_path, obj)
+    manifest, _ = pack_and_check(tmp_path, obj)
     assert manifest["requires"]["kfuncs"], "the corpus kfunc object calls a kfunc"
     manifest["requires"]["kfuncs"] = []
     (tmp_path / "pkg" / "bpfpkg.json").write_text(json.dumps(manifest))

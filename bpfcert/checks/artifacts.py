@@ -55,7 +55,9 @@ def paths_inside_package(ctx: Context) -> Iterator[Result]:
         if art.problem and art.problem.startswith("PKG-ART-001"):
             yield ctx.result("PKG-ART-001", Status.FAIL, art.problem.split(": ", 1)[1], artifact=art.name)
         else:
-            yield ctx.result("PKG-ART-001", Status.PASS, f"{art.name} stays inside the package", artifact=art.name)
+            yield ctx.result(
+                "PKG-ART-001", Status.PASS, f"{art.name} stays inside the package", artifact=art.name
+            )
 
 
 @check("PKG-ART-002")
@@ -106,7 +108,9 @@ def elf64_bpf_relocatable(ctx: Context) -> Iterator[Result]:
         if obj.elf_type != "ET_REL":
             wrong.append(f"type {obj.elf_type}, not ET_REL")
         if wrong:
-            yield ctx.result("PKG-ELF-001", Status.FAIL, f"{art.name}: " + "; ".join(wrong), artifact=art.name)
+            yield ctx.result(
+                "PKG-ELF-001", Status.FAIL, f"{art.name}: " + "; ".join(wrong), artifact=art.name
+            )
         else:
             yield ctx.result("PKG-ELF-001", Status.PASS, f"{art.name} is an ELF64 EM_BPF relocatable object")
 

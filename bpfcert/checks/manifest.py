@@ -28,7 +28,7 @@ def manifest_results(pkg: Package) -> Iterator[Result]:
     if pkg.manifest is None:
         yield _result("PKG-MAN-001", Status.FAIL, "no bpfpkg.json or bpfpkg.yaml at the package root")
         return
-    yield _result("PKG-MAN-001", Status.PASS, f"manifest {pkg.manifest_path.name} parses")
+    yield _result("PKG-MAN-001", Status.PASS, f"manifest {pkg.manifest_path.name if pkg.manifest_path else ''} parses")
     errors = validate_manifest(pkg.manifest)
     if errors:
         for err in errors:

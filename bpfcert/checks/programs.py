@@ -28,7 +28,9 @@ def declared_programs_exist(ctx: Context) -> Iterator[Result]:
             )
         elif found[0].is_subprogram:
             yield ctx.result(
-                "PKG-PRG-001", Status.FAIL, f"program {name} is a subprogram (static or in .text), not an entry"
+                "PKG-PRG-001",
+                Status.FAIL,
+                f"program {name} is a subprogram (static or in .text), not an entry",
             )
         else:
             yield ctx.result("PKG-PRG-001", Status.PASS, f"program {name} found in section {section}")
@@ -55,7 +57,9 @@ def section_implies_type(ctx: Context) -> Iterator[Result]:
                 implied=info.prog_type,
             )
         else:
-            yield ctx.result("PKG-PRG-002", Status.PASS, f"program {name}: section {section!r} is a {declared}")
+            yield ctx.result(
+                "PKG-PRG-002", Status.PASS, f"program {name}: section {section!r} is a {declared}"
+            )
 
 
 @check("PKG-PRG-003")

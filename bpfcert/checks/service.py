@@ -40,7 +40,7 @@ def _export_map(ctx: Context, export: dict[str, Any]) -> tuple[Artifact | None, 
 @check("PKG-SVC-001")
 def exports_name_maps(ctx: Context) -> Iterator[Result]:
     for export in _services(ctx, "exports"):
-        art, found, problem = _export_map(ctx, export)
+        _, found, problem = _export_map(ctx, export)
         if problem:
             yield ctx.result("PKG-SVC-001", Status.FAIL, problem)
             continue
@@ -55,7 +55,9 @@ def exports_name_maps(ctx: Context) -> Iterator[Result]:
                 f"export {export['name']} is a {kind} export but map {found.name} is a {found.type}",
             )
         else:
-            yield ctx.result("PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}")
+            yield ctx.result(
+                "PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}"
+            )
 
 
 def _json_type(btf: Btf, type_id: int) -> str:
@@ -78,12 +80,16 @@ def _record_problems(btf: Btf, type_id: int, record: dict[str, Any]) -> list[str
     members = {m.name: _json_type(btf, m.type) for m in struct.members if m.name}
     props = record.get("properties", {})
     problems = [f"member {n} missing from the record schema" for n in sorted(members.keys() - props.keys())]
-    problems += [f"property {n} is no member of struct {struct.name}" for n in sorted(props.keys() - members.keys())]
+    problems += [
+        f"property {n} is no member of struct {struct.name}" for n in sorted(props.keys() - members.keys())
+    ]
     for name in sorted(members.keys() & props.keys()):
         declared = props[name].get("type") if isinstance(props[name], dict) else None
         allowed = {members[name]} | ({"number"} if members[name] == "integer" else set())
         if declared not in allowed:
-            problems.append(f"property {name} has type {declared}, struct {struct.name} gives {members[name]}")
+            problems.append(
+                f"property {name} has type {declared}, struct {struct.name} gives {members[name]}"
+            )
     return problems
 
 
@@ -115,7 +121,9 @@ def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
         if problems:
             yield ctx.result("PKG-SVC-002", Status.FAIL, f"export {export['name']}: " + "; ".join(problems))
         else:
-            yield ctx.result("PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF")
+            yield ctx.result(
+                "PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF"
+            )
 
 
 # tunable type -> (size in bytes, signed); "bool" is a 1-byte BTF INT with the BOOL encoding
@@ -158,7 +166,9 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
             ok = False
         else:
             is_bool = t.extra.get("encoding") == "BOOL"
-            ok = (t.size, bool(t.extra.get("encoding") == "SIGNED")) == want and is_bool == (declared == "bool")
+            ok = (t.size, bool(t.extra.get("encoding") == "SIGNED")) == want and is_bool == (
+                declared == "bool"
+            )
         if ok:
             yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}")
         else:

@@ -15,7 +15,11 @@ PROGRAM_TYPES = {
     "tc": "sched_cls", "tcx": "sched_cls", "uprobe": "kprobe", "uretprobe": "kprobe", "kretprobe": "kprobe",
     "fentry": "tracing", "fexit": "tracing",
 }  # fmt: skip
-MAP_TYPES = {"per_cpu_array": "percpu_array", "per_cpu_hash": "percpu_hash", "lru_per_cpu_hash": "lru_percpu_hash"}
+MAP_TYPES = {
+    "per_cpu_array": "percpu_array",
+    "per_cpu_hash": "percpu_hash",
+    "lru_per_cpu_hash": "lru_percpu_hash",
+}
 
 
 def _label(value: str, what: str) -> dict[str, str]:
@@ -30,7 +34,9 @@ def _label(value: str, what: str) -> dict[str, str]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BpfcertError(f"{what} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
         raise BpfcertError(f"{what} must be a JSON object mapping names to type names")
     return data
 
@@ -57,6 +63,8 @@ def import_bpfman(obj_path: str, programs_label: str, maps_label: str) -> tuple[
         if found is None:
             raise BpfcertError(f"io.ebpf.maps names {name}, which the object does not define")
         if found["type"] != MAP_TYPES.get(label_type, label_type):
-            raise BpfcertError(f"io.ebpf.maps says {name} is {label_type!r}, the object defines a {found['type']}")
+            raise BpfcertError(
+                f"io.ebpf.maps says {name} is {label_type!r}, the object defines a {found['type']}"
+            )
     manifest["x-bpfman"] = {"io.ebpf.programs": programs, "io.ebpf.maps": maps}
     return manifest, inputs

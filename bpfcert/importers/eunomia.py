@@ -54,6 +54,11 @@ def _object(pkg: dict[str, Any]) -> bytes:
     return data
 
 
+def _object_field(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def import_eunomia(path: str) -> tuple[dict[str, Any], list[Input]]:
     try:
         pkg = json.loads(Path(path).read_text())
@@ -63,13 +68,15 @@ def import_eunomia(path: str) -> tuple[dict[str, Any], list[Input]]:
         raise BpfcertError(f"{path} is not JSON: {exc}") from None
     if not isinstance(pkg, dict):
         raise BpfcertError(f"{path}: top level must be an object")
-    meta = pkg.get("meta") if isinstance(pkg.get("meta"), dict) else {}
-    skel = meta.get("bpf_skel") if isinstance(meta.get("bpf_skel"), dict) else {}
+    meta = _object_field(pkg, "meta")
+    skel = _object_field(meta, "bpf_skel")
     obj_name = str(skel.get("obj_name") or Path(path).stem)
-    doc = skel.get("doc") if isinstance(skel.get("doc"), dict) else {}
+    doc = _object_field(skel, "doc")
     version = str(doc.get("version", ""))
     inputs = [Input(f"{default_name(obj_name)}.bpf.o", _object(pkg))]
-    manifest = derive_manifest(inputs, default_name(obj_name), version if SEMVER.match(version) else "0.1.0", None)
+    manifest = derive_manifest(
+        inputs, default_name(obj_name), version if SEMVER.match(version) else "0.1.0", None
+    )
     if doc.get("brief"):
         manifest["summary"] = str(doc["brief"])
     if doc.get("details") or doc.get("description"):

@@ -8,7 +8,8 @@ xchg, cmpxchg) in 5.12 ("bpf: Add BPF_FETCH field / create atomic_fetch_add inst
 v4 (sign extension, sdiv/smod, bswap, gotol) in 6.6 ("bpf: Support new sign-extension load insns" and its
 series), global data (BPF_PSEUDO_MAP_VALUE for .data/.rodata/.bss) in 5.2 ("bpf: implement lookup-free
 direct value access for maps"), kfunc calls from BPF programs in 5.13 ("bpf: Support bpf program calling
-kernel function").
+kernel function"), may_goto (BPF_JMP | BPF_JCOND) in 6.9 ("bpf: Introduce may_goto instruction"),
+load-acquire/store-release in 6.15 ("bpf: Introduce load-acquire and store-release instructions").
 """
 
 from __future__ import annotations
@@ -19,3 +20,5 @@ EXTENDED_ATOMICS = (5, 12)
 BPF_TO_BPF_CALLS = (4, 16)
 GLOBAL_DATA = (5, 2)
 KFUNC_CALLS = (5, 13)
+MAY_GOTO = (6, 9)
+LOAD_ACQUIRE_STORE_RELEASE = (6, 15)

@@ -22,13 +22,14 @@ def to_junit(reports: Iterable[Report]) -> str:
             "errors": counts["error"],
             "skipped": counts["skip"],
         }
-        suite = ET.SubElement(
-            root, "testsuite", name=report.package, **{k: str(v) for k, v in suite_counts.items()}
-        )
+        attrs = {"name": report.package, **{k: str(v) for k, v in suite_counts.items()}}
+        suite = ET.SubElement(root, "testsuite", attrs)
         for k, v in suite_counts.items():
             totals[k] += v
         for r in report.results:
-            case = ET.SubElement(suite, "testcase", classname=r.id, name=f"{r.id} [{r.level}] {r.message}"[:200])
+            case = ET.SubElement(
+                suite, "testcase", classname=r.id, name=f"{r.id} [{r.level}] {r.message}"[:200]
+            )
             if r.status is Status.FAIL and r.level == "MUST":
                 ET.SubElement(case, "failure", message=r.message, type=r.id).text = r.message
             elif r.status is Status.FAIL:

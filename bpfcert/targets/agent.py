@@ -1,21 +1,21 @@
 """The guest agent: JSON lines over a serial port, running bpfcert.targets.ops on the guest kernel.
 
-Started by the initramfs as `python3 -I -S agent.py --path REPO ... --device /dev/ttyS1`. Stdlib only at import;
-bpfcert.targets.ops is imported on the first op that needs it. Requests are `{"id", "op", "args"}`, responses
-`{"id", "ok": true, "result"}` or `{"id", "ok": false, "error": {"type", "message"}}`; the first line is the
-`{"id": 0, "ok": true, "result": {"ready": true, ...hello...}}` announcement.
+Started by the initramfs as `python3 -I -S agent.py --path REPO ... --device /dev/ttyS1`. Stdlib only at
+import; bpfcert.targets.ops is imported on the first op that needs it. Requests are `{"id", "op", "args"}`;
+responses `{"id", "ok": true, "result"}` or `{"id", "ok": false, "error": {"type", "message"}}`; the first
+line is the `{"id": 0, "ok": true, "result": {"ready": true, ...hello...}}` announcement.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import platform
 import sys
-import time
-from collections.abc import Callable
-from typing import IO, Any
+
+TYPE_CHECKING = False  # importing typing costs guest start-up time; annotations are strings at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import IO, Any
 
 SYSLOG_ACTION_READ_ALL, SYSLOG_ACTION_SIZE_BUFFER = 3, 10
 LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART = 0xFEE1DEAD, 672274793, 0x01234567
@@ -23,16 +23,19 @@ LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART = 0xFEE1DEAD,
 
 def hello() -> dict[str, Any]:
     """The guest's identity: kernel release, machine, BTF presence, Python version."""
+    uname = os.uname()
     return {
-        "release": platform.release(),
-        "machine": platform.machine(),
+        "release": uname.release,
+        "machine": uname.machine,
         "btf": os.path.exists("/sys/kernel/btf/vmlinux"),
-        "python": platform.python_version(),
+        "python": ".".join(map(str, sys.version_info[:3])),
     }
 
 
 def dmesg() -> str:
     """The kernel log buffer (syslog(2) READ_ALL)."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     size = max(libc.klogctl(SYSLOG_ACTION_SIZE_BUFFER, None, 0), 1 << 16)
     buf = ctypes.create_string_buffer(size)
@@ -44,12 +47,14 @@ def dmesg() -> str:
 
 def fault(kind: str) -> None:
     """Fault injection for the harness's own tests (enabled only with --faults): panic, hang, oom or die."""
+    import signal
+
     if kind == "panic":
         with open("/proc/sysrq-trigger", "w") as f:
             f.write("c")
     elif kind == "hang":
         while True:
-            time.sleep(3600)
+            signal.pause()
     elif kind == "oom":
         hoard = []
         while True:
@@ -61,6 +66,8 @@ def fault(kind: str) -> None:
 
 def _restart() -> None:
     """Leave the guest: sync and restart, which QEMU (-no-reboot) turns into a clean exit."""
+    import ctypes
+
     os.sync()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.reboot(LINUX_REBOOT_CMD_RESTART)
@@ -93,7 +100,13 @@ def serve(inp: IO[bytes], out: IO[bytes], *, faults: bool = False) -> None:
             request = json.loads(line)
             rid, op, args = request["id"], request["op"], request.get("args") or {}
         except (ValueError, KeyError, TypeError) as exc:
-            send({"id": None, "ok": False, "error": {"type": type(exc).__name__, "message": f"bad request: {exc}"}})
+            send(
+                {
+                    "id": None,
+                    "ok": False,
+                    "error": {"type": type(exc).__name__, "message": f"bad request: {exc}"},
+                }
+            )
             continue
         if op == "shutdown":
             send({"id": rid, "ok": True, "result": None})
@@ -107,7 +120,7 @@ def serve(inp: IO[bytes], out: IO[bytes], *, faults: bool = False) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Parse `--path DIR` (repeatable), `--device TTY`, `--faults`; open the serial port raw; serve; restart."""
+    """Parse `--path DIR` (repeatable), `--device TTY`, `--faults`; open the port raw; serve; restart."""
     import termios
     import tty
 

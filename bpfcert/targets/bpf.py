@@ -1,7 +1,7 @@
 """The bpf(2) system call through ctypes: the one way bpfcert loads and runs programs on a kernel.
 
-Stdlib + ctypes only: this module runs inside the guest agent. Attribute layouts follow `union bpf_attr` in
-the kernel UAPI header <linux/bpf.h>; every field not passed is zero, which every kernel since 5.10 accepts.
+Stdlib + ctypes only: this module runs inside the guest agent. Attributes follow `union bpf_attr` (native
+byte order) in <linux/bpf.h>; every field not passed is zero, which every kernel since 5.10 accepts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ BPF_PROG_LOAD = 5
 BPF_PROG_TEST_RUN = 10
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_BTF_LOAD = 18
-
+BPF_LINK_CREATE = 28
 
 
 def _enum(names: str) -> tuple[str, ...]:
@@ -192,11 +192,29 @@ def try_prog_load(
         log.reset()
     attr = ctypes.create_string_buffer(
         struct.pack(
-            "<IIQQIIQII16sIIIIQIIQIIII",
-            prog_type, len(insns) // 8, _addr(insn_buf), _addr(lic),
-            log_level if log is not None else 0, len(log.buffer) if log is not None else 0,
+            "=IIQQIIQII16sIIIIQIIQIIII",
+            prog_type,
+            len(insns) // 8,
+            _addr(insn_buf),
+            _addr(lic),
+            log_level if log is not None else 0,
+            len(log.buffer) if log is not None else 0,
             _addr(log.buffer) if log is not None else 0,
-            0, prog_flags, b"", 0, expected_attach_type, 0, 0, 0, 0, 0, 0, 0, attach_btf_id, 0, 0,
+            0,
+            prog_flags,
+            b"",
+            0,
+            expected_attach_type,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            attach_btf_id,
+            0,
+            0,
         ),
         120,
     )
@@ -241,9 +259,21 @@ def try_map_create(
     """BPF_MAP_CREATE without raising: (fd, 0) or (-1, errno)."""
     attr = ctypes.create_string_buffer(
         struct.pack(
-            "<IIIIIII16sIIIIIQ",
-            map_type, key_size, value_size, max_entries, map_flags, inner_map_fd, 0, b"", 0,
-            btf_fd, btf_key_type_id, btf_value_type_id, btf_vmlinux_value_type_id, map_extra,
+            "=IIIIIII16sIIIIIQ",
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags,
+            inner_map_fd,
+            0,
+            b"",
+            0,
+            btf_fd,
+            btf_key_type_id,
+            btf_value_type_id,
+            btf_vmlinux_value_type_id,
+            map_extra,
         ),
         72,
     )
@@ -258,10 +288,10 @@ def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, 
     return fd
 
 
-def _elem_attr(fd: int, key: ctypes.Array[ctypes.c_char], value: ctypes.Array[ctypes.c_char], flags: int) -> (
-    ctypes.Array[ctypes.c_char]
-):
-    return ctypes.create_string_buffer(struct.pack("<IIQQQ", fd, 0, _addr(key), _addr(value), flags), 32)
+def _elem_attr(
+    fd: int, key: ctypes.Array[ctypes.c_char], value: ctypes.Array[ctypes.c_char], flags: int
+) -> ctypes.Array[ctypes.c_char]:
+    return ctypes.create_string_buffer(struct.pack("=IIQQQ", fd, 0, _addr(key), _addr(value), flags), 32)
 
 
 def map_update(fd: int, key: bytes, value: bytes, flags: int = 0) -> None:
@@ -284,7 +314,12 @@ def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
 
 
 def prog_test_run(
-    fd: int, data: bytes = b"", *, ctx: bytes | None = None, ctx_out_size: int = 0, repeat: int = 1,
+    fd: int,
+    data: bytes = b"",
+    *,
+    ctx: bytes | None = None,
+    ctx_out_size: int = 0,
+    repeat: int = 1,
     data_out_size: int | None = None,
 ) -> TestRun:
     """BPF_PROG_TEST_RUN: run a loaded program on `data` (and `ctx`), `repeat` times."""
@@ -295,17 +330,31 @@ def prog_test_run(
     ctx_out = ctypes.create_string_buffer(ctx_out_size) if ctx_out_size else None
     attr = ctypes.create_string_buffer(
         struct.pack(
-            "<IIIIQQIIIIQQIIII",
-            fd, 0, len(data), out_size, _addr(data_in) if data else 0, _addr(data_out), repeat, 0,
-            len(ctx) if ctx else 0, ctx_out_size, _addr(ctx_in), _addr(ctx_out), 0, 0, 0, 0,
+            "=IIIIQQIIIIQQIIII",
+            fd,
+            0,
+            len(data),
+            out_size,
+            _addr(data_in) if data else 0,
+            _addr(data_out),
+            repeat,
+            0,
+            len(ctx) if ctx else 0,
+            ctx_out_size,
+            _addr(ctx_in),
+            _addr(ctx_out),
+            0,
+            0,
+            0,
+            0,
         ),
         80,
     )
     ret, err = _call(BPF_PROG_TEST_RUN, attr)
     if ret < 0:
         raise BpfSyscallError("BPF_PROG_TEST_RUN", err)
-    retval, _, data_len = struct.unpack_from("<III", attr, 4)
-    duration, _, ctx_len = struct.unpack_from("<III", attr, 36)
+    retval, _, data_len = struct.unpack_from("=III", attr, 4)
+    duration, _, ctx_len = struct.unpack_from("=III", attr, 36)
     return TestRun(
         retval=retval,
         duration_ns=duration,
@@ -317,11 +366,11 @@ def prog_test_run(
 def obj_get_info_by_fd(fd: int, info_size: int = 256) -> bytes:
     """BPF_OBJ_GET_INFO_BY_FD: the raw bpf_{prog,map,btf,link}_info bytes the kernel filled in."""
     info = ctypes.create_string_buffer(info_size)
-    attr = ctypes.create_string_buffer(struct.pack("<IIQ", fd, info_size, _addr(info)), 16)
+    attr = ctypes.create_string_buffer(struct.pack("=IIQ", fd, info_size, _addr(info)), 16)
     ret, err = _call(BPF_OBJ_GET_INFO_BY_FD, attr)
     if ret < 0:
         raise BpfSyscallError("BPF_OBJ_GET_INFO_BY_FD", err)
-    (info_len,) = struct.unpack_from("<I", attr, 4)
+    (info_len,) = struct.unpack_from("=I", attr, 4)
     return info.raw[: min(info_len, info_size)]
 
 
@@ -331,9 +380,16 @@ def btf_load(btf: bytes) -> int:
     log = LogBuffer(1 << 16)
     log.reset()
     attr = ctypes.create_string_buffer(
-        struct.pack("<QQIII", _addr(data), _addr(log.buffer), len(btf), len(log.buffer), 1), 32
+        struct.pack("=QQIII", _addr(data), _addr(log.buffer), len(btf), len(log.buffer), 1), 32
     )
     ret, err = _call(BPF_BTF_LOAD, attr)
     if ret < 0:
         raise BpfSyscallError("BPF_BTF_LOAD", err, log.text())
     return ret
+
+
+def try_link_create(prog_fd: int, target: int, attach_type: int, flags: int = 0) -> tuple[int, int]:
+    """BPF_LINK_CREATE without raising: (link fd, 0) or (-1, errno). `target` is a target fd or an ifindex,
+    as the attach type defines; the type-specific union is left zero."""
+    attr = ctypes.create_string_buffer(struct.pack("=IIII", prog_fd, target, attach_type, flags), 64)
+    return _call(BPF_LINK_CREATE, attr)

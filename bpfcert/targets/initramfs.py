@@ -1,5 +1,5 @@
-"""Per-kernel initramfs: a newc cpio with static busybox, the virtio/virtiofs modules the kernel lacks built in,
-and an /init that mounts the host root read-only over virtiofs and execs the guest agent inside it."""
+"""Per-kernel initramfs: a newc cpio with static busybox, the virtio/virtiofs modules the kernel lacks
+built in, and an /init that mounts the host root read-only over virtiofs and runs the guest agent in it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bpfcert.errors import FormatError, TargetError
-from bpfcert.targets.kernels import CachedKernel, cache_dir
+from bpfcert.targets.kernels import CachedKernel
 
 BUSYBOX = Path("/bin/busybox")
 VIRTIOFS_TAG = "hostroot"
@@ -53,7 +53,7 @@ def write_newc(entries: Iterable[CpioEntry]) -> bytes:
 
 def read_newc(blob: bytes) -> list[CpioEntry]:
     """The entries of a newc cpio archive (without the trailer); FormatError on malformed bytes."""
-    entries = []
+    entries: list[CpioEntry] = []
     pos = 0
     while True:
         header = blob[pos : pos + NEWC_HEADER]
@@ -78,11 +78,13 @@ def read_newc(blob: bytes) -> list[CpioEntry]:
 def _elf_section(blob: bytes, wanted: str) -> bytes:
     """The contents of section `wanted` in a little-endian ELF64 file (a kernel module)."""
     try:
-        shoff, = struct.unpack_from("<Q", blob, 0x28)
+        (shoff,) = struct.unpack_from("<Q", blob, 0x28)
         shentsize, shnum, shstrndx = struct.unpack_from("<HHH", blob, 0x3A)
 
         def header(i: int) -> tuple[int, int, int]:
-            name, _type, _flags, _addr, offset, size = struct.unpack_from("<IIQQQQ", blob, shoff + i * shentsize)
+            name, _type, _flags, _addr, offset, size = struct.unpack_from(
+                "<IIQQQQ", blob, shoff + i * shentsize
+            )
             return name, offset, size
 
         _, str_off, _ = header(shstrndx)
@@ -106,11 +108,13 @@ def _module_name(path: Path) -> str:
 
 
 def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES) -> list[tuple[str, bytes]]:
-    """(name, uncompressed .ko) for `wanted` and their dependencies, dependencies first; built-ins left out."""
+    """(name, uncompressed .ko) for `wanted` and their dependencies, dependencies first; no built-ins."""
     builtin_file = kernel.modules_dir / "modules.builtin"
-    builtin = {
-        _module_name(Path(line.strip())) for line in builtin_file.read_text().splitlines() if line.strip()
-    } if builtin_file.is_file() else set()
+    builtin = (
+        {_module_name(Path(line.strip())) for line in builtin_file.read_text().splitlines() if line.strip()}
+        if builtin_file.is_file()
+        else set()
+    )
     index = {_module_name(p): p for p in kernel.modules_dir.rglob("*.ko*")}
     ordered: list[tuple[str, bytes]] = []
     seen: set[str] = set()
@@ -134,7 +138,7 @@ def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES
 
 
 def init_script(modules: list[str], agent_argv: list[str]) -> str:
-    """The busybox /init: load modules, mount the host root read-only, chroot and exec the agent."""
+    """The busybox /init: load modules, mount the host root read-only, chroot and run the agent."""
     insmods = "\n".join(f"insmod /modules/{name}.ko" for name in modules)
     return f"""#!/bin/sh
 export PATH=/bin
@@ -154,18 +158,20 @@ reboot -f
 """
 
 
-def build(kernel: CachedKernel, agent_argv: list[str]) -> Path:
-    """The initramfs for `kernel` running `agent_argv`, built once and cached by release + init script hash."""
+def build(kernel: CachedKernel, agent_argv: list[str], cache: Path) -> Path:
+    """The initramfs for `kernel` running `agent_argv`, cached by kernel release + init script hash."""
     modules = modules_to_load(kernel)
     script = init_script([name for name, _ in modules], agent_argv)
     digest = hashlib.sha256(script.encode()).hexdigest()[:16]
-    path = cache_dir() / "initramfs" / f"{kernel.release}-{digest}.cpio"
+    path = cache / "initramfs" / f"{kernel.release}-{digest}.cpio"
     if path.is_file():
         return path
     entries = [CpioEntry(d, S_IFDIR | 0o755) for d in ("bin", "dev", "proc", "sys", "root", "modules")]
     entries.append(CpioEntry("bin/busybox", S_IFREG | 0o755, BUSYBOX.read_bytes()))
-    entries += [CpioEntry(f"bin/{a}", S_IFLNK | 0o777, b"busybox")
-                for a in ("sh", "mount", "insmod", "chroot", "reboot")]
+    entries += [
+        CpioEntry(f"bin/{a}", S_IFLNK | 0o777, b"busybox")
+        for a in ("sh", "mount", "insmod", "chroot", "reboot")
+    ]
     entries += [CpioEntry(f"modules/{name}.ko", S_IFREG | 0o644, blob) for name, blob in modules]
     entries.append(CpioEntry("init", S_IFREG | 0o755, script.encode()))
     path.parent.mkdir(parents=True, exist_ok=True)

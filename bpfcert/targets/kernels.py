@@ -1,4 +1,4 @@
-"""The cache of Debian cloud kernels booted as targets: fetch through a private apt configuration, list offline.
+"""The cache of Debian cloud kernels booted as targets: fetched via a private apt config, listed offline.
 
 Layout under the cache dir ($BPFCERT_CACHE, else $XDG_CACHE_HOME/bpfcert, else ~/.cache/bpfcert):
 `apt/` (private sources, lists and archives), `kernels/<debian-version>/` (extracted packages + kernel.json).
@@ -42,7 +42,10 @@ SERIES_SPECS: dict[str, SeriesSpec] = {
     "6.12": SeriesSpec("6.12", "trixie", r"linux-image-6\.12\.\d+\+deb13-cloud-amd64"),
     # In sid linux-image-7.2* is a metapackage: the image, modules and config live in three packages.
     "7.2": SeriesSpec(
-        "7.2", "sid", r"linux-binary-7\.2\.\d+\+deb14-cloud-amd64", companions=("linux-modules-", "linux-base-")
+        "7.2",
+        "sid",
+        r"linux-binary-7\.2\.\d+\+deb14-cloud-amd64",
+        companions=("linux-modules-", "linux-base-"),
     ),
 }
 
@@ -60,19 +63,18 @@ class CachedKernel:
 
     @property
     def vmlinuz(self) -> Path:
-        return self.root / self._meta()["vmlinuz"]
+        return self.root / self._meta("vmlinuz")
 
     @property
     def modules_dir(self) -> Path:
-        return self.root / self._meta()["modules_dir"]
+        return self.root / self._meta("modules_dir")
 
     @property
     def config(self) -> Path:
-        return self.root / self._meta()["config"]
+        return self.root / self._meta("config")
 
-    def _meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = json.loads((self.root / "kernel.json").read_text())
-        return meta
+    def _meta(self, key: str) -> str:
+        return str(json.loads((self.root / "kernel.json").read_text())[key])
 
 
 def cache_dir() -> Path:
@@ -94,7 +96,11 @@ def cached_kernels() -> dict[str, CachedKernel]:
         try:
             meta = json.loads(meta_path.read_text())
             kernel = CachedKernel(
-                meta["series"], meta["version"], meta["release"], meta["package"], meta["deb_sha256"],
+                meta["series"],
+                meta["version"],
+                meta["release"],
+                meta["package"],
+                meta["deb_sha256"],
                 meta_path.parent,
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -106,9 +112,11 @@ def cached_kernels() -> dict[str, CachedKernel]:
 
 
 def cached_kernel(series: str) -> CachedKernel:
-    """The cached kernel of `series`; TargetError(kind="missing-kernel") naming the fetch command if absent."""
+    """The cached kernel of `series`; TargetError("missing-kernel") naming the fetch command if absent."""
     if series not in SERIES_SPECS:
-        raise TargetError(f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", "missing-kernel")
+        raise TargetError(
+            f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", "missing-kernel"
+        )
     kernel = cached_kernels().get(series)
     if kernel is None:
         raise TargetError(
@@ -187,7 +195,9 @@ def host_mirrors() -> tuple[str, str]:
 def _resolve(apt: PrivateApt, spec: SeriesSpec) -> tuple[list[str], str]:
     """The packages of the newest kernel of `spec` and its Debian version."""
     prefix = spec.image_package.split("\\")[0]
-    names = [n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(spec.image_package, n)]
+    names = [
+        n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(spec.image_package, n)
+    ]
     if not names:
         raise TargetError(f"no package matching {spec.image_package} in {spec.suite}", "fetch")
     shown = apt.run("apt-cache", "show", "--no-all-versions", *names)
@@ -233,10 +243,12 @@ def _sha256(path: Path) -> str:
 
 
 def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> list[CachedKernel]:
-    """Download and extract the newest kernel of each series (skipping those already cached at that version)."""
+    """Download and extract the newest kernel of each series (skipping those cached at that version)."""
     unknown = [s for s in series if s not in SERIES_SPECS]
     if unknown:
-        raise TargetError(f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", "fetch")
+        raise TargetError(
+            f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", "fetch"
+        )
     cached = cached_kernels()
     if if_missing:
         series = [s for s in series if s not in cached]
@@ -246,7 +258,7 @@ def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> l
     apt.configure()
     log("updating the private apt lists ...")
     apt.run("apt-get", "update")
-    fetched = []
+    fetched: list[CachedKernel] = []
     for name in series:
         packages, version = _resolve(apt, SERIES_SPECS[name])
         target = cache_dir() / "kernels" / version
@@ -259,7 +271,9 @@ def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> l
     return fetched
 
 
-def _download_extract(apt: PrivateApt, series: str, packages: list[str], version: str, target: Path) -> CachedKernel:
+def _download_extract(
+    apt: PrivateApt, series: str, packages: list[str], version: str, target: Path
+) -> CachedKernel:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
@@ -269,7 +283,9 @@ def _download_extract(apt: PrivateApt, series: str, packages: list[str], version
         sha256 = {}
         for deb in sorted(work.glob("*.deb")):
             sha256[deb.name.split("_")[0]] = _sha256(deb)
-            proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(extracted)], capture_output=True, text=True)
+            proc = subprocess.run(
+                ["dpkg-deb", "-x", str(deb), str(extracted)], capture_output=True, text=True
+            )
             if proc.returncode != 0:
                 raise TargetError(f"dpkg-deb -x {deb.name} failed: {proc.stderr.strip()}", "fetch")
         found = _locate(extracted)
@@ -291,29 +307,35 @@ def _download_extract(apt: PrivateApt, series: str, packages: list[str], version
 def command(args: argparse.Namespace) -> int:
     """`bpfcert kernels list|fetch`."""
     if args.action == "fetch":
-        fetched = fetch(list(args.series) or list(SERIES_SPECS), if_missing=args.if_missing,
-                        log=lambda line: print(line, file=sys.stderr))
+        fetched = fetch(
+            list(args.series) or list(SERIES_SPECS),
+            if_missing=args.if_missing,
+            log=lambda line: print(line, file=sys.stderr),
+        )
         for kernel in fetched:
             print(f"{kernel.series:5} {kernel.version:24} {kernel.release:32} sha256:{kernel.deb_sha256}")
         return 0
     cached = cached_kernels()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for series, spec in SERIES_SPECS.items():
-        kernel = cached.get(series)
-        rows.append({
-            "series": series,
-            "suite": spec.suite,
-            "cached": kernel is not None,
-            "version": kernel.version if kernel else None,
-            "release": kernel.release if kernel else None,
-            "deb_sha256": kernel.deb_sha256 if kernel else None,
-            "path": str(kernel.root) if kernel else None,
-        })
+        entry = cached.get(series)
+        rows.append(
+            {
+                "series": series,
+                "suite": spec.suite,
+                "cached": entry is not None,
+                "version": entry.version if entry else None,
+                "release": entry.release if entry else None,
+                "deb_sha256": entry.deb_sha256 if entry else None,
+                "path": str(entry.root) if entry else None,
+            }
+        )
     if args.format == "json":
         print(json.dumps({"cache": str(cache_dir()), "kernels": rows}, indent=2))
         return 0
     print(f"{'series':7}{'suite':10}{'version':18}{'release':32}cached")
     for row in rows:
-        print(f"{row['series']:7}{row['suite']:10}{row['version'] or '-':18}{row['release'] or '-':32}"
-              f"{'yes' if row['cached'] else 'no (bpfcert kernels fetch ' + row['series'] + ')'}")
+        cached_text = "yes" if row["cached"] else f"no (bpfcert kernels fetch {row['series']})"
+        version, release = row["version"] or "-", row["release"] or "-"
+        print(f"{row['series']:7}{row['suite']:10}{version:18}{release:32}{cached_text}")
     return 0

@@ -1,7 +1,7 @@
 """The operations a target runs on its kernel: op name -> function of JSON-able keyword arguments.
 
-The guest agent and the host target both call OPS[op](**args); results and arguments stay JSON-able (bytes travel
-as hex). Stdlib + ctypes only at import: this module starts inside the guest, under TCG.
+The guest agent and the host target both call OPS[op](**args); results and arguments stay JSON-able (bytes
+travel as hex). Stdlib + ctypes only at import: this module starts inside the guest, under TCG.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from bpfcert.targets.agent import dmesg, hello
 
 
 def probe(
-    helper_prog_types: list[str] | None = None, kconfig: list[str] | None = None, kfuncs: list[str] | None = None
+    helper_prog_types: list[str] | None = None,
+    kconfig: list[str] | None = None,
+    kfuncs: list[str] | None = None,
 ) -> dict[str, Any]:
     """The findings of bpfcert.probes for this kernel."""
     from bpfcert import probes

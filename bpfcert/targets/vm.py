@@ -31,10 +31,10 @@ VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 GUEST_MEMORY_MB = 256
 KVM_PROBE_TIMEOUT = 10.0  # a KVM guest that is not ready by then is treated as KVM not working here
 # acpi=off saves about a second of ACPI table interpretation under TCG; virtio-pci works without it.
-CMDLINE = ("console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/init acpi=off mitigations=off tsc=reliable"
-           " no_timer_check 8250.nr_uarts=2 cryptomgr.notests")
-# qboot starts the kernel faster than SeaBIOS; used where installed.
-QBOOT = "/usr/share/qemu/qboot.rom"
+CMDLINE = (
+    "console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/init acpi=off mitigations=off tsc=reliable"
+    " no_timer_check 8250.nr_uarts=2 cryptomgr.notests pci=nomsi"
+)
 CONSOLE_TAIL_LINES = 30
 # Kernel splats (requirement KRN-SPLAT-001).
 SPLAT = re.compile(r"kernel BUG|BUG: |WARNING: |Oops|KASAN|Call Trace")
@@ -56,8 +56,18 @@ def missing_tools() -> str | None:
 def agent_argv(faults: bool) -> list[str]:
     """How the initramfs runs the agent: the host's python (a real binary), isolated, bpfcert on its path."""
     repo = Path(bpfcert.__file__).resolve().parent.parent
-    argv = [os.path.realpath(sys.executable), "-I", "-S", str(repo / "bpfcert" / "targets" / "agent.py"),
-            "--path", str(repo), "--path", sysconfig.get_paths()["purelib"], "--device", "/dev/ttyS1"]
+    argv = [
+        os.path.realpath(sys.executable),
+        "-I",
+        "-S",
+        str(repo / "bpfcert" / "targets" / "agent.py"),
+        "--path",
+        str(repo),
+        "--path",
+        sysconfig.get_paths()["purelib"],
+        "--device",
+        "/dev/ttyS1",
+    ]
     return [*argv, "--faults"] if faults else argv
 
 
@@ -77,16 +87,16 @@ def classify(console: str, default: str) -> str:
     return default
 
 
-def _kvm_known_broken() -> bool:
-    path = cache_dir() / "kvm-probe.json"
+def _kvm_known_broken(cache: Path) -> bool:
+    path = cache / "kvm-probe.json"
     try:
         return bool(json.loads(path.read_text()).get(platform.release()) is False)
     except (OSError, ValueError, AttributeError):
         return False
 
 
-def _remember_kvm_broken() -> None:
-    path = cache_dir() / "kvm-probe.json"
+def _remember_kvm_broken(cache: Path) -> None:
+    path = cache / "kvm-probe.json"
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({platform.release(): False}) + "\n")
@@ -101,10 +111,18 @@ class _ChannelTimeout(Exception):
 
 
 class VmTarget:
-    """One booted kernel. `call` runs an op in the guest agent; any fault kills the VM and raises TargetError."""
+    """One booted kernel: `call` runs an op in the guest agent; a fault kills the VM, raising TargetError."""
 
-    def __init__(self, kernel: CachedKernel, *, memory_mb: int = GUEST_MEMORY_MB, boot_timeout: float = 90.0,
-                 op_timeout: float = 300.0, vm_timeout: float = 3600.0, faults: bool = False) -> None:
+    def __init__(
+        self,
+        kernel: CachedKernel,
+        *,
+        memory_mb: int = GUEST_MEMORY_MB,
+        boot_timeout: float = 60.0,
+        op_timeout: float = 300.0,
+        vm_timeout: float = 3600.0,
+        faults: bool = False,
+    ) -> None:
         self.name = kernel.series
         self.kernel = kernel
         self.memory_mb = memory_mb
@@ -112,6 +130,7 @@ class VmTarget:
         self.op_timeout = op_timeout
         self.vm_timeout = vm_timeout
         self.faults = faults
+        self.cache = cache_dir()  # read once, here: booting may run in a thread while the environment changes
         self.accel = ""
         self.boot_seconds = 0.0
         self.hello: dict[str, Any] = {}
@@ -120,26 +139,25 @@ class VmTarget:
         self._virtiofsd: subprocess.Popen[bytes] | None = None
         self._buf = b""
         self._next_id = 1
-        self._deadline = 0.0
+        self._started = 0.0
         self._failure: TargetError | None = None
         self._lock = threading.Lock()
         self._log_fds: list[int] = []
         with _live_lock:
             _live.add(self)
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
-
     def boot(self, accel: str = "auto") -> None:
         """Start virtiofsd and QEMU and wait for the agent; `auto` tries KVM briefly, then TCG."""
-        initrd = initramfs.build(self.kernel, agent_argv(self.faults))
+        initrd = initramfs.build(self.kernel, agent_argv(self.faults), self.cache)
         if accel == "auto":
-            if os.access("/dev/kvm", os.R_OK | os.W_OK) and not _kvm_known_broken():
+            if os.access("/dev/kvm", os.R_OK | os.W_OK) and not _kvm_known_broken(self.cache):
                 try:
                     self._start(initrd, "kvm", KVM_PROBE_TIMEOUT)
                     return
                 except TargetError:
                     self._reap()
-                    _remember_kvm_broken()
+                    self._failure = None  # KVM not working here is not a fault of this target
+                    _remember_kvm_broken(self.cache)
             accel = "tcg"
         self._start(initrd, accel, self.boot_timeout)
 
@@ -147,38 +165,82 @@ class VmTarget:
         self.accel = accel
         self._buf = b""
         started = time.monotonic()
-        self._deadline = started + self.vm_timeout
+        self._started = started
         socket = self._workdir / "virtiofs.sock"
         with contextlib.suppress(FileNotFoundError):
             socket.unlink()
         self._virtiofsd = subprocess.Popen(
-            [VIRTIOFSD, f"--socket-path={socket}", "-o", "source=/", "-o", "cache=always", "-o", "sandbox=chroot"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log("virtiofsd.log"),
+            [
+                VIRTIOFSD,
+                f"--socket-path={socket}",
+                "-o",
+                "source=/",
+                "-o",
+                "cache=always",
+                "-o",
+                "sandbox=chroot",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log("virtiofsd.log"),
             start_new_session=True,
         )
         while not socket.exists():
             if self._virtiofsd.poll() is not None or time.monotonic() - started > 10:
-                raise TargetError(f"{self.name}: virtiofsd did not start ({self._log_tail('virtiofsd.log')})", "boot")
+                raise TargetError(
+                    f"{self.name}: virtiofsd did not start ({self._log_tail('virtiofsd.log')})", "boot"
+                )
             time.sleep(0.01)
         cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", "qemu64"]
-        firmware = ["-bios", QBOOT] if os.path.isfile(QBOOT) else []
         mem = f"{self.memory_mb}M"
         self._qemu = subprocess.Popen(
-            [QEMU, "-nodefaults", "-no-reboot", "-display", "none", "-m", mem, "-smp", "1", *cpu, *firmware,
-             "-kernel", str(self.kernel.vmlinuz), "-initrd", str(initrd), "-append", CMDLINE,
-             "-serial", f"file:{self._workdir / 'console.log'}",
-             "-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent",
-             "-chardev", f"socket,id=vfs,path={socket}",
-             "-device", f"vhost-user-fs-pci,chardev=vfs,tag={initramfs.VIRTIOFS_TAG}",
-             "-object", f"memory-backend-memfd,id=mem,size={mem},share=on", "-numa", "node,memdev=mem"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log("qemu.log"), start_new_session=True,
+            [
+                QEMU,
+                "-nodefaults",
+                "-no-reboot",
+                "-display",
+                "none",
+                "-m",
+                mem,
+                "-smp",
+                "1",
+                *cpu,
+                "-kernel",
+                str(self.kernel.vmlinuz),
+                "-initrd",
+                str(initrd),
+                "-append",
+                CMDLINE,
+                "-serial",
+                f"file:{self._workdir / 'console.log'}",
+                "-chardev",
+                "stdio,id=agent,signal=off",
+                "-serial",
+                "chardev:agent",
+                "-chardev",
+                f"socket,id=vfs,path={socket}",
+                "-device",
+                f"vhost-user-fs-pci,chardev=vfs,tag={initramfs.VIRTIOFS_TAG}",
+                "-object",
+                f"memory-backend-memfd,id=mem,size={mem},share=on",
+                "-numa",
+                "node,memdev=mem",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log("qemu.log"),
+            start_new_session=True,
         )
         try:
-            ready = self._receive(0, min(started + timeout, self._deadline))
+            ready = self._receive(0, min(started + timeout, started + self.vm_timeout)).get("result") or {}
         except _ChannelTimeout:
-            raise self._fail("boot", f"agent not ready within {timeout:.0f}s ({accel})", channel_closed=False) from None
+            raise self._fail(
+                "boot", f"agent not ready within {timeout:.0f}s ({accel})", channel_closed=False
+            ) from None
         except _ChannelClosed:
-            raise self._fail("boot", f"guest exited before its agent was ready ({accel})", channel_closed=True) from None
+            raise self._fail(
+                "boot", f"guest exited before its agent was ready ({accel})", channel_closed=True
+            ) from None
         self.boot_seconds = time.monotonic() - started
         self.hello = {k: v for k, v in ready.items() if k != "ready"}
 
@@ -211,8 +273,6 @@ class VmTarget:
             os.close(fd)
         self._log_fds.clear()
 
-    # -- the Target protocol ------------------------------------------------------------------------------------
-
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -225,18 +285,22 @@ class VmTarget:
         }
 
     def call(self, op: str, **args: Any) -> Any:
-        """Run `op` in the guest; op errors raise TargetError(kind="op-failed"), faults their classified kind."""
+        """Run `op` in the guest; op errors raise TargetError("op-failed"), faults their classified kind."""
         with self._lock:
             if self._failure is not None:
-                raise TargetError(f"{self.name}: target is down after an earlier fault: {self._failure}",
-                                  self._failure.kind, self._failure.console)
+                raise TargetError(
+                    f"{self.name}: target is down after an earlier fault: {self._failure}",
+                    self._failure.kind,
+                    self._failure.console,
+                )
             if self._qemu is None:
                 raise TargetError(f"{self.name}: target is not booted", "boot")
             response = self._exchange(op, args, self.op_timeout)
         if not response.get("ok"):
             error = response.get("error") or {}
-            raise TargetError(f"{self.name}: op {op!r} failed: {error.get('type')}: {error.get('message')}",
-                              "op-failed")
+            raise TargetError(
+                f"{self.name}: op {op!r} failed: {error.get('type')}: {error.get('message')}", "op-failed"
+            )
         return response.get("result")
 
     def splats(self) -> list[str]:
@@ -259,22 +323,25 @@ class VmTarget:
         """The process ids of QEMU and virtiofsd while they run."""
         return [p.pid for p in (self._qemu, self._virtiofsd) if p is not None]
 
-    # -- the channel ------------------------------------------------------------------------------------------
-
     def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self._qemu is not None and self._qemu.stdin is not None
         rid, self._next_id = self._next_id, self._next_id + 1
-        deadline = min(time.monotonic() + timeout, self._deadline)
-        whole_vm = deadline == self._deadline
+        vm_deadline = self._started + self.vm_timeout  # read per call: vm_timeout may be changed while up
+        deadline = min(time.monotonic() + timeout, vm_deadline)
+        whole_vm = deadline == vm_deadline
         try:
             self._qemu.stdin.write(json.dumps({"id": rid, "op": op, "args": args}).encode() + b"\n")
             self._qemu.stdin.flush()
             return self._receive(rid, deadline)
         except _ChannelTimeout:
             what = f"the whole-VM timeout ({self.vm_timeout:.0f}s)" if whole_vm else f"{timeout:.0f}s"
-            raise self._fail("timeout", f"op {op!r} did not answer within {what}", channel_closed=False) from None
+            raise self._fail(
+                "timeout", f"op {op!r} did not answer within {what}", channel_closed=False
+            ) from None
         except (_ChannelClosed, BrokenPipeError):
-            raise self._fail("agent-died", f"agent channel closed during op {op!r}", channel_closed=True) from None
+            raise self._fail(
+                "agent-died", f"agent channel closed during op {op!r}", channel_closed=True
+            ) from None
 
     def _receive(self, rid: int, deadline: float) -> dict[str, Any]:
         assert self._qemu is not None and self._qemu.stdout is not None
@@ -286,7 +353,7 @@ class VmTarget:
                 with contextlib.suppress(ValueError):
                     message = json.loads(line)
                     if isinstance(message, dict) and message.get("id") == rid:
-                        return message.get("result") if rid == 0 else message  # type: ignore[no-any-return]
+                        return message
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -325,19 +392,28 @@ class VmTarget:
         return lines[-1] if lines else "no log"
 
 
-def boot(series: str, accel: str = "auto", **options: Any) -> VmTarget:
-    """Boot the cached kernel of `series` (TargetError if it is missing, QEMU is missing or boot fails)."""
+def prepare(series: str, **options: Any) -> VmTarget:
+    """An unbooted target for the cached kernel of `series`; TargetError if the kernel or QEMU is missing."""
     kernel = cached_kernel(series)
     reason = missing_tools()
     if reason:
         raise TargetError(f"{series}: {reason}", "boot")
-    target = VmTarget(kernel, **options)
+    return VmTarget(kernel, **options)
+
+
+def start(target: VmTarget, accel: str = "auto") -> VmTarget:
+    """Boot a prepared target; on failure it is closed (nothing left running) and the TargetError raised."""
     try:
         target.boot(accel)
     except BaseException:
         target.close()
         raise
     return target
+
+
+def boot(series: str, accel: str = "auto", **options: Any) -> VmTarget:
+    """Boot the cached kernel of `series` (TargetError if it is missing, QEMU is missing or boot fails)."""
+    return start(prepare(series, **options), accel)
 
 
 @atexit.register

@@ -1,0 +1,207 @@
+"""Property tests of the manifest layer: generated manifests validate, every mutation is rejected with the
+right requirement ID, the two validators agree, YAML and JSON read the same, the canonical form is stable.
+
+Example counts scale with the loaded Hypothesis profile: with HYPOTHESIS_PROFILE=ci (300 examples) the tests
+of this module run >= 10,000 examples in total (see test_ci_profile_runs_ten_thousand_examples).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bpfcert import spec
+from bpfcert.package import canonical_manifest, load_manifest, manifest_reference_errors, validate_manifest
+from bpfcert.strategies import (
+    kernel_ranges,
+    manifest_mutations,
+    manifests,
+    package_names,
+    relative_paths,
+    semvers,
+    spdx_expressions,
+)
+
+BASE = settings.default.max_examples
+# multiplier of the profile's max_examples per test; the sum must reach 10,000 / 300 in the ci profile
+SCALE = {
+    "valid": 2,
+    "mutations": 2,
+    "reference": 1,
+    "yaml": 1,
+    "canonical": 1,
+    "fields": 16,
+    "unsafe_paths": 11,
+}
+
+
+def scaled(name: str) -> settings:
+    return settings(max_examples=BASE * SCALE[name])
+
+
+@pytest.fixture(scope="module")
+def reference_validator() -> jsonschema.Draft202012Validator:
+    """The pure-Python jsonschema validator, as an independent oracle for jsonschema_rs."""
+    schema = spec.schema("package")
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+MINIMAL: dict[str, Any] = {
+    "specVersion": "1.0",
+    "name": "minimal",
+    "version": "1.0.0",
+    "license": "MIT",
+    "artifacts": [{"path": "prog.o", "sha256": "0" * 64, "arch": "bpfel"}],
+}
+
+
+def with_value(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    manifest = copy.deepcopy(MINIMAL)
+    target: Any = manifest
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return manifest
+
+
+@scaled("valid")
+@given(manifests())
+def test_generated_manifests_validate_and_resolve(manifest: dict[str, Any]) -> None:
+    assert validate_manifest(manifest) == []
+    assert manifest_reference_errors(manifest) == []
+
+
+@scaled("mutations")
+@given(manifest_mutations())
+def test_every_mutation_fails_its_requirement(case: tuple[dict[str, Any], str]) -> None:
+    manifest, req_id = case
+    schema_errors = validate_manifest(manifest)
+    if req_id == "PKG-MAN-002":
+        assert schema_errors, "a schema violation validated"
+        assert all(e.path.startswith("$") and e.message for e in schema_errors)
+    else:
+        assert req_id == "PKG-MAN-003"
+        assert schema_errors == [], "reference mutations must stay schema-valid (else they test PKG-MAN-002)"
+        assert manifest_reference_errors(manifest)
+
+
+@scaled("reference")
+@given(manifests(), manifest_mutations())
+def test_jsonschema_rs_agrees_with_reference_validator(
+    reference_validator: jsonschema.Draft202012Validator,
+    valid: dict[str, Any],
+    case: tuple[dict[str, Any], str],
+) -> None:
+    assert list(reference_validator.iter_errors(valid)) == []
+    mutated, _ = case
+    assert bool(validate_manifest(mutated)) == bool(list(reference_validator.iter_errors(mutated)))
+
+
+@scaled("yaml")
+@given(manifests())
+def test_yaml_and_json_manifests_load_identically(
+    tmp_path_factory: pytest.TempPathFactory, manifest: Any
+) -> None:
+    folder = tmp_path_factory.mktemp("equiv")
+    as_json, as_yaml = folder / "bpfpkg.json", folder / "bpfpkg.yaml"
+    as_json.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    as_yaml.write_text(yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    from_json, from_yaml = load_manifest(as_json), load_manifest(as_yaml)
+    assert from_json == from_yaml == manifest
+    assert canonical_manifest(from_json) == canonical_manifest(from_yaml)
+
+
+@scaled("canonical")
+@given(manifests(), st.randoms(use_true_random=False))
+def test_canonical_form_ignores_key_order_and_signature(manifest: dict[str, Any], rng: Any) -> None:
+    def shuffled(value: Any) -> Any:
+        if isinstance(value, dict):
+            items = list(value.items())
+            rng.shuffle(items)
+            return {k: shuffled(v) for k, v in items}
+        if isinstance(value, list):
+            return [shuffled(v) for v in value]
+        return value
+
+    canonical = canonical_manifest(manifest)
+    assert canonical_manifest(shuffled(manifest)) == canonical
+    decoded = json.loads(canonical.decode("utf-8"))
+    assert "signature" not in decoded
+    assert decoded == {k: v for k, v in manifest.items() if k != "signature"}
+    signed = manifest | {
+        "signature": {"algorithm": "ed25519", "public_key": "A" * 43 + "=", "value": "B" * 86 + "=="}
+    }
+    assert canonical_manifest(signed) == canonical
+
+
+FIELD_VALUES = st.one_of(
+    package_names.map(lambda v: (("name",), v)),
+    semvers.map(lambda v: (("version",), v)),
+    spdx_expressions.map(lambda v: (("license",), v)),
+    relative_paths.map(lambda v: (("artifacts", 0, "path"), v)),
+    kernel_ranges.map(lambda v: (("requires",), {"kernel": v})),
+)
+BAD_FIELD_VALUES = st.one_of(
+    package_names.map(lambda v: (("name",), v.upper() if v.upper() != v else "-" + v)),
+    semvers.map(lambda v: (("version",), "v" + v)),
+    spdx_expressions.map(lambda v: (("license",), v.replace(" ", "  ", 1) if " " in v else v + "/GPL")),
+    relative_paths.map(lambda v: (("artifacts", 0, "path"), v + "/")),
+    kernel_ranges.map(lambda v: (("requires",), {"kernel": v.lstrip("<>=")})),
+)
+
+
+@scaled("fields")
+@given(st.one_of(FIELD_VALUES.map(lambda c: (*c, True)), BAD_FIELD_VALUES.map(lambda c: (*c, False))))
+def test_field_grammars_accept_and_reject(case: tuple[tuple[str | int, ...], Any, bool]) -> None:
+    """Names, SemVer, SPDX, artifact paths and kernel ranges: generated values pass, broken ones are reported
+    at their JSON path."""
+    path, value, valid = case
+    errors = validate_manifest(with_value(path, value))
+    if valid:
+        assert errors == []
+    else:
+        assert errors
+        assert all(e.path.startswith("$." + str(path[0])) for e in errors)
+
+
+UNSAFE_PATHS = st.one_of(
+    relative_paths.map(lambda p: "/" + p),
+    relative_paths.map(lambda p: "../" + p),
+    st.tuples(relative_paths, relative_paths).map(lambda p: f"{p[0]}/../{p[1]}"),
+    relative_paths.map(lambda p: p + "/.."),
+    relative_paths.map(lambda p: p.replace("/", "\\") if "/" in p else "sub\\" + p),
+    st.tuples(relative_paths, relative_paths).map(lambda p: f"{p[0]}/./{p[1]}"),
+    relative_paths.map(lambda p: p + "//x"),
+    st.just(""),
+)
+
+
+@scaled("unsafe_paths")
+@given(UNSAFE_PATHS)
+def test_unsafe_artifact_paths_are_schema_violations(path: str) -> None:
+    """'..', absolute and backslash paths fail PKG-MAN-002 at the schema (the artifact check PKG-ART-001 then
+    only has to catch symlinks)."""
+    errors = validate_manifest(with_value(("artifacts", 0, "path"), path))
+    assert [e.path for e in errors] == ["$.artifacts[0].path"]
+
+
+def test_ci_profile_runs_ten_thousand_examples() -> None:
+    """The per-test multipliers give >= 10,000 examples in the ci profile (300 per test)."""
+    ci = settings.get_profile("ci").max_examples
+    counted = sum(SCALE.values()) * ci
+    assert counted >= 10_000, counted
+
+
+def test_minimal_manifest_is_valid() -> None:
+    assert validate_manifest(MINIMAL) == []
+    assert Path(spec.SPEC_DIR / "package.schema.json").is_file()

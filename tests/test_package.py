@@ -1,0 +1,476 @@
+"""The package layer: opening directories, archives and manifest files (PKG-MAN-001, PKG-ART-001, PKG-ART-002),
+manifest loading, schema validation, reference errors (PKG-MAN-003), artifact resolution, canonical form and
+signatures (PKG-SIG-001). Hostile archives and YAML must give problems or typed errors, never crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bpfcert.errors import BpfcertError, ManifestError, PackageError
+from bpfcert.package import (
+    ARCHIVE_MAX_MEMBERS,
+    MANIFEST_MAX_BYTES,
+    Package,
+    canonical_manifest,
+    load_manifest,
+    manifest_reference_errors,
+    open_package,
+    resolve_artifact,
+    sha256_file,
+    validate_manifest,
+)
+from bpfcert.results import Status
+from bpfcert.signing import generate_key, sign_manifest, verify_manifest
+
+ARTIFACT = b"\x7fELF not really, but bytes to hash"
+
+
+def manifest_for(path: str = "prog.o", data: bytes = ARTIFACT) -> dict[str, Any]:
+    return {
+        "specVersion": "1.0",
+        "name": "demo",
+        "version": "1.0.0",
+        "license": "GPL-2.0-only",
+        "artifacts": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "arch": "bpfel"}],
+        "programs": [{"name": "count", "artifact": path, "section": "xdp", "type": "xdp"}],
+    }
+
+
+def write_package(root: Path, manifest: dict[str, Any] | None = None, name: str = "bpfpkg.json") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "prog.o").write_bytes(ARTIFACT)
+    (root / name).write_text(json.dumps(manifest or manifest_for()))
+    return root
+
+
+def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def add_special(tar: tarfile.TarFile, name: str, kind: bytes, linkname: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    tar.addfile(info)
+
+
+def make_archive(path: Path, prefix: str = "") -> tarfile.TarFile:
+    """An open .tar.gz holding a valid package (under `prefix`); the caller adds hostile members and closes."""
+    tar = tarfile.open(path, "w:gz")
+    add_bytes(tar, prefix + "prog.o", ARTIFACT)
+    add_bytes(tar, prefix + "bpfpkg.json", json.dumps(manifest_for()).encode())
+    return tar
+
+
+def problem_ids(pkg: Package) -> list[str]:
+    return [r.id for r in pkg.problems]
+
+
+# -- opening ---------------------------------------------------------------------------------------------------
+
+
+def test_open_directory(tmp_path: Path) -> None:
+    with open_package(write_package(tmp_path / "pkg")) as pkg:
+        assert pkg.problems == []
+        assert pkg.manifest == manifest_for()
+        assert pkg.manifest_path == (tmp_path / "pkg" / "bpfpkg.json").resolve()
+        assert pkg.source == tmp_path / "pkg"
+
+
+def test_open_manifest_file_directly(tmp_path: Path) -> None:
+    root = write_package(tmp_path / "pkg", name="bpfpkg.yaml")
+    with open_package(root / "bpfpkg.yaml") as pkg:
+        assert pkg.root == root.resolve()
+        assert pkg.manifest == manifest_for()  # JSON is YAML
+
+
+@pytest.mark.parametrize("prefix", ["", "demo-1.0.0/"])
+def test_open_archive_with_or_without_top_level_directory(tmp_path: Path, prefix: str) -> None:
+    archive = tmp_path / "demo.tar.gz"
+    make_archive(archive, prefix).close()
+    with open_package(archive) as pkg:
+        assert pkg.problems == []
+        assert pkg.manifest == manifest_for()
+        assert (pkg.root / "prog.o").read_bytes() == ARTIFACT
+        extracted = pkg.root
+    assert not extracted.exists(), "the extracted archive outlives the package"
+
+
+def test_cleanup_context_manager_removes_extraction(tmp_path: Path) -> None:
+    archive = tmp_path / "demo.tgz"
+    make_archive(archive).close()
+    pkg = open_package(archive)
+    with pkg.cleanup:
+        assert pkg.root.is_dir()
+    assert not pkg.root.exists()
+
+
+def test_missing_manifest_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "prog.o").write_bytes(ARTIFACT)
+    with open_package(tmp_path) as pkg:
+        assert pkg.manifest is None
+        assert problem_ids(pkg) == ["PKG-MAN-001"]
+        assert pkg.problems[0].status is Status.FAIL
+
+
+def test_two_manifests_are_a_problem(tmp_path: Path) -> None:
+    write_package(tmp_path)
+    (tmp_path / "bpfpkg.yaml").write_text("specVersion: '1.0'\n")
+    with open_package(tmp_path) as pkg:
+        assert problem_ids(pkg) == ["PKG-MAN-001"]
+        assert pkg.manifest_path is not None and pkg.manifest_path.name == "bpfpkg.json"
+
+
+def test_unparsable_manifest_is_a_problem(tmp_path: Path) -> None:
+    tmp_path.joinpath("bpfpkg.json").write_text("{not json")
+    with open_package(tmp_path) as pkg:
+        assert pkg.manifest is None
+        assert problem_ids(pkg) == ["PKG-MAN-001"]
+        assert "not valid JSON" in pkg.problems[0].message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: p / "missing",
+        lambda p: (p / "notes.txt").write_text("hello") and p / "notes.txt",
+        lambda p: (p / "broken.tar.gz").write_bytes(b"\x1f\x8b\x08garbage") and p / "broken.tar.gz",
+        lambda p: (p / "empty.tar.gz").write_bytes(b"") or p / "empty.tar.gz",
+    ],
+    ids=["missing", "not-a-package", "corrupt-gzip", "empty-archive"],
+)
+def test_unusable_input_raises_package_error(tmp_path: Path, make: Any) -> None:
+    with pytest.raises(PackageError) as info:
+        open_package(make(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+# -- hostile archives ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hostile", "req_id"),
+    [
+        (lambda t: add_bytes(t, "../x", b"escape"), "PKG-ART-001"),
+        (lambda t: add_bytes(t, "sub/../../x", b"escape"), "PKG-ART-001"),
+        (lambda t: add_bytes(t, "/etc/passwd", b"root::0:0"), "PKG-ART-001"),
+        (lambda t: add_special(t, "root", tarfile.SYMTYPE, "/"), "PKG-ART-001"),
+        (lambda t: add_special(t, "up", tarfile.SYMTYPE, "../../.."), "PKG-ART-001"),
+        (lambda t: add_special(t, "hard", tarfile.LNKTYPE, "../outside"), "PKG-ART-001"),
+        (lambda t: add_special(t, "passwd", tarfile.LNKTYPE, "/etc/passwd"), "PKG-ART-001"),
+        (lambda t: add_special(t, "null", tarfile.CHRTYPE), "PKG-ART-002"),
+        (lambda t: add_special(t, "disk", tarfile.BLKTYPE), "PKG-ART-002"),
+        (lambda t: add_special(t, "pipe", tarfile.FIFOTYPE), "PKG-ART-002"),
+    ],
+    ids=[
+        "dotdot",
+        "inner-dotdot",
+        "absolute",
+        "symlink-to-root",
+        "symlink-up",
+        "hardlink-escape",
+        "hardlink-absolute",
+        "char-device",
+        "block-device",
+        "fifo",
+    ],
+)
+def test_hostile_archive_members_become_problems(tmp_path: Path, hostile: Any, req_id: str) -> None:
+    archive = tmp_path / "hostile.tar.gz"
+    tar = make_archive(archive)
+    hostile(tar)
+    tar.close()
+    with open_package(archive) as pkg:
+        assert problem_ids(pkg) == [req_id]
+        assert pkg.problems[0].status is Status.FAIL
+        assert pkg.manifest == manifest_for(), "the safe members are still extracted"
+        names = sorted(p.name for p in pkg.root.iterdir())
+    assert names == ["bpfpkg.json", "prog.o"]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "outside").exists()
+
+
+def test_symlink_then_write_through_it_is_refused(tmp_path: Path) -> None:
+    """A member written through an earlier in-package symlink that points outside never lands outside."""
+    archive = tmp_path / "chain.tar.gz"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    tar = make_archive(archive)
+    add_special(tar, "dir", tarfile.SYMTYPE, str(outside))
+    add_bytes(tar, "dir/planted", b"gotcha")
+    tar.close()
+    with open_package(archive) as pkg:
+        assert set(problem_ids(pkg)) == {"PKG-ART-001"}
+        assert len(pkg.problems) == 2
+    assert list(outside.iterdir()) == []
+
+
+def test_in_package_symlink_is_kept(tmp_path: Path) -> None:
+    archive = tmp_path / "link.tar.gz"
+    tar = make_archive(archive)
+    add_special(tar, "alias.o", tarfile.SYMTYPE, "prog.o")
+    tar.close()
+    with open_package(archive) as pkg:
+        assert pkg.problems == []
+        assert resolve_artifact(pkg, "alias.o").read_bytes() == ARTIFACT
+
+
+def test_member_count_limit(tmp_path: Path) -> None:
+    archive = tmp_path / "many.tar.gz"
+    tar = make_archive(archive)
+    for i in range(ARCHIVE_MAX_MEMBERS):
+        add_bytes(tar, f"f{i}", b"")
+    tar.close()
+    with open_package(archive) as pkg:
+        assert problem_ids(pkg) == ["PKG-ART-002", "PKG-MAN-001"]
+        assert "members" in pkg.problems[0].message
+        assert list(pkg.root.iterdir()) == []
+
+
+def test_total_size_limit_is_checked_before_extraction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bpfcert.package.ARCHIVE_MAX_BYTES", 1000)
+    archive = tmp_path / "big.tar.gz"
+    tar = make_archive(archive)
+    add_bytes(tar, "zeros.bin", bytes(5000))  # compresses to almost nothing: a small archive that expands
+    tar.close()
+    with open_package(archive) as pkg:
+        assert problem_ids(pkg) == ["PKG-ART-002", "PKG-MAN-001"]
+        assert "expands to" in pkg.problems[0].message
+
+
+# -- manifests -------------------------------------------------------------------------------------------------
+
+
+def test_json_duplicate_keys_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "bpfpkg.json"
+    path.write_text('{"name": "a", "name": "b"}')
+    with pytest.raises(ManifestError, match="duplicate key 'name'"):
+        load_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[1, 2]", "top level must be an object"),
+        ('"just a string"', "top level must be an object"),
+        ('{"x": NaN}', "NaN is not valid JSON"),
+        ("{" * 100_000, "nested too deeply|not valid JSON"),
+    ],
+)
+def test_bad_json_manifests(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "bpfpkg.json"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=reason):
+        load_manifest(path)
+
+
+def test_manifest_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "bpfpkg.json"
+    path.write_text('{"description": "' + "x" * MANIFEST_MAX_BYTES + '"}')
+    with pytest.raises(ManifestError, match="larger than"):
+        load_manifest(path)
+
+
+def test_non_utf8_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "bpfpkg.json"
+    path.write_bytes(b'{"name": "\xff"}')
+    with pytest.raises(ManifestError, match="not UTF-8"):
+        load_manifest(path)
+
+
+BILLION_LAUGHS = """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("name: !!python/object/apply:os.system ['true']\n", "not valid safe YAML"),
+        ("name: !!python/name:os.system\n", "not valid safe YAML"),
+        (BILLION_LAUGHS, "aliases"),
+        ("name: a\nname: b\n", "duplicate key 'name'"),
+        ("- a\n- b\n", "top level must be an object"),
+        ("1: one\n", "key 1 at \\$ is not a string"),
+        ("data: !!binary aGVsbG8=\n", "bytes value at \\$.data"),
+        ("x: .nan\n", "not a JSON number"),
+        ("a: [\n", "not valid safe YAML"),
+        ("", "top level must be an object, not null"),
+    ],
+    ids=[
+        "python-apply",
+        "python-name",
+        "alias-bomb",
+        "duplicate",
+        "list",
+        "int-key",
+        "binary",
+        "nan",
+        "broken",
+        "empty",
+    ],
+)
+def test_hostile_yaml_is_refused(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "bpfpkg.yaml"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=reason) as info:
+        load_manifest(path)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_timestamps_stay_strings(tmp_path: Path) -> None:
+    path = tmp_path / "bpfpkg.yaml"
+    path.write_text("released: 2026-11-28\nversion: 1.0.0\n")
+    assert load_manifest(path) == {"released": "2026-11-28", "version": "1.0.0"}
+
+
+def test_unreadable_manifest_is_a_manifest_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="cannot read"):
+        load_manifest(tmp_path / "absent.json")
+    assert issubclass(ManifestError, BpfcertError)
+
+
+# -- validation and references ---------------------------------------------------------------------------------
+
+
+def test_schema_errors_name_json_paths() -> None:
+    manifest = manifest_for()
+    manifest["programs"][0]["type"] = "BPF_PROG_TYPE_XDP"
+    manifest["artifacts"][0]["path"] = "../escape.o"
+    manifest["maps"] = [{"name": "m"}]
+    errors = {e.path: e.message for e in validate_manifest(manifest)}
+    assert set(errors) == {"$.programs[0].type", "$.artifacts[0].path", "$.maps[0]"}
+    assert "relative POSIX path" in errors["$.artifacts[0].path"]  # the schema's description, not the regex
+    assert "artifact" in errors["$.maps[0]"]
+
+
+def test_attach_keys_depend_on_program_type() -> None:
+    manifest = manifest_for()
+    manifest["programs"][0]["attach"] = {"interface": "eth0", "mode": "generic"}
+    assert validate_manifest(manifest) == []
+    manifest["programs"][0]["type"] = "kprobe"
+    assert [e.path for e in validate_manifest(manifest)] == ["$.programs[0].attach"]
+    manifest["programs"][0]["attach"] = {"function": "do_exit", "retprobe": True}
+    assert validate_manifest(manifest) == []
+
+
+def test_extension_keys_are_allowed_everywhere() -> None:
+    manifest = manifest_for()
+    manifest["x-vendor"] = {"anything": [1, 2]}
+    manifest["artifacts"][0]["x-build"] = "ci-42"
+    manifest["programs"][0]["x-note"] = True
+    assert validate_manifest(manifest) == []
+    manifest["artifacts"][0]["build"] = "ci-42"
+    assert [e.path for e in validate_manifest(manifest)] == ["$.artifacts[0]"]
+
+
+def test_reference_errors() -> None:
+    manifest = manifest_for()
+    assert manifest_reference_errors(manifest) == []
+    manifest["programs"].append({"name": "count", "artifact": "other.o", "section": "xdp", "type": "xdp"})
+    manifest["maps"] = [
+        {"name": "m", "artifact": "prog.o", "type": "hash", "key_size": 4, "value_size": 4, "max_entries": 1},
+        {"name": "m", "artifact": "gone.o", "type": "hash", "key_size": 4, "value_size": 4, "max_entries": 1},
+    ]
+    manifest["artifacts"].append(dict(manifest["artifacts"][0]))
+    assert manifest_reference_errors(manifest) == [
+        "duplicate artifact path 'prog.o'",
+        "duplicate program name 'count'",
+        "duplicate map name 'm'",
+        "program 'count' names undeclared artifact 'other.o'",
+        "map 'm' names undeclared artifact 'gone.o'",
+    ]
+
+
+def test_reference_errors_tolerate_malformed_manifests() -> None:
+    assert manifest_reference_errors({"programs": "nope", "maps": [1, None], "artifacts": {}}) == []
+
+
+# -- artifacts, canonical form, signatures ---------------------------------------------------------------------
+
+
+def test_resolve_artifact_refuses_escapes(tmp_path: Path) -> None:
+    root = write_package(tmp_path / "pkg")
+    (tmp_path / "secret").write_text("outside")
+    os.symlink(tmp_path / "secret", root / "escape.o")
+    os.symlink("prog.o", root / "alias.o")
+    with open_package(root) as pkg:
+        assert resolve_artifact(pkg, "prog.o") == (root / "prog.o").resolve()
+        assert resolve_artifact(pkg, "alias.o") == (root / "prog.o").resolve()
+        for bad in ("escape.o", "../secret", "/etc/passwd", "a\\b", ""):
+            with pytest.raises(PackageError):
+                resolve_artifact(pkg, bad)
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(b"abc")
+    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    with pytest.raises(PackageError):
+        sha256_file(tmp_path / "absent")
+
+
+def test_canonical_manifest_known_answer() -> None:
+    manifest = {"name": "é", "b": [1, {"z": 1, "a": None}], "signature": {"value": "x"}}
+    assert canonical_manifest(manifest) == '{"b":[1,{"a":null,"z":1}],"name":"é"}'.encode()
+
+
+def test_sign_and_verify_roundtrip() -> None:
+    private_pem, public_b64 = generate_key()
+    signed = sign_manifest(manifest_for(), private_pem)
+    assert signed["signature"]["public_key"] == public_b64
+    assert verify_manifest(signed) is None
+    assert validate_manifest(signed) == []
+    assert "signature" not in manifest_for()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda m: m.update(version="1.0.1"),
+        lambda m: m["artifacts"][0].update(sha256="0" * 64),
+        lambda m: m.update({"x-added": 1}),
+        lambda m: m["signature"].update(public_key=generate_key()[1]),
+        lambda m: m["signature"].update(value=m["signature"]["value"][:-4] + "AAA="),
+    ],
+    ids=["field", "nested", "added-key", "other-key", "bit-flip"],
+)
+def test_tampering_breaks_the_signature(tamper: Any) -> None:
+    signed = sign_manifest(manifest_for(), generate_key()[0])
+    tamper(signed)
+    assert verify_manifest(signed) == "the signature does not match the canonical manifest"
+
+
+@pytest.mark.parametrize(
+    ("signature", "reason"),
+    [
+        (None, "no signature"),
+        ({"algorithm": "rsa"}, "unsupported signature algorithm"),
+        ({"algorithm": "ed25519", "public_key": "***", "value": "***"}, "not valid base64"),
+        ({"algorithm": "ed25519", "public_key": "AAAA", "value": "AAAA"}, "32-byte key"),
+    ],
+)
+def test_unverifiable_signatures_give_reasons(signature: Any, reason: str) -> None:
+    manifest = manifest_for() | ({"signature": signature} if signature is not None else {})
+    problem = verify_manifest(manifest)
+    assert problem is not None and reason in problem
+
+
+def test_signing_with_a_bad_key_is_a_typed_error() -> None:
+    with pytest.raises(BpfcertError, match="signing key"):
+        sign_manifest(manifest_for(), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")

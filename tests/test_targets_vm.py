@@ -1,0 +1,88 @@
+"""Booting the cached Debian kernels under QEMU: the agent answers, reports the right kernel, shuts down
+cleanly, and nothing is left behind (checked in /proc)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bpfcert.targets as targets
+from bpfcert.errors import TargetError
+from bpfcert.targets import kernels, vm
+
+pytestmark = pytest.mark.vm
+
+
+def cached_or_skip(series: str) -> kernels.CachedKernel:
+    reason = vm.missing_tools()
+    if reason:
+        pytest.skip(reason)
+    kernel = kernels.cached_kernels().get(series)
+    if kernel is None:
+        pytest.skip(f"kernel {series} not cached; run `bpfcert kernels fetch {series}`")
+    return kernel
+
+
+def gone(pid: int) -> bool:
+    """True when `pid` no longer exists (reaped), or was reused by something that is not ours."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"qemu" not in cmdline and b"virtiofsd" not in cmdline
+
+
+def test_target_fixture_reports_its_kernel(target: targets.Target) -> None:
+    """Every selected target (host + cached kernels by default) answers hello with its own release."""
+    info = target.info()
+    hello = target.call("hello")
+    assert hello["release"] == info["release"]
+    assert hello["machine"] == info["arch"] == "x86_64"
+    if target.name != "host":
+        assert info["series"] == target.name and hello["release"].startswith(target.name)
+        assert info["accel"] in ("kvm", "tcg") and len(info["deb_sha256"]) == 64
+        assert hello["btf"] is True  # all four Debian cloud kernels have CONFIG_DEBUG_INFO_BTF=y
+    assert "Linux version" in target.call("dmesg") or target.name == "host"
+
+
+def test_boot_hello_dmesg_clean_shutdown_and_reaping() -> None:
+    kernel = cached_or_skip("5.10")
+    target = vm.boot("5.10", "tcg")
+    pids, workdir = target.pids, target._workdir
+    try:
+        assert len(pids) == 2 and not any(gone(pid) for pid in pids)
+        assert target.hello["release"] == kernel.release
+        assert target.info()["accel"] == "tcg" and target.info()["version"] == kernel.version
+        assert f"Linux version {kernel.release}" in target.call("dmesg")
+        with pytest.raises(TargetError) as err:
+            target.call("no-such-op")
+        assert err.value.kind == "op-failed"
+        assert target.call("hello")["release"] == kernel.release  # the agent carried on
+        assert target.splats() == []
+        qemu = target._qemu
+        assert qemu is not None
+    finally:
+        target.close()
+    assert qemu.returncode == 0, "the guest did not shut down cleanly (QEMU was killed)"
+    assert all(gone(pid) for pid in pids)
+    assert not workdir.exists()
+    with pytest.raises(TargetError, match="not booted"):
+        target.call("hello")
+
+
+def test_map_targets_boots_two_at_a_time_and_closes_all() -> None:
+    series = [s for s in ("5.10", "6.1") if cached_or_skip(s)]
+    seen: dict[str, list[int]] = {}
+
+    def release_and_pids(t: targets.Target) -> Any:
+        seen[t.name] = getattr(t, "pids", [])
+        return t.call("hello")["release"]
+
+    results = targets.map_targets(["host", *series], release_and_pids, accel="tcg", progress=False)
+    assert results["host"] == os.uname().release
+    for s in series:
+        assert results[s] == kernels.cached_kernel(s).release
+        assert seen[s] and all(gone(pid) for pid in seen[s])

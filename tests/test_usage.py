@@ -1,0 +1,205 @@
+"""Usage analysis of objects compiled from C: helpers, kfuncs, maps, calls per entry program, min kernel."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bpfcert import insn as bi
+from bpfcert.elf import BpfObject
+from bpfcert.errors import FormatError
+from bpfcert.usage import ObjectUsage, ProgramUsage, analyze
+
+pytestmark = pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+CLANG_INCLUDE = "/usr/include/x86_64-linux-gnu"
+PRELUDE = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+LICENSE = 'char LICENSE[] SEC("license") = "GPL";\n'
+
+RINGBUF = r"""
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+SEC("socket") int send(struct __sk_buff *skb) {
+    __u32 len = skb->len; bpf_ringbuf_output(&events, &len, 4, 0); return 0;
+}
+"""
+GPL_ONLY = r"""
+struct task { int pid; };
+SEC("kprobe/do_unlinkat") int peek(struct pt_regs *ctx) {
+    int pid = 0;
+    bpf_probe_read_kernel(&pid, sizeof(pid), (void *)ctx);
+    return pid + bpf_get_smp_processor_id();
+}
+"""
+# Three ways to reach a subprogram: a global function in .text (relocation against its FUNC symbol), a static
+# one in .text (relocation against the .text section symbol), and a static one in the caller's own section
+# (a pc-relative call with no relocation).
+SUBPROGRAMS = r"""
+const volatile __u32 factor = 3;
+__u64 total;
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); }
+    counts SEC(".maps");
+__noinline int global_sub(int x) { return x + bpf_ktime_get_ns(); }
+static __noinline int static_sub(int x) {
+    __u32 key = 0; __u64 *v = bpf_map_lookup_elem(&counts, &key);
+    return x * bpf_get_prandom_u32() + (v ? *v : 0);
+}
+static __noinline __attribute__((section("xdp"))) int local_sub(int x) {
+    total += x; return x ^ bpf_get_smp_processor_id();
+}
+SEC("xdp") int via_global(struct xdp_md *ctx) {
+    return global_sub(ctx->ingress_ifindex) & 1 ? local_sub(3) : 2;
+}
+SEC("tc") int via_static(struct __sk_buff *skb) { return static_sub(skb->len) * factor & 1; }
+SEC("cgroup_skb/egress") int leaf(struct __sk_buff *skb) { return 1; }
+"""
+KFUNC = r"""
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
+void bpf_task_release(struct task_struct *p) __ksym;
+SEC("tp_btf/task_newtask") int on_new(__u64 *ctx) {
+    struct task_struct *t = bpf_task_acquire((struct task_struct *)ctx[0]);
+    if (t) bpf_task_release(t);
+    return 0;
+}
+"""
+ATOMIC = r"""
+__u64 seen;
+SEC("xdp") int swap(struct xdp_md *ctx) { return __sync_lock_test_and_set(&seen, ctx->rx_queue_index) & 1; }
+"""
+UNSIGNED_COMPARE = r"""
+SEC("socket") int small(struct __sk_buff *skb) { __u32 a = skb->len, b = skb->mark; return a < b ? 1 : 0; }
+"""
+ODD_SECTION = r"""
+SEC("my_custom_section") int odd(void *ctx) { return 0; }
+"""
+
+
+def build(tmp: Path, name: str, body: str, *flags: str) -> BpfObject:
+    src, out = tmp / f"{name}.c", tmp / f"{name}.o"
+    src.write_text(PRELUDE + body + LICENSE)
+    cmd = ["clang", "-O2", "-g", "-c", "-I", CLANG_INCLUDE, *flags]
+    subprocess.run([*cmd, str(src), "-o", str(out)], check=True)
+    return BpfObject.open(out)
+
+
+def usage_of(tmp: Path, name: str, body: str, *flags: str) -> ObjectUsage:
+    return analyze(build(tmp, name, body, "-target", "bpf", *flags))
+
+
+def program(usage: ObjectUsage, name: str) -> ProgramUsage:
+    return next(p for p in usage.programs if p.name == name)
+
+
+def test_ringbuf_output_needs_5_8(tmp_path: Path) -> None:
+    usage = usage_of(tmp_path, "ringbuf", RINGBUF)
+    assert usage.helpers == {"bpf_ringbuf_output"}
+    assert usage.map_types == {"ringbuf"} and usage.prog_types == {"socket_filter"}
+    assert usage.min_kernel == (5, 8)
+    assert usage.min_kernel_reasons == ["helper bpf_ringbuf_output needs 5.8", "map type ringbuf needs 5.8"]
+    assert usage.gpl_only_helpers == frozenset()
+    assert program(usage, "send").maps == {"events"}
+
+
+def test_gpl_only_helper_is_flagged(tmp_path: Path) -> None:
+    usage = usage_of(tmp_path, "gpl", GPL_ONLY)
+    assert usage.helpers == {"bpf_probe_read_kernel", "bpf_get_smp_processor_id"}
+    assert usage.gpl_only_helpers == {"bpf_probe_read_kernel"}
+    assert usage.min_kernel == (5, 5)
+    peek = program(usage, "peek")
+    assert (peek.prog_type, peek.attach_type) == ("kprobe", None)
+
+
+def test_subprogram_facts_are_attributed_to_their_callers(tmp_path: Path) -> None:
+    usage = usage_of(tmp_path, "subprograms", SUBPROGRAMS)
+    via_global, via_static, leaf = (program(usage, n) for n in ("via_global", "via_static", "leaf"))
+    assert via_global.calls == {"global_sub", "local_sub"}
+    assert via_global.helpers == {"bpf_ktime_get_ns", "bpf_get_smp_processor_id"}
+    assert via_global.maps == {".bss"}
+    assert via_static.calls == {"static_sub"}
+    assert via_static.helpers == {"bpf_map_lookup_elem", "bpf_get_prandom_u32"}
+    assert via_static.maps == {"counts", ".rodata"}
+    assert (leaf.calls, leaf.helpers, leaf.maps) == (frozenset(), frozenset(), frozenset())
+    assert via_global.insn_count > leaf.insn_count == 2
+    assert {p.name for p in usage.programs} == {"via_global", "via_static", "leaf"}
+    assert "bpf-to-bpf calls needs 4.16" not in usage.min_kernel_reasons  # outranked by global data (5.2)
+    assert usage.min_kernel == (5, 2)
+    assert usage.min_kernel_reasons == ["global data (.rodata/.data/.bss) needs 5.2"]
+
+
+def test_kfunc_calls_through_ksym_externs(tmp_path: Path) -> None:
+    usage = usage_of(tmp_path, "kfunc", KFUNC)
+    assert usage.kfuncs == {"bpf_task_acquire", "bpf_task_release"}
+    assert usage.helpers == frozenset()
+    on_new = program(usage, "on_new")
+    assert (on_new.prog_type, on_new.attach_type) == ("tracing", "trace_raw_tp")
+    assert usage.min_kernel == (5, 13) and usage.min_kernel_reasons == ["kfunc calls needs 5.13"]
+
+
+def test_isa_levels_raise_the_minimum_kernel(tmp_path: Path) -> None:
+    v1 = usage_of(tmp_path, "cmp_v1", UNSIGNED_COMPARE, "-mcpu=v1")
+    v2 = usage_of(tmp_path, "cmp_v2", UNSIGNED_COMPARE, "-mcpu=v2")
+    v3 = usage_of(tmp_path, "atomic", ATOMIC, "-mcpu=v3")
+    assert program(v1, "small").isa == 1 and v1.min_kernel == (3, 19)
+    assert program(v2, "small").isa == 2 and v2.min_kernel == (4, 14)
+    assert v2.min_kernel_reasons == ["BPF CPU v2 instructions needs 4.14"]
+    assert program(v3, "swap").isa == 3 and v3.min_kernel == (5, 12)
+    assert v3.min_kernel_reasons == ["atomic fetch/xchg/cmpxchg/and/or/xor instructions needs 5.12"]
+
+
+def test_big_endian_objects_give_the_same_usage(tmp_path: Path) -> None:
+    little = analyze(build(tmp_path, "le", SUBPROGRAMS, "-target", "bpfel"))
+    big = analyze(build(tmp_path, "be", SUBPROGRAMS, "-target", "bpfeb"))
+    facts = [(p.name, p.helpers, p.calls, p.maps) for p in little.programs]
+    assert facts == [(p.name, p.helpers, p.calls, p.maps) for p in big.programs]
+    assert (little.min_kernel, little.min_kernel_reasons) == (big.min_kernel, big.min_kernel_reasons)
+
+
+def test_unconventional_section_has_no_type(tmp_path: Path) -> None:
+    usage = usage_of(tmp_path, "odd", ODD_SECTION)
+    odd = program(usage, "odd")
+    assert (odd.prog_type, odd.attach_type) == (None, None)
+    assert usage.prog_types == frozenset()
+    assert usage.min_kernel == (3, 18) and usage.min_kernel_reasons == ["the bpf() syscall needs 3.18"]
+
+
+def patched(obj: BpfObject, section: str, slot: int, replacement: bytes) -> BpfObject:
+    """A copy of `obj` with the instruction at `slot` of `section` overwritten."""
+    sec = obj.section(section)
+    assert sec is not None
+    at = sec.offset + slot * 8
+    data = bytearray(obj.data)
+    data[at : at + len(replacement)] = replacement
+    return BpfObject.from_bytes(bytes(data), "patched.o")
+
+
+def test_load_acquire_needs_6_15(tmp_path: Path) -> None:
+    # Turn the xchg of ATOMIC (the one atomic in the program) into a load-acquire, which clang 14 cannot emit.
+    obj = build(tmp_path, "xchg", ATOMIC, "-target", "bpf", "-mcpu=v3")
+    sec = obj.section("xdp")
+    assert sec is not None
+    (xchg,) = [i for i in bi.decode(sec.data) if i.atomic_op == "xchg"]
+    acquire = bi.encode(bi.Insn(0, xchg.opcode, 0, xchg.dst_reg, 0, 0x100))
+    usage = analyze(patched(obj, "xdp", xchg.index, acquire))
+    assert program(usage, "swap").isa == 4
+    assert usage.min_kernel == (6, 15)
+    assert usage.min_kernel_reasons == ["load-acquire/store-release instructions needs 6.15"]
+
+
+def test_may_goto_needs_6_9(tmp_path: Path) -> None:
+    obj = build(tmp_path, "plain", UNSIGNED_COMPARE, "-target", "bpf")
+    usage = analyze(patched(obj, "socket", 0, bi.encode(bi.Insn(0, 0xE5, 0, 0, 0, 0))))  # may_goto +0
+    assert usage.min_kernel == (6, 9) and usage.min_kernel_reasons == ["the may_goto instruction needs 6.9"]
+
+
+def test_undecodable_code_names_the_function(tmp_path: Path) -> None:
+    obj = build(tmp_path, "plain", UNSIGNED_COMPARE, "-target", "bpf")
+    sec = obj.section("socket")
+    assert sec is not None
+    last = sec.size // 8 - 1  # the exit: a lddw there has no second half
+    broken = patched(obj, "socket", last, bi.encode(bi.Insn(0, 0x18, 0, 0, 0, 0)))
+    with pytest.raises(
+        FormatError, match=r"patched.o: function small in socket: lddw at instruction \d+ is truncated"
+    ):
+        analyze(broken)

@@ -15,27 +15,9 @@ _BTF_HEADER_LEN = 24  # magic, version, flags, hdr_len, type_off, type_len, str_
 _BTF_EXT_MIN_HEADER_LEN = 24  # up to line_info_len; core_relo_off/len follow when hdr_len >= 32
 _MAX_TYPE_CHAIN = 64  # qualifier/typedef/array chains longer than this are treated as cycles
 
-KIND_NAMES = (
-    "UNKN",
-    "INT",
-    "PTR",
-    "ARRAY",
-    "STRUCT",
-    "UNION",
-    "ENUM",
-    "FWD",
-    "TYPEDEF",
-    "VOLATILE",
-    "CONST",
-    "RESTRICT",
-    "FUNC",
-    "FUNC_PROTO",
-    "VAR",
-    "DATASEC",
-    "FLOAT",
-    "DECL_TAG",
-    "TYPE_TAG",
-    "ENUM64",
+KIND_NAMES = (  # index == BTF_KIND_* value
+    "UNKN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF", "VOLATILE", "CONST", "RESTRICT",
+    "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64",
 )
 MODIFIER_KINDS = frozenset({"TYPEDEF", "CONST", "VOLATILE", "RESTRICT", "TYPE_TAG"})
 _SIZED_KINDS = frozenset({"INT", "STRUCT", "UNION", "ENUM", "DATASEC", "FLOAT", "ENUM64"})
@@ -43,20 +25,10 @@ _REFERENCING_KINDS = MODIFIER_KINDS | {"PTR", "FUNC", "FUNC_PROTO", "VAR", "DECL
 _INT_ENCODINGS = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _FUNC_LINKAGES = ("static", "global", "extern")
 _VAR_LINKAGES = ("static", "global", "extern")
-CORE_RELO_KINDS = (
-    "field_byte_offset",
-    "field_byte_size",
-    "field_exists",
-    "field_signed",
-    "field_lshift_u64",
-    "field_rshift_u64",
-    "type_id_local",
-    "type_id_target",
-    "type_exists",
-    "type_size",
-    "enumval_exists",
-    "enumval_value",
-    "type_matches",
+CORE_RELO_KINDS = (  # index == enum bpf_core_relo_kind value
+    "field_byte_offset", "field_byte_size", "field_exists", "field_signed", "field_lshift_u64",
+    "field_rshift_u64", "type_id_local", "type_id_target", "type_exists", "type_size", "enumval_exists",
+    "enumval_value", "type_matches",
 )
 
 
@@ -140,6 +112,7 @@ class Btf:
     def __init__(self, types: list[BtfType], strings: _Strings) -> None:
         self.types = types
         self._strings = strings
+        self._by_name: dict[str, list[BtfType]] | None = None  # built on the first find()
 
     @classmethod
     def parse(cls, data: bytes, byteorder: str = "little") -> Btf:
@@ -171,10 +144,11 @@ class Btf:
 
     def find(self, name: str, kind: str | None = None) -> BtfType | None:
         """The first type named `name` (of `kind`, if given)."""
-        for t in self.types:
-            if t.name == name and (kind is None or t.kind == kind):
-                return t
-        return None
+        if self._by_name is None:
+            self._by_name = {}
+            for t in self.types:
+                self._by_name.setdefault(t.name, []).append(t)
+        return next((t for t in self._by_name.get(name, ()) if kind is None or t.kind == kind), None)
 
     def resolve(self, type_id: int) -> BtfType:
         """The type behind `type_id` with TYPEDEF/CONST/VOLATILE/RESTRICT/TYPE_TAG skipped."""

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from bpfcert.btf import Btf, BtfExt
 from bpfcert.errors import BpfcertError, FormatError
+from bpfcert.knowledge.map_types import map_type_by_value
 
 EM_BPF = 247
 ELF_MAGIC = b"\x7fELF"
@@ -19,87 +20,26 @@ SHN_UNDEF = 0
 SHN_LORESERVE = 0xFF00
 SHN_XINDEX = 0xFFFF
 SHT_NOBITS = 8
-SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_MMAPABLE = 1 << 10
 
-RELOCATION_TYPES = {
-    0: "R_BPF_NONE",
-    1: "R_BPF_64_64",
-    2: "R_BPF_64_ABS64",
-    3: "R_BPF_64_ABS32",
-    4: "R_BPF_64_NODYLD32",
+RELOCATION_TYPES = {  # the BPF ELF relocation types LLVM emits
+    0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32", 4: "R_BPF_64_NODYLD32",
     10: "R_BPF_64_32",
 }
-# enum bpf_map_type in include/uapi/linux/bpf.h, lowercased without BPF_MAP_TYPE_.
-MAP_TYPES = (
-    "unspec",
-    "hash",
-    "array",
-    "prog_array",
-    "perf_event_array",
-    "percpu_hash",
-    "percpu_array",
-    "stack_trace",
-    "cgroup_array",
-    "lru_hash",
-    "lru_percpu_hash",
-    "lpm_trie",
-    "array_of_maps",
-    "hash_of_maps",
-    "devmap",
-    "sockmap",
-    "cpumap",
-    "xskmap",
-    "sockhash",
-    "cgroup_storage",
-    "reuseport_sockarray",
-    "percpu_cgroup_storage",
-    "queue",
-    "stack",
-    "sk_storage",
-    "devmap_hash",
-    "struct_ops",
-    "ringbuf",
-    "inode_storage",
-    "task_storage",
-    "bloom_filter",
-    "user_ringbuf",
-    "cgrp_storage",
-    "arena",
-)
 _SYMBOL_BINDS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
 _SYMBOL_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON", 6: "TLS"}
 _VISIBILITIES = ("DEFAULT", "INTERNAL", "HIDDEN", "PROTECTED")
 _ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 _SECTION_TYPES = {
-    0: "SHT_NULL",
-    1: "SHT_PROGBITS",
-    2: "SHT_SYMTAB",
-    3: "SHT_STRTAB",
-    4: "SHT_RELA",
-    5: "SHT_HASH",
-    6: "SHT_DYNAMIC",
-    7: "SHT_NOTE",
-    8: "SHT_NOBITS",
-    9: "SHT_REL",
-    11: "SHT_DYNSYM",
-    14: "SHT_INIT_ARRAY",
-    15: "SHT_FINI_ARRAY",
-    16: "SHT_PREINIT_ARRAY",
-    17: "SHT_GROUP",
-    18: "SHT_SYMTAB_SHNDX",
+    0: "SHT_NULL", 1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA", 5: "SHT_HASH",
+    6: "SHT_DYNAMIC", 7: "SHT_NOTE", 8: "SHT_NOBITS", 9: "SHT_REL", 11: "SHT_DYNSYM", 14: "SHT_INIT_ARRAY",
+    15: "SHT_FINI_ARRAY", 16: "SHT_PREINIT_ARRAY", 17: "SHT_GROUP", 18: "SHT_SYMTAB_SHNDX",
     0x6FFF4C03: "SHT_LLVM_ADDRSIG",
 }
-_LEGACY_MAP_FIELDS = (
-    "type",
-    "key_size",
-    "value_size",
-    "max_entries",
-    "map_flags",
-)  # struct bpf_map_def, u32s
+_LEGACY_MAP_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flags")  # bpf_map_def u32s
 _BTF_MAP_INT_FIELDS = ("type", "max_entries", "map_flags", "key_size", "value_size", "pinning")
 _PINNING = ("none", "by_name")
 _INTERNAL_MAP_PREFIXES = (".rodata", ".data", ".bss")
@@ -174,9 +114,10 @@ class MapDef:
     value_type_id: int | None
 
 
-def map_type_name(number: int) -> str:
-    """Kernel map type name for `enum bpf_map_type` value `number` ('unknown(N)' when newer than we know)."""
-    return MAP_TYPES[number] if 0 <= number < len(MAP_TYPES) else f"unknown({number})"
+def _map_type_name(number: int) -> str:
+    """Kernel map type name for `enum bpf_map_type` value `number` ('unknown(N)' when not one we know)."""
+    known = map_type_by_value(number)
+    return known.name if known else f"unknown({number})"
 
 
 class BpfObject:
@@ -452,24 +393,28 @@ class BpfObject:
         ints: dict[str, int] = {}
         types: dict[str, int] = {}
         for m in struct_t.members:
+            if m.name not in _BTF_MAP_INT_FIELDS and m.name not in ("key", "value"):
+                continue  # `values` (prog-array / map-in-map slots) and fields newer than we know
             ptr = btf.resolve(m.type)
             if ptr.kind != "PTR":
                 raise self._fail(f"map {var.name}: field {m.name} is a {ptr.kind}, not a pointer")
-            if m.name in _BTF_MAP_INT_FIELDS:
-                array = btf.resolve(ptr.type or 0)
-                if array.kind != "ARRAY":
-                    raise self._fail(f"map {var.name}: field {m.name} does not encode an integer")
-                ints[m.name] = int(array.extra["nelems"])
-            elif m.name in ("key", "value"):
+            if m.name in ("key", "value"):
                 types[m.name] = ptr.type or 0
+                continue
+            array = btf.resolve(ptr.type or 0)
+            if array.kind != "ARRAY":
+                raise self._fail(f"map {var.name}: field {m.name} does not encode an integer")
+            ints[m.name] = int(array.extra["nelems"])
         key_size = btf.size_of(types["key"]) if "key" in types else ints.get("key_size")
         value_size = btf.size_of(types["value"]) if "value" in types else ints.get("value_size")
+        if value_size is None and any(m.name == "values" for m in struct_t.members):
+            value_size = 4  # libbpf: a `values` array makes the value a 4-byte prog/map fd
         pinning = ints.get("pinning", 0)
         return MapDef(
             name=var.name,
             section=section,
             kind="btf",
-            type=map_type_name(ints.get("type", 0)),
+            type=_map_type_name(ints.get("type", 0)),
             key_size=key_size,
             value_size=value_size,
             max_entries=ints.get("max_entries"),
@@ -511,7 +456,7 @@ class BpfObject:
                     name=sym.name,
                     section=sec.name,
                     kind="legacy",
-                    type=map_type_name(values["type"]),
+                    type=_map_type_name(values["type"]),
                     key_size=values["key_size"],
                     value_size=values["value_size"],
                     max_entries=values["max_entries"],

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from bpfcert import spec
 from bpfcert.errors import ManifestError, PackageError
@@ -187,9 +187,16 @@ def _extract_archive(archive: Path, dest: Path) -> list[Result]:
                 return problems
             for member in members:
                 refusal = _member_problem(member)
+                if refusal is None and not hasattr(tarfile, "data_filter") and (member.issym() or member.islnk()):
+                    # Pythons before 3.11.4 (Debian 12's 3.11.2) lack the extraction filter that resolves
+                    # chains of links safely, so links are not extracted there at all.
+                    refusal = ("PKG-ART-001", "links are not extracted by this Python (no tarfile data filter)")
                 if refusal is None:
                     try:
-                        tar.extract(member, dest, set_attrs=False, filter="data")
+                        if hasattr(tarfile, "data_filter"):
+                            tar.extract(member, dest, set_attrs=False, filter="data")
+                        else:
+                            tar.extract(member, dest, set_attrs=False)
                         continue
                     except (tarfile.FilterError, KeyError) as exc:
                         refusal = ("PKG-ART-001", f"refused by the extraction filter: {exc}")
@@ -249,8 +256,13 @@ def _parse_json(text: str, name: str) -> Any:
 def _parse_yaml(text: str, name: str) -> Any:
     import yaml
 
+    loader = _plain_yaml_loader()
     try:
-        return yaml.load(text, Loader=_plain_yaml_loader())  # a SafeLoader subclass
+        for event in yaml.parse(text, Loader=loader):  # aliases refused before anything is constructed
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise ManifestError(f"manifest {name}: aliases (*ref) are not allowed (line {line})")
+        return yaml.load(text, Loader=loader)  # a SafeLoader (libyaml's when available)
     except yaml.YAMLError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ManifestError(f"manifest {name} is not valid safe YAML: {reason}") from None
@@ -258,28 +270,22 @@ def _parse_yaml(text: str, name: str) -> Any:
 
 @functools.cache
 def _plain_yaml_loader() -> type[Any]:
-    """A yaml.SafeLoader that refuses aliases and duplicate keys and keeps timestamps as strings."""
+    """A safe YAML loader (libyaml's CSafeLoader when available) that refuses duplicate keys and keeps
+    timestamps as strings. Aliases are refused by _parse_yaml before loading."""
     import yaml
 
-    class PlainLoader(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                event = cast(Any, self).peek_event()
-                raise yaml.composer.ComposerError(
-                    None, None, "aliases (*ref) are not allowed in manifests", event.start_mark
-                )
-            return super().compose_node(parent, index)
+    base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+    class PlainLoader(base):  # type: ignore[misc]
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
                 if isinstance(key, str) and key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
                 seen.add(key if isinstance(key, str) else id(key_node))
-            return super().construct_mapping(node, deep=deep)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return mapping
 
     def timestamp_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         return str(node.value)
@@ -334,7 +340,7 @@ def _validator() -> tuple[jsonschema_rs.Validator, dict[str, str]]:
 
 
 def validate_manifest(manifest: Any) -> list[SchemaError]:
-    """Every violation of spec/package.schema.json (Draft 2020-12, formats checked), in document order."""
+    """Every violation of spec/package.schema.json (Draft 2020-12, formats asserted), sorted by JSON path."""
     validator, described = _validator()
     errors = []
     for err in validator.iter_errors(manifest):

@@ -7,48 +7,9 @@ kconfig) goes to "unknown" and never counts as met or unmet.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-_VERSION = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-_COMPARATOR = re.compile(r"\s*(>=|<=|==|=|>|<)?\s*(\d+(?:\.\d+){0,2})\s*")
-
-
-def kernel_version(release: str) -> tuple[int, int, int] | None:
-    """(major, minor, patch) of a kernel release such as "6.1.0-56-cloud-amd64" or "6.12.118+deb13-cloud"."""
-    m = _VERSION.match(release)
-    if m is None:
-        return None
-    return int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)
-
-
-def kernel_range_reason(spec: str, release: str) -> str | None:
-    """Why `release` is outside the range `spec` (">=5.10", ">=5.10, <7.0"), or None when inside it.
-
-    Each bound compares at its own precision; ValueError when `spec` or `release` cannot be read."""
-    version = kernel_version(release)
-    if version is None:
-        raise ValueError(f"kernel release {release!r} has no version number")
-    compact = re.sub(r"(>=|<=|==|=|>|<)\s+", r"\1", spec.strip())
-    for part in (p for p in re.split(r"[,\s]+", compact) if p):
-        m = _COMPARATOR.fullmatch(part)
-        if m is None:
-            raise ValueError(f"requires.kernel {spec!r} is not a version range")
-        op, bound_text = m.group(1) or ">=", m.group(2)
-        # Compare at the bound's precision: "<=6.1" admits 6.1.90, "=6.1" means the 6.1 series.
-        bound = tuple(int(x) for x in bound_text.split("."))
-        have = version[: len(bound)]
-        ok = {
-            ">=": have >= bound,
-            "<=": have <= bound,
-            ">": have > bound,
-            "<": have < bound,
-            "==": have == bound,
-            "=": have == bound,
-        }[op]
-        if not ok:
-            return f"kernel {release} is outside requires.kernel {spec!r} (fails {op}{bound_text})"
-    return None
+from bpfcert.knowledge.kernel import KernelVersionError, parse_version, satisfies
 
 
 def _status(group: dict[str, Any], name: str) -> tuple[str, str]:
@@ -58,9 +19,7 @@ def _status(group: dict[str, Any], name: str) -> tuple[str, str]:
     return str(entry.get("status")), str(entry.get("evidence", ""))
 
 
-def _check_types(
-    kind: str, wanted: list[str], found: dict[str, Any], reasons: list[str], unknown: list[str]
-) -> None:
+def _check_types(kind: str, wanted: list[str], found: dict[str, Any], reasons: list[str], unknown: list[str]) -> None:
     for name in wanted:
         status, evidence = _status(found, name)
         detail = f" ({evidence})" if evidence else ""
@@ -105,55 +64,50 @@ def _kconfig_satisfied(required: str, actual: str | None) -> bool:
     return actual == required or (required == "m" and actual == "y")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _names(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def predict(manifest: dict[str, Any], findings: dict[str, Any], target: str | None = None) -> dict[str, Any]:
-    """{"target", "meets", "reasons", "unknown"}: whether `manifest`'s requires hold on the probed kernel."""
-    system = findings.get("system") or {}
+    """{"target", "meets", "reasons", "unknown"}: whether `manifest`'s requires hold on the probed kernel.
+
+    Works on any JSON: fields of the wrong type (which schema validation reports) are treated as absent."""
+    system = _object(findings.get("system"))
     release = str(system.get("release", ""))
-    requires = manifest.get("requires") or {}
+    requires = _object(manifest.get("requires"))
     reasons: list[str] = []
     unknown: list[str] = []
 
     kernel = requires.get("kernel")
     if isinstance(kernel, str):
         try:
-            why = kernel_range_reason(kernel, release)
-        except ValueError as exc:
-            unknown.append(str(exc))
+            inside = satisfies(parse_version(release), kernel)
+        except KernelVersionError as exc:
+            unknown.append(f"requires.kernel: {exc}")
         else:
-            if why:
-                reasons.append(why)
+            if not inside:
+                reasons.append(f"kernel {release} is outside requires.kernel {kernel!r}")
     if requires.get("btf") is True and not system.get("btf"):
         reasons.append("requires.btf is true but the kernel has no /sys/kernel/btf/vmlinux")
 
-    prog_types = [str(t) for t in requires.get("prog_types") or []]
-    program_types = [
-        str(p["type"]) for p in manifest.get("programs") or [] if isinstance(p, dict) and "type" in p
-    ]
-    _check_types("program type", prog_types, findings.get("prog_types") or {}, reasons, unknown)
-    _check_types(
-        "map type",
-        [str(t) for t in requires.get("map_types") or []],
-        findings.get("map_types") or {},
-        reasons,
-        unknown,
-    )
-    _check_helpers(
-        [str(h) for h in requires.get("helpers") or []],
-        program_types or prog_types,
-        findings,
-        reasons,
-        unknown,
-    )
+    prog_types = _names(requires.get("prog_types"))
+    programs = manifest.get("programs")
+    program_types = _names([_object(p).get("type") for p in programs] if isinstance(programs, list) else [])
+    _check_types("program type", prog_types, _object(findings.get("prog_types")), reasons, unknown)
+    _check_types("map type", _names(requires.get("map_types")), _object(findings.get("map_types")), reasons, unknown)
+    _check_helpers(_names(requires.get("helpers")), program_types or prog_types, findings, reasons, unknown)
+    _check_types("kfunc", _names(requires.get("kfuncs")), _object(findings.get("kfuncs")), reasons, unknown)
 
-    kfuncs = [str(k) for k in requires.get("kfuncs") or []]
-    _check_types("kfunc", kfuncs, findings.get("kfuncs") or {}, reasons, unknown)
-
-    kconfig = requires.get("kconfig") or {}
-    config = findings.get("kconfig") or {}
+    kconfig = _object(requires.get("kconfig"))
+    config = _object(findings.get("kconfig"))
     if kconfig and not config.get("source"):
         unknown.append("kconfig: the kernel's configuration is not readable on this target")
     elif kconfig:
-        values = config.get("values") or {}
+        values = _object(config.get("values"))
         for key, required in kconfig.items():
             actual = values.get(key)
             if not _kconfig_satisfied(str(required), actual):

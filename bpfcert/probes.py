@@ -142,9 +142,7 @@ class Finding(NamedTuple):
     evidence: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return (
-            {"status": self.status, "evidence": self.evidence} if self.evidence else {"status": self.status}
-        )
+        return {"status": self.status, "evidence": self.evidence} if self.evidence else {"status": self.status}
 
 
 def _errno_name(err: int) -> str:
@@ -358,10 +356,10 @@ def _read_int(path: str) -> int | None:
         return None
 
 
-def read_kconfig(release: str) -> tuple[str | None, dict[str, str]]:
-    """The running kernel's configuration: (source path or None, {CONFIG_X: value}) from /proc/config.gz or
-    /boot/config-<release>."""
-    for path in ("/proc/config.gz", f"/boot/config-{release}"):
+def read_kconfig(release: str, paths: Iterable[str] = ()) -> tuple[str | None, dict[str, str]]:
+    """A kernel's configuration: (source path or None, {CONFIG_X: value}) from the first readable of `paths`,
+    /proc/config.gz and /boot/config-<release>."""
+    for path in (*paths, "/proc/config.gz", f"/boot/config-{release}"):
         try:
             if path.endswith(".gz"):
                 import gzip  # only when asked for kconfig: its import costs ~0.1 s under TCG
@@ -552,12 +550,16 @@ def probe_request(manifest: dict[str, Any] | None) -> dict[str, Any]:
     request: dict[str, Any] = {"helper_prog_types": list(HELPER_PROG_TYPES)}
     if manifest is None:
         return request
-    requires = manifest.get("requires") or {}
-    types = [p.get("type") for p in manifest.get("programs") or [] if isinstance(p, dict)]
-    types += list(requires.get("prog_types") or [])
+    requires = manifest.get("requires")
+    requires = requires if isinstance(requires, dict) else {}
+    programs = manifest.get("programs")
+    types = [p.get("type") for p in programs if isinstance(p, dict)] if isinstance(programs, list) else []
+    declared = requires.get("prog_types")
+    types += declared if isinstance(declared, list) else []
     request["helper_prog_types"] += [t for t in types if isinstance(t, str) and t not in HELPER_PROG_TYPES]
-    request["kconfig"] = sorted(k for k in (requires.get("kconfig") or {}) if isinstance(k, str))
-    request["kfuncs"] = sorted(k for k in requires.get("kfuncs") or [] if isinstance(k, str))
+    kconfig, kfuncs = requires.get("kconfig"), requires.get("kfuncs")
+    request["kconfig"] = sorted(k for k in kconfig if isinstance(k, str)) if isinstance(kconfig, dict) else []
+    request["kfuncs"] = sorted(k for k in kfuncs if isinstance(k, str)) if isinstance(kfuncs, list) else []
     return request
 
 
@@ -579,6 +581,22 @@ def _target_entry(name: str, outcome: Any) -> dict[str, Any]:
     return {**info, "name": name, "probe_call_seconds": seconds, "findings": findings}
 
 
+def _kconfig_from_kernel_cache(entry: dict[str, Any], keys: list[str]) -> None:
+    """A guest cannot read its own config (Debian kernels have no /proc/config.gz and the guest's /boot is the
+    host's): take the requested keys from the config file cached with that kernel on the host."""
+    kconfig = entry.get("findings", {}).get("kconfig")
+    if not keys or kconfig is None or kconfig.get("source"):
+        return
+    from bpfcert.targets.kernels import cached_kernels
+
+    cached = cached_kernels().get(entry["name"])
+    if cached is None or cached.release != entry["findings"]["system"]["release"]:
+        return
+    source, values = read_kconfig(cached.release, [str(cached.config)])
+    if source is not None:
+        kconfig.update(source=f"host:{source}", values={k: values.get(k) for k in keys})
+
+
 def _text(entry: dict[str, Any]) -> list[str]:
     """A few summary lines for one target."""
     if "error" in entry:
@@ -597,8 +615,7 @@ def _text(entry: dict[str, Any]) -> list[str]:
         f"unprivileged_bpf_disabled={system['unprivileged_bpf_disabled']}",
         f"  program types {count(f['prog_types'])}  map types {count(f['map_types'])} "
         f"(available/unsupported/inconclusive)",
-        f"  ISA {isa}  bounded loops: {f['bounded_loops']['status']}  large programs: "
-        f"{f['large_programs']['status']}",
+        f"  ISA {isa}  bounded loops: {f['bounded_loops']['status']}  large programs: {f['large_programs']['status']}",
         "  links: " + "  ".join(f"{k} {v['status']}" for k, v in f.get("link_types", {}).items()),
     ]
     for prog_type, helpers in f["helpers"]["by_prog_type"].items():
@@ -614,6 +631,7 @@ def _text(entry: dict[str, Any]) -> list[str]:
         verdict = "meets" if prediction["meets"] else "does NOT meet"
         lines.append(f"  package {verdict} its requires")
         lines += [f"    - {reason}" for reason in prediction["reasons"]]
+        lines += [f"    ? {item}" for item in prediction["unknown"]]
     return lines
 
 
@@ -640,6 +658,8 @@ def command(args: argparse.Namespace) -> int:
     names = targets.resolve_names(args.target)
     outcomes = targets.map_targets(names, lambda t: _probe_target(t, request), accel=args.accel)
     entries = [_target_entry(name, outcomes[name]) for name in names]
+    for entry in entries:
+        _kconfig_from_kernel_cache(entry, request.get("kconfig", []))
     if manifest is not None:
         for entry in entries:
             if "findings" in entry:

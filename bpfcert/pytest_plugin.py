@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -105,8 +106,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOL] = TargetPool(config.getoption("--target-accel"))
 
 
+def uses_target_fixture(fixturenames: Iterable[str], markers: Iterable[pytest.Mark]) -> bool:
+    """A test takes the `target` fixture (not a `target` argument it parametrizes itself)."""
+    for mark in markers:
+        argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        names = argnames.split(",") if isinstance(argnames, str) else list(argnames)
+        if "target" in (name.strip() for name in names):
+            return False
+    return "target" in fixturenames
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "target" in metafunc.fixturenames:
+    if uses_target_fixture(metafunc.fixturenames, metafunc.definition.iter_markers("parametrize")):
         from bpfcert.targets import resolve_names
 
         names = resolve_names(metafunc.config.getoption("--target"))
@@ -116,7 +127,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "target" in getattr(item, "fixturenames", ()):
+        if uses_target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize")):
             item.add_marker(pytest.mark.vm)
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
@@ -129,7 +140,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     wanted: set[str] = set()
     for item in session.items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "target" in callspec.params:
+        fixturenames = getattr(item, "fixturenames", ())
+        if callspec is not None and uses_target_fixture(fixturenames, item.iter_markers("parametrize")):
             wanted.add(callspec.params["target"])
     if wanted - {"host"} and missing_tools() is None:
         cached = cached_kernels()

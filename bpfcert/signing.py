@@ -18,20 +18,19 @@ def generate_key() -> tuple[bytes, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return pem, base64.b64encode(raw).decode("ascii")
 
 
-def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes) -> dict[str, Any]:
+def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes | str) -> dict[str, Any]:
     """A copy of the manifest carrying a signature made with the given PEM Ed25519 private key."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     try:
-        key = serialization.load_pem_private_key(private_key_pem, password=None)
+        pem = private_key_pem.encode() if isinstance(private_key_pem, str) else private_key_pem
+        key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
         raise BpfcertError(f"cannot use the signing key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):

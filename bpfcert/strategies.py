@@ -40,7 +40,7 @@ HELPERS = [
     "bpf_redirect",
     "bpf_probe_read_kernel",
 ]
-CAPABILITIES = ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"]
+CAPABILITIES = ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "CAP_NET_RAW"]
 
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 DIGITS = "0123456789"
@@ -120,15 +120,25 @@ semvers = st.tuples(
 """SemVer 2.0 versions with optional pre-release and build metadata."""
 
 
-def _spdx_term(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    joined = st.tuples(inner, st.sampled_from([" AND ", " OR "]), inner).map("".join)
-    return joined | joined.map("({})".format)
+_spdx_terms = st.sampled_from(SPDX_IDS) | st.tuples(st.sampled_from(SPDX_IDS), st.sampled_from(SPDX_EXCEPTIONS)).map(
+    " WITH ".join
+)
 
 
-_spdx_ids = st.sampled_from(SPDX_IDS) | st.tuples(
-    st.sampled_from(SPDX_IDS), st.sampled_from(SPDX_EXCEPTIONS)
-).map(" WITH ".join)
-spdx_expressions = st.recursive(_spdx_ids, _spdx_term, max_leaves=4)
+def _spdx_join(parts: tuple[str, list[tuple[str, str]], int]) -> str:
+    """`first (op term)*`, with the first pair or the whole expression parenthesised (by `parens` 1 or 2)."""
+    first, rest, parens = parts
+    expr = first
+    for i, (op, term) in enumerate(rest):
+        expr = f"{expr} {op} {term}"
+        if i == 0 and parens == 1:
+            expr = f"({expr})"
+    return f"({expr})" if parens == 2 and rest else expr
+
+
+spdx_expressions = st.tuples(
+    _spdx_terms, st.lists(st.tuples(st.sampled_from(["AND", "OR"]), _spdx_terms), max_size=3), st.integers(0, 2)
+).map(_spdx_join)
 """SPDX license expressions: ids, `WITH` exceptions, `AND`/`OR`, parentheses."""
 
 _comparisons = st.tuples(st.sampled_from([">=", ">", "<=", "<", "=="]), kernel_versions).map("".join)
@@ -211,9 +221,7 @@ _OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
         st.fixed_dictionaries({"name": texts.filter(bool)}, optional={"email": emails}), max_size=2
     ),
     "homepage": st.tuples(hosts, st.text(LOWER + DIGITS, max_size=8)).map("https://{0[0]}/{0[1]}".format),
-    "source": st.tuples(st.sampled_from(["https", "git"]), hosts, identifiers).map(
-        "{0[0]}://{0[1]}/{0[2]}".format
-    ),
+    "source": st.tuples(st.sampled_from(["https", "git"]), hosts, identifiers).map("{0[0]}://{0[1]}/{0[2]}".format),
     "conformsTo": st.lists(
         st.sampled_from(["package-core", "package-portable", "package-service"]), min_size=1, unique=True
     ),
@@ -287,8 +295,7 @@ def manifests(draw: st.DrawFn) -> Manifest:
         "version": draw(semvers),
         "license": draw(spdx_expressions),
         "artifacts": [
-            {"path": p, "sha256": draw(sha256s), "arch": draw(arch)}
-            | ({"kind": "elf"} if draw(st.booleans()) else {})
+            {"path": p, "sha256": draw(sha256s), "arch": draw(arch)} | ({"kind": "elf"} if draw(st.booleans()) else {})
             for p in paths
         ],
     }
@@ -325,7 +332,7 @@ def _set(path: tuple[str | int, ...], value: Any) -> Mutation:
         target: Any = out
         for key in path[:-1]:
             target = target[key]
-        target[path[-1]] = value
+        target[path[-1]] = copy.deepcopy(value)
         return out
 
     return mutate
@@ -435,9 +442,7 @@ SCHEMA_MUTATIONS: dict[str, Mutation] = {
     "unknown capability": _set(("requires",), {"capabilities": ["CAP_NET_RAW"]}),
     "kconfig key without CONFIG_": _set(("requires",), {"kconfig": {"BPF": "y"}}),
     "unknown upgrade mode": _set(("lifecycle",), {"upgrade": "live"}),
-    "unknown export kind": _set(
-        ("service",), {"exports": [{"name": "e", "map": "m", "kind": "queue", "record": {}}]}
-    ),
+    "unknown export kind": _set(("service",), {"exports": [{"name": "e", "map": "m", "kind": "queue", "record": {}}]}),
     "record that is no schema": _set(
         ("service",), {"exports": [{"name": "e", "map": "m", "kind": "map", "record": {"type": 5}}]}
     ),

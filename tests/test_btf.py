@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OBJECTS = ROOT / "tests" / "data" / "objects"
 BTF_OBJECTS = sorted(p for p in OBJECTS.glob("*.o") if p.name != "nobtf.o")
 EXAMPLE_OBJECTS = sorted((ROOT / "examples").glob("**/*.o"))
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
 
 needs_bpftool = pytest.mark.skipif(
     shutil.which("bpftool") is None, reason="bpftool (the BTF oracle) is not installed"
@@ -128,6 +129,16 @@ def test_btf_matches_bpftool(path: Path) -> None:
         pytest.skip(f"{path.name} has no .BTF section")
     assert obj.btf is not None, obj.btf_error
     assert obj.btf.to_bpftool_json() == bpftool_json(path)
+
+
+@needs_bpftool
+@pytest.mark.slow
+@pytest.mark.skipif(not VMLINUX.exists(), reason="the running kernel exposes no /sys/kernel/btf/vmlinux")
+def test_kernel_btf_matches_bpftool() -> None:
+    """The running kernel's BTF: ~100k types of every kind a kernel build emits."""
+    btf = Btf.parse(VMLINUX.read_bytes())
+    assert len(btf.types) > 10_000
+    assert btf.to_bpftool_json() == bpftool_json(VMLINUX)
 
 
 @needs_bpftool
@@ -240,7 +251,9 @@ def test_core_relocations_of_the_core_object(name: str) -> None:
         ("fentry/do_exit", "field_exists", "0:3"),
     }
     for sec, rs in relos.items():
-        size = obj.section(sec).size  # type: ignore[union-attr]
+        section = obj.section(sec)
+        assert section is not None
+        size = section.size
         assert all(r.insn_off % 8 == 0 and r.insn_off < size for r in rs)
 
 

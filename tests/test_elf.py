@@ -56,9 +56,10 @@ INVENTORY: dict[str, dict[str, Any]] = {
             _map("lru_sizes", ".maps", "btf", "lru_hash", 8, 4, 128),
             _map("events", ".maps", "btf", "ringbuf", None, None, 256 * 1024),
             _map(".bss", ".bss", "internal", "array", 4, 72, 1, MMAPABLE),
-            _map(".kconfig", ".kconfig", "internal", "array", 4, 4, 1, RDONLY_MMAPABLE),
+            _map(".rodata.str1.1", ".rodata.str1.1", "internal", "array", 4, 12, 1, RDONLY_MMAPABLE),
+            _map(".kconfig", ".kconfig", "internal", "array", 4, 5, 1, RDONLY_MMAPABLE),  # int + bool
         ],
-        "externs": ["LINUX_KERNEL_VERSION", "bpf_prog_active"],
+        "externs": ["LINUX_KERNEL_VERSION", "bpf_prog_active", "CONFIG_BPF_JIT"],
     },
     "kfunc_core.o": {
         "arch": "bpfel",
@@ -102,7 +103,9 @@ INVENTORY: dict[str, dict[str, Any]] = {
         "programs": [("kinds", "raw_tp/sys_enter")],
         "subprograms": [("classify", ".text")],
         "maps": [
+            _map("jumps", ".maps", "btf", "prog_array", 4, 4, 2),  # __array(values, ...): 4-byte fds
             _map("records", ".maps", "btf", "array", 4, 88, 1),
+            _map("outer", ".maps", "btf", "array_of_maps", 4, 4, 2),
             _map(".bss", ".bss", "internal", "array", 4, 4, 1, MMAPABLE),
         ],
         "externs": [],
@@ -149,6 +152,19 @@ def test_functions_are_exact_slices_ending_in_exit(name: str) -> None:
         assert fn.size > 0 and fn.size % 8 == 0
         assert fn.insns == section.data[fn.offset : fn.offset + fn.size]
         assert fn.insns[-8] == 0x95, f"{fn.name} does not end in BPF_EXIT"
+
+
+def test_prog_array_slot_is_an_abs64_relocation() -> None:
+    """`.values = { [1] = &kinds }` in a BTF-defined prog array: a 64-bit absolute relocation in .maps."""
+    obj = BpfObject.open(OBJECTS / "btf_kinds.o")
+    [reloc] = obj.relocations_for(".maps")
+    assert (reloc.type_name, reloc.type, reloc.symbol.name, reloc.offset) == ("R_BPF_64_ABS64", 2, "kinds", 32)
+
+
+def test_weak_extern_keeps_its_binding() -> None:
+    obj = BpfObject.open(OBJECTS / "multi_prog.o")
+    assert {s.name: s.bind for s in obj.externs}["CONFIG_BPF_JIT"] == "WEAK"
+    assert all(s.section is None and s.section_index == 0 for s in obj.externs)
 
 
 def test_btf_map_key_and_value_types() -> None:
@@ -222,6 +238,44 @@ def test_zero_size_function_extends_to_next_symbol() -> None:
     after = {p.name: p for p in patched.subprograms}
     assert after["bump"].size == before["emit"].offset - before["bump"].offset
     assert after["emit"] == before["emit"]
+
+
+def elf32_object(order: str) -> bytes:
+    """A hand-assembled ELF32 BPF object: an `xdp` section with one global function (r0 = 2; call 1;
+    exit), a relocation of its call against an undefined `helper` symbol, and a license."""
+    insns = struct.pack(order + "BBhi", 0xB7, 0, 0, 2) + struct.pack(order + "BBhi", 0x85, 0, 0, 1)
+    insns += struct.pack(order + "BBhi", 0x95, 0, 0, 0)
+    strtab = b"\0prog\0helper\0"
+    shstrtab = b"\0xdp\0.relxdp\0.symtab\0.strtab\0.shstrtab\0license\0"
+    symtab = bytes(16) + struct.pack(order + "IIIBBH", 1, 0, 24, 0x12, 0, 1)  # prog: GLOBAL FUNC in xdp
+    symtab += struct.pack(order + "IIIBBH", 6, 0, 0, 0x10, 0, 0)  # helper: GLOBAL NOTYPE, undefined
+    rel = struct.pack(order + "II", 8, 2 << 8 | 10)  # R_BPF_64_32 against symbol 2 at insn 1
+    license_ = b"GPL\0"
+    # (name offset in shstrtab, type, flags, data, link, info, entsize)
+    sections = [(1, 1, 0x6, insns, 0, 0, 0), (5, 9, 0, rel, 3, 1, 8), (13, 2, 0, symtab, 4, 2, 16),
+                (21, 3, 0, strtab, 0, 0, 0), (29, 3, 0, shstrtab, 0, 0, 0), (39, 1, 0x3, license_, 0, 0, 0)]
+    body = b""
+    headers = bytes(40)
+    for name, sh_type, flags, data, link, info, entsize in sections:
+        offset = 52 + len(body)
+        body += data
+        headers += struct.pack(order + "10I", name, sh_type, flags, 0, offset, len(data), link, info, 1, entsize)
+    ident = b"\x7fELF" + bytes([1, 1 if order == "<" else 2, 1]) + bytes(9)
+    header = ident + struct.pack(order + "HHIIIIIHHHHHH", 1, EM_BPF, 1, 0, 0, 52 + len(body), 0, 52, 0, 0, 40,
+                                 len(sections) + 1, 5)
+    return header + body + headers
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little", "big"])
+def test_elf32_objects(order: str) -> None:
+    obj = BpfObject.from_bytes(elf32_object(order))
+    assert (obj.elfclass, obj.arch, obj.license, obj.btf) == (32, "bpfel" if order == "<" else "bpfeb", "GPL", None)
+    [prog] = obj.programs
+    assert (prog.name, prog.section, prog.offset, prog.size, prog.is_subprogram) == ("prog", "xdp", 0, 24, False)
+    [reloc] = obj.relocations
+    assert (reloc.section, reloc.offset, reloc.type_name, reloc.symbol.name) == ("xdp", 8, "R_BPF_64_32", "helper")
+    assert [s.name for s in obj.externs] == ["helper"]
+    assert [s.name for s in obj.sections] == ["", "xdp", ".relxdp", ".symtab", ".strtab", ".shstrtab", "license"]
 
 
 def test_extract_embedded_finds_both_objects() -> None:

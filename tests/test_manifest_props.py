@@ -51,9 +51,7 @@ def scaled(name: str) -> settings:
 def reference_validator() -> jsonschema.Draft202012Validator:
     """The pure-Python jsonschema validator, as an independent oracle for jsonschema_rs."""
     schema = spec.schema("package")
-    return jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 MINIMAL: dict[str, Any] = {
@@ -96,26 +94,25 @@ def test_every_mutation_fails_its_requirement(case: tuple[dict[str, Any], str]) 
 
 
 @scaled("reference")
-@given(manifests(), manifest_mutations())
+@given(st.one_of(manifests().map(lambda m: (m, "")), manifest_mutations()))
 def test_jsonschema_rs_agrees_with_reference_validator(
-    reference_validator: jsonschema.Draft202012Validator,
-    valid: dict[str, Any],
-    case: tuple[dict[str, Any], str],
+    reference_validator: jsonschema.Draft202012Validator, case: tuple[dict[str, Any], str]
 ) -> None:
-    assert list(reference_validator.iter_errors(valid)) == []
-    mutated, _ = case
-    assert bool(validate_manifest(mutated)) == bool(list(reference_validator.iter_errors(mutated)))
+    """Valid manifests and schema mutations: jsonschema_rs and the reference validator give the same verdict."""
+    manifest, req_id = case
+    reference_errors = list(reference_validator.iter_errors(manifest))
+    assert bool(validate_manifest(manifest)) == bool(reference_errors)
+    assert bool(reference_errors) == (req_id == "PKG-MAN-002")
 
 
 @scaled("yaml")
 @given(manifests())
-def test_yaml_and_json_manifests_load_identically(
-    tmp_path_factory: pytest.TempPathFactory, manifest: Any
-) -> None:
+def test_yaml_and_json_manifests_load_identically(tmp_path_factory: pytest.TempPathFactory, manifest: Any) -> None:
     folder = tmp_path_factory.mktemp("equiv")
     as_json, as_yaml = folder / "bpfpkg.json", folder / "bpfpkg.yaml"
     as_json.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    as_yaml.write_text(yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    as_yaml.write_text(yaml.dump(manifest, Dumper=dumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
     from_json, from_yaml = load_manifest(as_json), load_manifest(as_yaml)
     assert from_json == from_yaml == manifest
     assert canonical_manifest(from_json) == canonical_manifest(from_yaml)
@@ -138,9 +135,7 @@ def test_canonical_form_ignores_key_order_and_signature(manifest: dict[str, Any]
     decoded = json.loads(canonical.decode("utf-8"))
     assert "signature" not in decoded
     assert decoded == {k: v for k, v in manifest.items() if k != "signature"}
-    signed = manifest | {
-        "signature": {"algorithm": "ed25519", "public_key": "A" * 43 + "=", "value": "B" * 86 + "=="}
-    }
+    signed = manifest | {"signature": {"algorithm": "ed25519", "public_key": "A" * 43 + "=", "value": "B" * 86 + "=="}}
     assert canonical_manifest(signed) == canonical
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,14 @@ def add_special(tar: tarfile.TarFile, name: str, kind: bytes, linkname: str = ""
 
 def make_archive(path: Path, prefix: str = "") -> tarfile.TarFile:
     """An open .tar.gz holding a valid package (under `prefix`); the caller adds hostile members and closes."""
-    tar = tarfile.open(path, "w:gz")
+    tar = tarfile.open(path, "w:gz")  # noqa: SIM115 - returned open for the caller to extend
     add_bytes(tar, prefix + "prog.o", ARTIFACT)
     add_bytes(tar, prefix + "bpfpkg.json", json.dumps(manifest_for()).encode())
     return tar
+
+
+def flip_base64_char(value: str) -> str:
+    return value[:10] + ("B" if value[10] == "A" else "A") + value[11:]
 
 
 def problem_ids(pkg: Package) -> list[str]:
@@ -200,7 +205,7 @@ def test_hostile_archive_members_become_problems(tmp_path: Path, hostile: Any, r
 
 
 def test_symlink_then_write_through_it_is_refused(tmp_path: Path) -> None:
-    """A member written through an earlier in-package symlink that points outside never lands outside."""
+    """A member written through an earlier symlink that points outside never lands outside."""
     archive = tmp_path / "chain.tar.gz"
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -209,9 +214,29 @@ def test_symlink_then_write_through_it_is_refused(tmp_path: Path) -> None:
     add_bytes(tar, "dir/planted", b"gotcha")
     tar.close()
     with open_package(archive) as pkg:
-        assert set(problem_ids(pkg)) == {"PKG-ART-001"}
-        assert len(pkg.problems) == 2
+        assert problem_ids(pkg) == ["PKG-ART-001"]
     assert list(outside.iterdir()) == []
+
+
+def test_symlink_chain_escape_is_caught_by_the_extraction_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'sub/up' -> '..' stays inside; 'sub/up2' -> 'up/..' looks inside lexically but resolves outside."""
+    extraction_parent = tmp_path / "tmp"
+    extraction_parent.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(extraction_parent))
+    archive = tmp_path / "chain.tar.gz"
+    tar = make_archive(archive)
+    add_special(tar, "sub", tarfile.DIRTYPE)
+    add_special(tar, "sub/up", tarfile.SYMTYPE, "..")
+    add_special(tar, "sub/up2", tarfile.SYMTYPE, "up/..")
+    add_bytes(tar, "sub/up2/planted", b"gotcha")
+    tar.close()
+    with open_package(archive) as pkg:
+        assert problem_ids(pkg) == ["PKG-ART-001"]
+        assert "sub/up2" in pkg.problems[0].message
+    assert [p.name for p in extraction_parent.rglob("planted")] == []
+    assert list(extraction_parent.iterdir()) == []
 
 
 def test_in_package_symlink_is_kept(tmp_path: Path) -> None:
@@ -287,6 +312,22 @@ def test_non_utf8_manifest(tmp_path: Path) -> None:
         load_manifest(path)
 
 
+@pytest.fixture(params=["libyaml", "pure-python"])
+def yaml_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test with the libyaml-based loader and with PyYAML's pure-Python fallback."""
+    import yaml
+
+    from bpfcert import package
+
+    if request.param == "pure-python":
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML built without libyaml")
+    package._plain_yaml_loader.cache_clear()
+    yield request.param
+    package._plain_yaml_loader.cache_clear()
+
+
 BILLION_LAUGHS = """
 a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
 b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
@@ -325,7 +366,7 @@ g: [*f, *f, *f, *f, *f, *f, *f, *f, *f]
         "empty",
     ],
 )
-def test_hostile_yaml_is_refused(tmp_path: Path, text: str, reason: str) -> None:
+def test_hostile_yaml_is_refused(tmp_path: Path, yaml_backend: str, text: str, reason: str) -> None:
     path = tmp_path / "bpfpkg.yaml"
     path.write_text(text)
     with pytest.raises(ManifestError, match=reason) as info:
@@ -333,7 +374,7 @@ def test_hostile_yaml_is_refused(tmp_path: Path, text: str, reason: str) -> None
     assert "\n" not in str(info.value)
 
 
-def test_yaml_timestamps_stay_strings(tmp_path: Path) -> None:
+def test_yaml_timestamps_stay_strings(tmp_path: Path, yaml_backend: str) -> None:
     path = tmp_path / "bpfpkg.yaml"
     path.write_text("released: 2026-11-28\nversion: 1.0.0\n")
     assert load_manifest(path) == {"released": "2026-11-28", "version": "1.0.0"}
@@ -353,10 +394,12 @@ def test_schema_errors_name_json_paths() -> None:
     manifest["programs"][0]["type"] = "BPF_PROG_TYPE_XDP"
     manifest["artifacts"][0]["path"] = "../escape.o"
     manifest["maps"] = [{"name": "m"}]
-    errors = {e.path: e.message for e in validate_manifest(manifest)}
+    errors: dict[str, list[str]] = {}
+    for error in validate_manifest(manifest):
+        errors.setdefault(error.path, []).append(error.message)
     assert set(errors) == {"$.programs[0].type", "$.artifacts[0].path", "$.maps[0]"}
-    assert "relative POSIX path" in errors["$.artifacts[0].path"]  # the schema's description, not the regex
-    assert "artifact" in errors["$.maps[0]"]
+    assert "relative POSIX path" in errors["$.artifacts[0].path"][0]  # the schema's description, not the regex
+    assert len(errors["$.maps[0]"]) == 5  # artifact, type, key_size, value_size, max_entries missing
 
 
 def test_attach_keys_depend_on_program_type() -> None:
@@ -436,6 +479,7 @@ def test_sign_and_verify_roundtrip() -> None:
     assert signed["signature"]["public_key"] == public_b64
     assert verify_manifest(signed) is None
     assert validate_manifest(signed) == []
+    assert sign_manifest(manifest_for(), private_pem.decode()) == signed  # Ed25519 is deterministic
     assert "signature" not in manifest_for()
 
 
@@ -446,7 +490,7 @@ def test_sign_and_verify_roundtrip() -> None:
         lambda m: m["artifacts"][0].update(sha256="0" * 64),
         lambda m: m.update({"x-added": 1}),
         lambda m: m["signature"].update(public_key=generate_key()[1]),
-        lambda m: m["signature"].update(value=m["signature"]["value"][:-4] + "AAA="),
+        lambda m: m["signature"].update(value=flip_base64_char(m["signature"]["value"])),
     ],
     ids=["field", "nested", "added-key", "other-key", "bit-flip"],
 )
@@ -474,3 +518,18 @@ def test_unverifiable_signatures_give_reasons(signature: Any, reason: str) -> No
 def test_signing_with_a_bad_key_is_a_typed_error() -> None:
     with pytest.raises(BpfcertError, match="signing key"):
         sign_manifest(manifest_for(), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+
+
+def test_package_layer_imports_stay_lean() -> None:
+    """The CLI loads bpfcert.package on every check: no hypothesis, YAML, tarfile or cryptography at import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import bpfcert.cli, bpfcert.package, bpfcert.signing; "
+        "print(sorted(m for m in ('hypothesis', 'bpfcert.strategies', 'yaml', 'tarfile', 'cryptography', "
+        "'jsonschema_rs') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from bpfcert import probes, targets
 from bpfcert.cli import main
 from bpfcert.errors import TargetError
+from bpfcert.targets import kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +60,7 @@ class FakeTarget:
 
     def call(self, op: str, **args: Any) -> Any:
         self.calls.append((op, args))
-        return FINDINGS
+        return copy.deepcopy(FINDINGS)
 
 
 @pytest.fixture
@@ -75,6 +78,7 @@ def fake_targets(monkeypatch: pytest.MonkeyPatch) -> list[FakeTarget]:
             out[name] = fn(target)
         return out
 
+    monkeypatch.setattr(kernels, "cached_kernels", dict)
     monkeypatch.setattr(targets, "resolve_names", lambda spec: (spec or "host").split(","), raising=False)
     monkeypatch.setattr(targets, "map_targets", map_targets, raising=False)
     return opened
@@ -130,6 +134,21 @@ def test_package_prediction_names_the_missing_helper(
     assert "xdp" in call[1]["helper_prog_types"] and call[1]["kconfig"] == ["CONFIG_BPF_SYSCALL"]
     prediction = json.loads((tmp_path / "p.json").read_text())["targets"][0]["portability"]
     assert prediction["meets"] is False and prediction["target"] == "5.10"
+
+
+def test_guest_kconfig_comes_from_the_cached_kernel_config(
+    fake_targets: list[FakeTarget], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config-5.10.0-46-cloud-amd64"
+    config.write_text("# comment\nCONFIG_BPF_SYSCALL=y\nCONFIG_NET_CLS_ACT=m\n")
+    cached = SimpleNamespace(release="5.10.0-46-cloud-amd64", config=config)
+    monkeypatch.setattr(kernels, "cached_kernels", lambda: {"5.10": cached})
+    out = tmp_path / "p.json"
+    package = ROOT / "examples" / "xdp-counter-v1"
+    assert main(["probe", "--target", "5.10", "--package", str(package), "-o", str(out)]) == 0
+    (entry,) = json.loads(out.read_text())["targets"]
+    assert entry["findings"]["kconfig"] == {"source": f"host:{config}", "values": {"CONFIG_BPF_SYSCALL": "y"}}
+    assert not any("kconfig" in u for u in entry["portability"]["unknown"])
 
 
 def test_unreadable_package_is_a_one_line_error(

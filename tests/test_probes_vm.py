@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bpfcert import insn
-from bpfcert.portability import kernel_version
+from bpfcert.knowledge.kernel import parse_version
 from bpfcert.targets import Target
 
 pytestmark = pytest.mark.vm
@@ -48,18 +48,19 @@ def test_helpers_have_no_inconclusive_answers(target: Target) -> None:
 def test_version_dependent_features_follow_the_release(target: Target) -> None:
     """Features with a known first release: v4 ISA (6.6), arena maps (6.9), bloom filter maps (5.16)."""
     f = findings(target)
-    version = kernel_version(f["system"]["release"])
-    assert version is not None
-    assert (f["isa"]["v4"]["status"] == "available") == (version[:2] >= (6, 6))
-    assert (f["map_types"]["bloom_filter"]["status"] == "available") == (version[:2] >= (5, 16))
+    version = parse_version(f["system"]["release"])
+    assert (f["isa"]["v4"]["status"] == "available") == (version >= (6, 6))
+    assert (f["map_types"]["bloom_filter"]["status"] == "available") == (version >= (5, 16))
     if f["map_types"]["arena"]["status"] == "available":
-        assert version[:2] >= (6, 9)
+        assert version >= (6, 9)
     assert f["bounded_loops"]["status"] == "available" and f["large_programs"]["status"] == "available"
     links = {k: v["status"] for k, v in f["link_types"].items()}
     assert links["cgroup"] == "available"
-    assert (links["perf_event"] == "available") == (version[:2] >= (5, 15))
-    assert (links["tcx"] == "available") == (version[:2] >= (6, 6))
+    assert (links["perf_event"] == "available") == (version >= (5, 15))
+    assert (links["tcx"] == "available") == (version >= (6, 6))
     assert "inconclusive" not in links.values()
+    unix_connect = f["attach_types"]["cgroup_sock_addr"]["cgroup_unix_connect"]
+    assert (unix_connect == "available") == (version >= (6, 7))
 
 
 def test_prog_test_run_op_on_every_kernel(target: Target) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -144,8 +145,8 @@ def exercise_btf(btf: Btf) -> None:
     doc = btf.to_bpftool_json()
     assert len(doc["types"]) == len(btf.types) - 1
     for t in btf.types[:100]:
-        outcome(lambda t=t: btf.size_of(t.id))  # type: ignore[misc]
-        outcome(lambda t=t: btf.resolve(t.id))  # type: ignore[misc]
+        outcome(partial(btf.size_of, t.id))
+        outcome(partial(btf.resolve, t.id))
 
 
 @pytest.mark.slow

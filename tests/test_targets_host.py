@@ -158,3 +158,15 @@ def test_map_targets_keeps_results_of_healthy_targets(monkeypatch: pytest.Monkey
 
 def test_default_jobs_is_at_least_two() -> None:
     assert targets.default_jobs() >= 2
+
+
+def test_plugin_leaves_a_test_parametrizing_its_own_target_alone() -> None:
+    from bpfcert.pytest_plugin import uses_target_fixture
+
+    own = [pytest.mark.parametrize(("section", "target"), [("a", "b")]).mark]
+    own_list = [pytest.mark.parametrize(argnames=["x", "target"], argvalues=[(1, 2)]).mark]
+    other = [pytest.mark.parametrize("kind", ["panic"]).mark]
+    assert not uses_target_fixture(["section", "target"], own)
+    assert not uses_target_fixture(["x", "target"], own_list)
+    assert uses_target_fixture(["target", "kind"], other)
+    assert not uses_target_fixture(["kind"], other)

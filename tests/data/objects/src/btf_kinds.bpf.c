@@ -48,6 +48,31 @@ struct {
 	__type(value, struct record);
 } records SEC(".maps");
 
+struct inner_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct inner_map);
+} outer SEC(".maps");
+
+int kinds(void *ctx);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int (void *));
+} jumps SEC(".maps") = {
+	.values = { [1] = (void *)&kinds },
+};
+
 static volatile int static_counter;
 
 static __noinline __tag("helper_fn") int classify(struct record *r __tag("arg"), int x)
@@ -65,6 +90,8 @@ int kinds(void *ctx)
 		return 0;
 	r->hits++;
 	static_counter++;
+	if (bpf_map_lookup_elem(&outer, &key))
+		bpf_tail_call(ctx, &jumps, 1);
 	return classify(r, static_counter);
 }
 

@@ -44,6 +44,7 @@ __u64 drops;
 __u32 scratch[16];
 
 extern int LINUX_KERNEL_VERSION __kconfig;
+extern _Bool CONFIG_BPF_JIT __kconfig __weak;
 extern const void bpf_prog_active __ksym;
 
 __noinline int bump(__u32 slot)
@@ -106,8 +107,10 @@ SEC("kprobe/do_unlinkat")
 int kprobe_unlink(void *ctx)
 {
 	__u64 key = bpf_ktime_get_ns();
-	__u32 one = 1;
+	__u32 one = CONFIG_BPF_JIT ? 1 : 2;
+	char name[16];
 
+	bpf_probe_read_kernel_str(name, sizeof(name), "do_unlinkat");
 	bpf_map_update_elem(&lru_sizes, &key, &one, BPF_ANY);
 	return emit(bpf_get_current_pid_tgid() >> 32, key);
 }

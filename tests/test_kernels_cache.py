@@ -137,9 +137,7 @@ def test_private_apt_sources_cover_every_suite(tmp_path: Path) -> None:
 
 names = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=12)
 entries = st.lists(
-    st.builds(
-        initramfs.CpioEntry, names, st.sampled_from([0o100644, 0o100755, 0o040755]), st.binary(max_size=64)
-    ),
+    st.builds(initramfs.CpioEntry, names, st.sampled_from([0o100644, 0o100755, 0o040755]), st.binary(max_size=64)),
     max_size=8,
     unique_by=lambda e: e.name,
 )
@@ -185,9 +183,7 @@ def test_newc_is_read_by_busybox_cpio(tmp_path: Path) -> None:
 
 
 def test_init_script_loads_modules_in_order_and_mounts_read_only() -> None:
-    script = initramfs.init_script(
-        ["virtio_ring", "virtio", "virtiofs"], ["/usr/bin/python3", "-I", "a b.py"]
-    )
+    script = initramfs.init_script(["virtio_ring", "virtio", "virtiofs"], ["/usr/bin/python3", "-I", "a b.py"])
     assert script.index("insmod /modules/virtio_ring.ko") < script.index("insmod /modules/virtiofs.ko")
     assert "mount -t virtiofs -o ro hostroot /root" in script
     assert "chroot /root /usr/bin/python3 -I 'a b.py'" in script
@@ -228,12 +224,25 @@ def test_modules_follow_depends_and_skip_builtins(series: str, expected: list[st
     for name, blob in loaded:
         assert blob[:4] == b"\x7fELF", f"{name} is not an uncompressed ELF module"
     if expected:  # dependencies come before their users
-        assert (
-            names_loaded.index("virtio") < names_loaded.index("virtio_pci") < names_loaded.index("virtiofs")
-        )
+        assert names_loaded.index("virtio") < names_loaded.index("virtio_pci") < names_loaded.index("virtiofs")
         assert names_loaded.index("fuse") < names_loaded.index("virtiofs")
 
 
 def test_module_without_modinfo_is_a_format_error() -> None:
     with pytest.raises(FormatError):
         initramfs._elf_section(b"\x7fELF" + b"\0" * 60, ".modinfo")
+
+
+@pytest.mark.parametrize("series", ["5.10", "7.2"])  # an lz4 and a zstd bzImage
+def test_uncompressed_kernel_is_a_whole_elf(series: str) -> None:
+    vmlinux = kernels.uncompressed_kernel(cached_or_skip(series))
+    assert vmlinux is not None, "PVH kernels with lz4/zstd payloads are extracted"
+    blob = vmlinux.read_bytes()
+    assert kernels._complete_elf64(blob)
+    assert not kernels._complete_elf64(blob[: len(blob) // 2])
+
+
+def test_kernel_without_pvh_keeps_its_bzimage(cache: Path) -> None:
+    root = fake_kernel(cache, "6.1", "6.1.1-1", "6.1.0-1-cloud-amd64")
+    assert kernels.uncompressed_kernel(kernels.cached_kernel("6.1")) is None
+    assert not (root / "vmlinux").exists()

@@ -148,10 +148,27 @@ def _addr(buf: ctypes.Array[ctypes.c_char] | None) -> int:
     return ctypes.addressof(buf) if buf is not None else 0
 
 
+_memlock_raised = False
+
+
+def _raise_memlock_limit() -> None:
+    """Kernels before 5.11 charge BPF objects to RLIMIT_MEMLOCK (64 KiB by default in a bare guest), so loads
+    fail with EPERM once a few maps exist; lift it once, as libbpf does. Failure to lift is not fatal."""
+    global _memlock_raised
+    _memlock_raised = True
+    import contextlib
+    import resource
+
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
 def _call(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> tuple[int, int]:
     """Issue bpf(cmd, attr); returns (result, errno) with errno 0 on success."""
     if _NR < 0:
         return -1, 38  # ENOSYS: no known bpf(2) number on this machine
+    if not _memlock_raised:
+        _raise_memlock_limit()
     ret = _syscall(_NR, cmd, attr, len(attr))
     return ret, (ctypes.get_errno() if ret < 0 else 0)
 

@@ -77,6 +77,44 @@ class CachedKernel:
         return str(json.loads((self.root / "kernel.json").read_text())[key])
 
 
+# Compressed-payload magics in a bzImage and the host tools that decompress them (trailing data tolerated).
+PAYLOAD_DECOMPRESSORS = {b"\x02\x21\x4c\x18": ["lz4", "-dc"], b"\x28\xb5\x2f\xfd": ["zstd", "-dc"]}
+
+
+def uncompressed_kernel(kernel: CachedKernel) -> Path | None:
+    """The kernel's vmlinux ELF, extracted once from its bzImage, for QEMU's PVH boot (which skips the
+    decompression that is slow under emulation); None where the kernel lacks PVH or no decompressor fits."""
+    path = kernel.root / "vmlinux"
+    if path.is_file():
+        return path
+    try:
+        if "CONFIG_PVH=y" not in kernel.config.read_text():
+            return None
+        blob = kernel.vmlinuz.read_bytes()
+    except OSError:
+        return None
+    for magic, argv in PAYLOAD_DECOMPRESSORS.items():
+        offset = blob.find(magic)
+        if offset < 0 or shutil.which(argv[0]) is None:
+            continue
+        elf = subprocess.run(argv, input=blob[offset:], capture_output=True, check=False).stdout
+        if _complete_elf64(elf):
+            with tempfile.NamedTemporaryFile(dir=kernel.root, prefix=".vmlinux-", delete=False) as tmp:
+                tmp.write(elf)
+            os.replace(tmp.name, path)
+            return path
+    return None
+
+
+def _complete_elf64(blob: bytes) -> bool:
+    """A whole little-endian ELF64 file: its section header table lies inside the bytes."""
+    if blob[:5] != b"\x7fELF\x02" or len(blob) < 64:
+        return False
+    shoff = int.from_bytes(blob[0x28:0x30], "little")
+    shentsize, shnum = int.from_bytes(blob[0x3A:0x3C], "little"), int.from_bytes(blob[0x3C:0x3E], "little")
+    return shoff > 0 and shoff + shentsize * shnum <= len(blob)
+
+
 def cache_dir() -> Path:
     """The bpfcert cache directory (not created)."""
     if os.environ.get("BPFCERT_CACHE"):
@@ -114,9 +152,7 @@ def cached_kernels() -> dict[str, CachedKernel]:
 def cached_kernel(series: str) -> CachedKernel:
     """The cached kernel of `series`; TargetError("missing-kernel") naming the fetch command if absent."""
     if series not in SERIES_SPECS:
-        raise TargetError(
-            f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", "missing-kernel"
-        )
+        raise TargetError(f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", "missing-kernel")
     kernel = cached_kernels().get(series)
     if kernel is None:
         raise TargetError(
@@ -195,9 +231,7 @@ def host_mirrors() -> tuple[str, str]:
 def _resolve(apt: PrivateApt, spec: SeriesSpec) -> tuple[list[str], str]:
     """The packages of the newest kernel of `spec` and its Debian version."""
     prefix = spec.image_package.split("\\")[0]
-    names = [
-        n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(spec.image_package, n)
-    ]
+    names = [n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(spec.image_package, n)]
     if not names:
         raise TargetError(f"no package matching {spec.image_package} in {spec.suite}", "fetch")
     shown = apt.run("apt-cache", "show", "--no-all-versions", *names)
@@ -246,9 +280,7 @@ def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> l
     """Download and extract the newest kernel of each series (skipping those cached at that version)."""
     unknown = [s for s in series if s not in SERIES_SPECS]
     if unknown:
-        raise TargetError(
-            f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", "fetch"
-        )
+        raise TargetError(f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", "fetch")
     cached = cached_kernels()
     if if_missing:
         series = [s for s in series if s not in cached]
@@ -271,9 +303,7 @@ def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> l
     return fetched
 
 
-def _download_extract(
-    apt: PrivateApt, series: str, packages: list[str], version: str, target: Path
-) -> CachedKernel:
+def _download_extract(apt: PrivateApt, series: str, packages: list[str], version: str, target: Path) -> CachedKernel:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
@@ -283,9 +313,7 @@ def _download_extract(
         sha256 = {}
         for deb in sorted(work.glob("*.deb")):
             sha256[deb.name.split("_")[0]] = _sha256(deb)
-            proc = subprocess.run(
-                ["dpkg-deb", "-x", str(deb), str(extracted)], capture_output=True, text=True
-            )
+            proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(extracted)], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise TargetError(f"dpkg-deb -x {deb.name} failed: {proc.stderr.strip()}", "fetch")
         found = _locate(extracted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -24,7 +25,7 @@ from typing import Any
 import bpfcert
 from bpfcert.errors import TargetError
 from bpfcert.targets import initramfs
-from bpfcert.targets.kernels import CachedKernel, cache_dir, cached_kernel
+from bpfcert.targets.kernels import CachedKernel, cache_dir, cached_kernel, uncompressed_kernel
 
 QEMU = "qemu-system-x86_64"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
@@ -189,9 +190,7 @@ class VmTarget:
         )
         while not socket.exists():
             if self._virtiofsd.poll() is not None or time.monotonic() - started > 10:
-                raise TargetError(
-                    f"{self.name}: virtiofsd did not start ({self._log_tail('virtiofsd.log')})", "boot"
-                )
+                raise TargetError(f"{self.name}: virtiofsd did not start ({self._log_tail('virtiofsd.log')})", "boot")
             time.sleep(0.01)
         cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", TCG_CPU]
         mem = f"{self.memory_mb}M"
@@ -208,7 +207,7 @@ class VmTarget:
                 "1",
                 *cpu,
                 "-kernel",
-                str(self.kernel.vmlinuz),
+                str(uncompressed_kernel(self.kernel) or self.kernel.vmlinuz),
                 "-initrd",
                 str(initrd),
                 "-append",
@@ -236,9 +235,7 @@ class VmTarget:
         try:
             ready = self._receive(0, min(started + timeout, started + self.vm_timeout)).get("result") or {}
         except _ChannelTimeout:
-            raise self._fail(
-                "boot", f"agent not ready within {timeout:.0f}s ({accel})", channel_closed=False
-            ) from None
+            raise self._fail("boot", f"agent not ready within {timeout:.0f}s ({accel})", channel_closed=False) from None
         except _ChannelClosed:
             raise self._fail(
                 "boot", f"guest exited before its agent was ready ({accel})", channel_closed=True
@@ -337,13 +334,9 @@ class VmTarget:
             return self._receive(rid, deadline)
         except _ChannelTimeout:
             what = f"the whole-VM timeout ({self.vm_timeout:.0f}s)" if whole_vm else f"{timeout:.0f}s"
-            raise self._fail(
-                "timeout", f"op {op!r} did not answer within {what}", channel_closed=False
-            ) from None
+            raise self._fail("timeout", f"op {op!r} did not answer within {what}", channel_closed=False) from None
         except (_ChannelClosed, BrokenPipeError):
-            raise self._fail(
-                "agent-died", f"agent channel closed during op {op!r}", channel_closed=True
-            ) from None
+            raise self._fail("agent-died", f"agent channel closed during op {op!r}", channel_closed=True) from None
 
     def _receive(self, rid: int, deadline: float) -> dict[str, Any]:
         assert self._qemu is not None and self._qemu.stdout is not None
@@ -395,12 +388,23 @@ class VmTarget:
         return lines[-1] if lines else "no log"
 
 
+@functools.cache
+def _compile_bpfcert() -> None:
+    """Write bpfcert's bytecode once: guests see the tree read-only, so without it every guest recompiles
+    from source (~1 s under TCG), and PYTHONDONTWRITEBYTECODE may be set on the host."""
+    import compileall
+
+    with contextlib.suppress(OSError):
+        compileall.compile_dir(str(Path(bpfcert.__file__).resolve().parent), quiet=2)
+
+
 def prepare(series: str, **options: Any) -> VmTarget:
     """An unbooted target for the cached kernel of `series`; TargetError if the kernel or QEMU is missing."""
     kernel = cached_kernel(series)
     reason = missing_tools()
     if reason:
         raise TargetError(f"{series}: {reason}", "boot")
+    _compile_bpfcert()
     return VmTarget(kernel, **options)
 
 

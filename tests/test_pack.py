@@ -70,3 +70,25 @@ def test_legacy_maps_are_a_warning(tmp_path: Path) -> None:
     _, report = pack_and_check(tmp_path, ROOT / "tests" / "data" / "objects" / "legacy_maps.o")
     legacy = [r for r in report.results if r.id == "PKG-MAP-002"]
     assert legacy and all(r.status is Status.FAIL and r.level == "SHOULD" for r in legacy)
+
+
+@pytest.mark.parametrize(
+    ("tunables", "passes"),
+    [
+        ([{"name": "target_pid", "type": "u32"}, {"name": "banner", "type": "char[11]"}], True),
+        ([{"name": "target_pid", "type": "s32"}], False),
+        ([{"name": "target_pid", "type": "u64"}], False),
+        ([{"name": "banner", "type": "char[12]"}], False),
+        ([{"name": "banner", "type": "u8"}], False),
+    ],
+)
+def test_tunable_types_against_btf(tmp_path: Path, tunables: list[dict[str, str]], passes: bool) -> None:
+    """PKG-SVC-003 on a packed real object: integer signedness and size, and char[N] strings."""
+    manifest, _ = pack_and_check(tmp_path, ROOT / "tests" / "data" / "objects" / "multi_prog.o")
+    manifest["service"] = {"tunables": tunables}
+    manifest["conformsTo"] = ["package-core", "package-service"]
+    (tmp_path / "pkg" / "bpfpkg.json").write_text(json.dumps(manifest))
+    with open_package(tmp_path / "pkg") as pkg:
+        results = [r for r in check_package(pkg).results if r.id == "PKG-SVC-003"]
+    assert len(results) == len(tunables)
+    assert all(r.status is (Status.PASS if passes else Status.FAIL) for r in results), results

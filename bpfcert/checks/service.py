@@ -3,6 +3,7 @@ declared record schema (PKG-SVC-002); tunables are .rodata variables of the decl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +11,9 @@ from bpfcert.checks import Artifact, Context, check
 from bpfcert.results import Result, Status
 
 if TYPE_CHECKING:
-    from bpfcert.btf import Btf
+    from bpfcert.btf import Btf, BtfType
 
+BTF_INT_SIGNED, BTF_INT_BOOL = 1, 4  # BTF_KIND_INT encoding bits (linux/btf.h)
 # Exports of these kinds must sit on a map of that type; "map" exports on any other type.
 EXPORT_MAP_TYPES = {"ringbuf": "ringbuf", "perf_event_array": "perf_event_array"}
 
@@ -55,16 +57,14 @@ def exports_name_maps(ctx: Context) -> Iterator[Result]:
                 f"export {export['name']} is a {kind} export but map {found.name} is a {found.type}",
             )
         else:
-            yield ctx.result(
-                "PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}"
-            )
+            yield ctx.result("PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}")
 
 
 def _json_type(btf: Btf, type_id: int) -> str:
     """The JSON Schema type a BTF type's values take in a record."""
     t = btf.resolve(type_id)
     if t.kind in ("INT", "ENUM", "ENUM64", "PTR"):
-        return "boolean" if t.kind == "INT" and t.extra.get("encoding") == "BOOL" else "integer"
+        return "boolean" if t.kind == "INT" and int(t.extra.get("encoding", 0)) & BTF_INT_BOOL else "integer"
     if t.kind == "FLOAT":
         return "number"
     if t.kind == "ARRAY":
@@ -80,16 +80,12 @@ def _record_problems(btf: Btf, type_id: int, record: dict[str, Any]) -> list[str
     members = {m.name: _json_type(btf, m.type) for m in struct.members if m.name}
     props = record.get("properties", {})
     problems = [f"member {n} missing from the record schema" for n in sorted(members.keys() - props.keys())]
-    problems += [
-        f"property {n} is no member of struct {struct.name}" for n in sorted(props.keys() - members.keys())
-    ]
+    problems += [f"property {n} is no member of struct {struct.name}" for n in sorted(props.keys() - members.keys())]
     for name in sorted(members.keys() & props.keys()):
         declared = props[name].get("type") if isinstance(props[name], dict) else None
         allowed = {members[name]} | ({"number"} if members[name] == "integer" else set())
         if declared not in allowed:
-            problems.append(
-                f"property {name} has type {declared}, struct {struct.name} gives {members[name]}"
-            )
+            problems.append(f"property {name} has type {declared}, struct {struct.name} gives {members[name]}")
     return problems
 
 
@@ -121,9 +117,7 @@ def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
         if problems:
             yield ctx.result("PKG-SVC-002", Status.FAIL, f"export {export['name']}: " + "; ".join(problems))
         else:
-            yield ctx.result(
-                "PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF"
-            )
+            yield ctx.result("PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF")
 
 
 # tunable type -> (size in bytes, signed); "bool" is a 1-byte BTF INT with the BOOL encoding
@@ -132,6 +126,21 @@ TUNABLE_TYPES = {
     "s8": (1, True), "s16": (2, True), "s32": (4, True), "s64": (8, True),
     "bool": (1, False),
 }  # fmt: skip
+
+
+def _tunable_type_matches(btf: Btf, t: BtfType, declared: str) -> bool:
+    """Whether BTF type `t` (resolved) is the tunable type `declared` (u8..u64, s8..s64, bool, char[N])."""
+    text = re.fullmatch(r"char\[(\d+)\]", declared)
+    if text:
+        if t.kind != "ARRAY":
+            return False
+        elem = btf.resolve(int(t.extra["elem_type"]))
+        return elem.kind == "INT" and elem.size == 1 and int(t.extra["nelems"]) == int(text.group(1))
+    want = TUNABLE_TYPES.get(declared)
+    if t.kind != "INT" or want is None:
+        return False
+    encoding = int(t.extra.get("encoding", 0))
+    return (t.size, bool(encoding & BTF_INT_SIGNED)) == want and bool(encoding & BTF_INT_BOOL) == (declared == "bool")
 
 
 def _rodata_vars(btf: Btf) -> dict[str, int]:
@@ -161,14 +170,7 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
             continue
         btf, type_id = variables[name]
         t = btf.resolve(type_id)
-        want = TUNABLE_TYPES.get(declared)
-        if t.kind != "INT" or want is None:
-            ok = False
-        else:
-            is_bool = t.extra.get("encoding") == "BOOL"
-            ok = (t.size, bool(t.extra.get("encoding") == "SIGNED")) == want and is_bool == (
-                declared == "bool"
-            )
+        ok = _tunable_type_matches(btf, t, declared)
         if ok:
             yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}")
         else:

@@ -175,7 +175,7 @@ class Btf:
             return int(t.extra["nelems"]) * self._size_of(int(t.extra["elem_type"]), depth + 1)
         if t.kind == "VAR":
             return self._size_of(t.type or 0, depth + 1)
-        raise FormatError(f"BTF type {type_id} ({t.kind} {t.name or '(anon)'}) has no size")
+        raise FormatError(f"BTF type {type_id} ({t.kind} {t.name or '(anon)'!r}) has no size")
 
     def to_bpftool_json(self) -> dict[str, Any]:
         """The document `bpftool btf dump file X -j` (bpftool 7.1) prints for this BTF."""

@@ -1,24 +1,14 @@
 """Reader for BPF ELF objects: sections, symbols, relocations, programs, maps and externs, named the way
-libbpf sees them. The ELF container (header, section headers, symbols, relocations) is decoded by pyelftools;
-pyelftools' enum names are mapped back to the numbers and names this module promises, and every error it
-raises on malformed input becomes a FormatError. Section contents, `.BTF` and `.BTF.ext` are decoded here."""
+libbpf sees them. The ELF container is decoded here with `struct`: importing pyelftools alone costs ~35 ms,
+a quarter of the CLI's 150 ms budget, so pyelftools serves as the independent oracle in the tests instead."""
 
 from __future__ import annotations
 
-import io
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from elftools.common.exceptions import ELFError
-from elftools.common.utils import struct_parse
-from elftools.construct.core import ConstructError
-from elftools.elf import enums as _enums
-from elftools.elf.elffile import ELFFile
-from elftools.elf.relocation import RelocationSection
-from elftools.elf.sections import SymbolTableSection
+from typing import NamedTuple
 
 from bpfcert.btf import Btf, BtfExt
 from bpfcert.errors import BpfcertError, FormatError
@@ -28,6 +18,7 @@ EM_BPF = 247
 ELF_MAGIC = b"\x7fELF"
 SHN_UNDEF = 0
 SHN_LORESERVE = 0xFF00
+SHN_XINDEX = 0xFFFF
 SHT_NOBITS = 8
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
@@ -52,34 +43,6 @@ _LEGACY_MAP_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flag
 _BTF_MAP_INT_FIELDS = ("type", "max_entries", "map_flags", "key_size", "value_size", "pinning")
 _PINNING = ("none", "by_name")
 _INTERNAL_MAP_PREFIXES = (".rodata", ".data", ".bss")
-
-# What pyelftools (or construct beneath it) raises on malformed input; all of it becomes FormatError.
-_ELF_ERRORS: tuple[type[BaseException], ...] = (
-    ELFError, ConstructError, struct.error, ValueError, LookupError, TypeError, AttributeError, ArithmeticError,
-    AssertionError, EOFError, MemoryError, RecursionError,
-)
-
-
-def _enum_values(*enums: Mapping[str, Any]) -> dict[str, int]:
-    """name -> number for pyelftools enums (which decode known values to names and pass others through)."""
-    return {name: value for enum in enums for name, value in enum.items() if isinstance(value, int)}
-
-
-_MACHINES = _enum_values(_enums.ENUM_E_MACHINE)
-_E_TYPE_VALUES = _enum_values(_enums.ENUM_E_TYPE)
-_SH_TYPE_VALUES = _enum_values(
-    _enums.ENUM_SH_TYPE_BASE, _enums.ENUM_SH_TYPE_AMD64, _enums.ENUM_SH_TYPE_ARM, _enums.ENUM_SH_TYPE_AARCH64,
-    _enums.ENUM_SH_TYPE_RISCV, _enums.ENUM_SH_TYPE_MIPS,
-)
-_BIND_VALUES = _enum_values(_enums.ENUM_ST_INFO_BIND)
-_SYMBOL_TYPE_VALUES = _enum_values(_enums.ENUM_ST_INFO_TYPE)
-_VISIBILITY_VALUES = _enum_values(_enums.ENUM_ST_VISIBILITY)
-_SHNDX_VALUES = _enum_values(_enums.ENUM_ST_SHNDX)
-
-
-def _number(value: int | str, values: Mapping[str, int]) -> int:
-    """The number behind a pyelftools enum field: ints pass through, names are looked up."""
-    return value if isinstance(value, int) else values[value]
 
 
 @dataclass(frozen=True)
@@ -164,23 +127,17 @@ class BpfObject:
     def __init__(self, data: bytes, path: str) -> None:
         self.path = path
         self.data = data
-        try:
-            elf = _open_elf(data, path)
-            self.elfclass: int = elf.elfclass
-            self.endianness = "little" if elf.little_endian else "big"
-            self.arch = "bpfel" if self.endianness == "little" else "bpfeb"
-            self.machine = _number(elf["e_machine"], _MACHINES)
-            elf_type = _number(elf["e_type"], _E_TYPE_VALUES)
-            self.elf_type = _ELF_TYPES.get(elf_type, f"0x{elf_type:x}")
-            self._o = "<" if elf.little_endian else ">"
-            self.sections = self._read_sections(elf)
-            self._by_name = {s.name: s for s in reversed(self.sections)}
-            self.symbols = self._read_symbols(elf)
-            self.relocations = self._read_relocations(elf)
-        except FormatError:
-            raise
-        except _ELF_ERRORS as exc:
-            raise self._fail(f"malformed ELF ({type(exc).__name__}: {_one_line(exc)})") from None
+        self._header = _parse_elf_header(data, 0, path)
+        self.elfclass = 64 if self._header.wide else 32
+        self.endianness = "little" if self._header.order == "<" else "big"
+        self.arch = "bpfel" if self.endianness == "little" else "bpfeb"
+        self.machine = self._header.machine
+        self.elf_type = _ELF_TYPES.get(self._header.elf_type, f"0x{self._header.elf_type:x}")
+        self._o = self._header.order
+        self.sections = self._read_sections()
+        self._by_name = {s.name: s for s in reversed(self.sections)}
+        self.symbols = self._read_symbols()
+        self.relocations = self._read_relocations()
         self.license = self._read_license()
         self.kern_version = self._read_kern_version()
         self.btf, self.btf_error = self._read_btf()
@@ -222,37 +179,38 @@ class BpfObject:
     def _fail(self, message: str) -> FormatError:
         return FormatError(f"{self.path}: {message}")
 
-    def _read_sections(self, elf: ELFFile) -> list[Section]:
-        """Sections from pyelftools' parsed section headers. Section objects are built only for the tables
-        whose records pyelftools decodes (symbols, relocations): building all of them costs ~50 us each."""
+    def _read_sections(self) -> list[Section]:
+        h = self._header
         size = len(self.data)
-        headers = _section_headers(elf, size, self.path)
-        if not headers:
+        raw = []
+        for index in range(h.shnum):
+            try:
+                raw.append(h.section_header.unpack_from(self.data, h.shoff + index * h.shentsize))
+            except struct.error:
+                raise self._fail(f"section header {index} lies beyond the {size}-byte file") from None
+        if not raw:
             return []
-        shstrndx = elf.get_shstrndx()
-        names = headers[shstrndx] if shstrndx < len(headers) else None
-        if names is None or names["sh_offset"] + names["sh_size"] > size:
-            raise self._fail(f"section name table (section {shstrndx}) is missing or beyond the file")
-        name_table = self.data[names["sh_offset"] : names["sh_offset"] + names["sh_size"]]
+        names = raw[h.shstrndx] if h.shstrndx < len(raw) else None
+        if names is None or names[4] + names[5] > size:
+            raise self._fail(f"section name table (section {h.shstrndx}) is missing or beyond the file")
+        name_table = self.data[names[4] : names[4] + names[5]]
         sections = []
         self._links: list[tuple[int, int]] = []
-        for index, h in enumerate(headers):
-            sh_type = _number(h["sh_type"], _SH_TYPE_VALUES)
+        for index, (name_off, sh_type, flags, _, offset, length, link, info, *_) in enumerate(raw):
             type_name = _SECTION_TYPES.get(sh_type, f"0x{sh_type:x}")
-            flags, offset, length = h["sh_flags"], h["sh_offset"], h["sh_size"]
             if type_name in ("SHT_NOBITS", "SHT_NULL"):
                 data = b""
             elif offset + length > size:
                 raise self._fail(
                     f"section {index} [{offset}, {offset + length}) lies beyond the {size}-byte file"
                 )
-            else:  # as stored (SHF_COMPRESSED included, as libbpf sees it): what Section.data() reads
+            else:
                 data = self.data[offset : offset + length]
-            name = _c_string(name_table, h["sh_name"], f"{self.path}: section {index} name") if index else ""
+            name = _c_string(name_table, name_off, f"{self.path}: section {index} name") if index else ""
             sections.append(
                 Section(index, name, type_name, flags, offset, length, bool(flags & SHF_EXECINSTR), data)
             )
-            self._links.append((h["sh_link"], h["sh_info"]))
+            self._links.append((link, info))
         return sections
 
     def _section_at(self, index: int, what: str) -> Section:
@@ -260,53 +218,49 @@ class BpfObject:
             raise self._fail(f"{what} refers to section {index}, which does not exist")
         return self.sections[index]
 
-    def _read_symbols(self, elf: ELFFile) -> list[Symbol]:
+    def _read_symbols(self) -> list[Symbol]:
         symtab = next((s for s in self.sections if s.type == "SHT_SYMTAB"), None)
         if symtab is None:
             return []
-        what = "the symbol table's string table link"
-        strtab = self._section_at(self._links[symtab.index][0], what)
-        if strtab.type != "SHT_STRTAB":  # pyelftools insists
-            raise self._fail(f"{what} refers to section {strtab.index}, a {strtab.type}, not a string table")
-        table = elf.get_section(symtab.index)
-        assert isinstance(table, SymbolTableSection)
-        entry_size = table.structs.Elf_Sym.sizeof()
-        if table["sh_entsize"] != entry_size:
-            raise self._fail(f"symbol table entry size is {table['sh_entsize']}, expected {entry_size}")
-        last_nul = strtab.data.rfind(b"\0")  # names must end inside the string table
+        strtab = self._section_at(self._links[symtab.index][0], "the symbol table's string table link").data
+        if self.elfclass == 64:
+            entry = struct.Struct(self._o + "IBBHQQ")
+            rows: Iterator[tuple[int, ...]] = entry.iter_unpack(symtab.data[: len(symtab.data) // 24 * 24])
+        else:
+            entry = struct.Struct(self._o + "IIIBBH")
+            rows = (
+                (n, i, ot, sh, v, sz)
+                for n, v, sz, i, ot, sh in entry.iter_unpack(symtab.data[: len(symtab.data) // 16 * 16])
+            )
+        names: dict[int, str] = {}
         symbols: list[Symbol] = []
-        for sym in table.iter_symbols():
-            if sym["st_name"] > last_nul:
-                raise self._fail(
-                    f"symbol name at offset {sym['st_name']} lies outside its {strtab.size}-byte string table"
-                )
-            name = sym.name
-            shndx = _number(sym["st_shndx"], _SHNDX_VALUES)
+        for name_off, info, other, shndx, value, size in rows:
+            name = names.get(name_off)
+            if name is None:
+                name = names[name_off] = _c_string(strtab, name_off, f"{self.path}: symbol name")
             section: str | None = None
             if SHN_UNDEF < shndx < SHN_LORESERVE:
                 section = self._section_at(shndx, f"symbol {name or len(symbols)}").name
-            info = sym["st_info"]
-            bind = _number(info["bind"], _BIND_VALUES)
-            sym_type = _number(info["type"], _SYMBOL_TYPE_VALUES)
-            type_name = _SYMBOL_TYPES.get(sym_type, str(sym_type))
-            if type_name == "SECTION" and not name and section is not None:
+            sym_type = _SYMBOL_TYPES.get(info & 0xF, str(info & 0xF))
+            if sym_type == "SECTION" and not name and section is not None:
                 name = section
             symbols.append(
                 Symbol(
                     name,
                     shndx,
                     section,
-                    sym["st_value"],
-                    sym["st_size"],
-                    _SYMBOL_BINDS.get(bind, str(bind)),
-                    type_name,
-                    _VISIBILITIES[_number(sym["st_other"]["visibility"], _VISIBILITY_VALUES) & 3],
+                    value,
+                    size,
+                    _SYMBOL_BINDS.get(info >> 4, str(info >> 4)),
+                    sym_type,
+                    _VISIBILITIES[other & 3],
                 )
             )
         return symbols
 
-    def _read_relocations(self, elf: ELFFile) -> list[Relocation]:
+    def _read_relocations(self) -> list[Relocation]:
         """Static relocations (against .symtab); dynamic ones (.rela.dyn against .dynsym) are skipped."""
+        wide = self.elfclass == 64
         relocations = []
         for sec in self.sections:
             if sec.type not in ("SHT_REL", "SHT_RELA"):
@@ -315,16 +269,20 @@ class BpfObject:
             if self._section_at(link, f"relocation section {sec.name}").type != "SHT_SYMTAB":
                 continue
             target = self._section_at(info, f"relocation section {sec.name}").name
-            table = elf.get_section(sec.index)
-            assert isinstance(table, RelocationSection)
-            for reloc in table.iter_relocations():
-                sym_index, r_type = reloc["r_info_sym"], reloc["r_info_type"]
+            addend = sec.type == "SHT_RELA"
+            record = struct.Struct(self._o + ("QQ" if wide else "II") + ("q" if wide else "i") * addend)
+            for offset, r_info, *_ in record.iter_unpack(
+                sec.data[: len(sec.data) // record.size * record.size]
+            ):
+                sym_index, r_type = (
+                    (r_info >> 32, r_info & 0xFFFFFFFF) if wide else (r_info >> 8, r_info & 0xFF)
+                )
                 if sym_index >= len(self.symbols):
                     raise self._fail(
                         f"relocation in {sec.name} refers to symbol {sym_index}, which does not exist"
                     )
                 type_name = RELOCATION_TYPES.get(r_type) or f"R_BPF_{r_type}"
-                relocations.append(Relocation(target, reloc["r_offset"], r_type, type_name, self.symbols[sym_index]))
+                relocations.append(Relocation(target, offset, r_type, type_name, self.symbols[sym_index]))
         return relocations
 
     def _read_license(self) -> str | None:
@@ -547,40 +505,11 @@ def _internal_map(name: str, size: int) -> MapDef:
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    """An exception's message on one line, at most 200 characters."""
-    text = " ".join(str(exc).split())
-    return text[:200] or "no detail"
-
-
 def _c_string(table: bytes, offset: int, what: str) -> str:
     end = table.find(b"\0", offset)
     if offset >= len(table) or end < 0:
         raise FormatError(f"{what} at offset {offset} lies outside its {len(table)}-byte string table")
     return table[offset:end].decode(errors="replace")
-
-
-def _open_elf(data: bytes, path: str) -> ELFFile:
-    """pyelftools' view of `data` (its ELF header parsed); FormatError when `data` is not ELF at all."""
-    if len(data) < 16 or data[:4] != ELF_MAGIC:
-        raise FormatError(f"{path}: not an ELF file")
-    return ELFFile(io.BytesIO(data))
-
-
-def _section_headers(elf: ELFFile, size: int, path: str) -> list[Any]:
-    """The parsed section headers, extended numbering resolved, after checking the table lies in the file."""
-    shoff, entsize = elf["e_shoff"], elf["e_shentsize"]
-    if not shoff:
-        return []
-    minimum = elf.structs.Elf_Shdr.sizeof()
-    if entsize < minimum:
-        raise FormatError(f"{path}: section header entry size {entsize} is below {minimum}")
-    if shoff + minimum > size:
-        raise FormatError(f"{path}: section header table at {shoff} lies beyond the file")
-    count = elf.num_sections()  # e_shnum, or section 0's sh_size under extended numbering
-    if shoff + count * entsize > size:
-        raise FormatError(f"{path}: section header table ({count} entries at {shoff}) lies beyond the file")
-    return [struct_parse(elf.structs.Elf_Shdr, elf.stream, shoff + i * entsize) for i in range(count)]
 
 
 def extract_embedded(data: bytes) -> list[bytes]:
@@ -606,18 +535,60 @@ def extract_embedded(data: bytes) -> list[bytes]:
 
 def _embedded_length(data: bytes, start: int) -> int:
     """Length of the BPF ELF object whose header starts at `start`, or 0 when it is not one."""
-    rest = data[start:]
     try:
-        elf = _open_elf(rest, "embedded object")
-        if _number(elf["e_machine"], _MACHINES) != EM_BPF:
-            return 0
-        headers = _section_headers(elf, len(rest), "embedded object")
-        end = int(elf["e_shoff"]) + int(elf["e_shentsize"]) * len(headers)
-        for h in headers:
-            if _number(h["sh_type"], _SH_TYPE_VALUES) != SHT_NOBITS:
-                end = max(end, h["sh_offset"] + h["sh_size"])
-    except FormatError:
+        h = _parse_elf_header(data, start, "embedded object")
+        end = h.shoff + h.shentsize * h.shnum
+        for index in range(h.shnum):
+            row = h.section_header.unpack_from(data, start + h.shoff + index * h.shentsize)
+            if row[1] != SHT_NOBITS:
+                end = max(end, row[4] + row[5])
+    except (FormatError, struct.error):
         return 0
-    except _ELF_ERRORS:
-        return 0
-    return end if end <= len(rest) else 0
+    return end if h.machine == EM_BPF and start + end <= len(data) else 0
+
+
+class _ElfHeader(NamedTuple):
+    """The fields of the ELF header the reader needs, with the section count and name index resolved."""
+
+    wide: bool
+    order: str
+    elf_type: int
+    machine: int
+    shoff: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+    section_header: struct.Struct
+
+
+def _parse_elf_header(data: bytes, start: int, path: str) -> _ElfHeader:
+    """Decode the ELF header at `start`, resolving extended section numbering; FormatError if not ELF."""
+    ident = data[start : start + 16]
+    if len(ident) < 16 or ident[:4] != ELF_MAGIC:
+        raise FormatError(f"{path}: not an ELF file")
+    if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+        raise FormatError(f"{path}: unknown ELF class {ident[4]} or data encoding {ident[5]}")
+    wide = ident[4] == 2
+    order = "<" if ident[5] == 1 else ">"
+    layout = order + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH")
+    try:
+        elf_type, machine, _, _, _, shoff, _, _, _, _, shentsize, shnum, shstrndx = struct.unpack_from(
+            layout, data, start + 16
+        )
+    except struct.error:
+        raise FormatError(f"{path}: ELF header truncated ({len(data) - start} bytes)") from None
+    section_header = struct.Struct(order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII"))
+    if shoff and shentsize < section_header.size:
+        raise FormatError(f"{path}: section header entry size {shentsize} is below {section_header.size}")
+    if shoff and (shnum == 0 or shstrndx == SHN_XINDEX):  # extended numbering: real values in section 0
+        try:
+            first = section_header.unpack_from(data, start + shoff)
+        except struct.error:
+            raise FormatError(f"{path}: section header table at {shoff} lies beyond the file") from None
+        shnum = shnum or first[5]
+        shstrndx = first[6] if shstrndx == SHN_XINDEX else shstrndx
+    if not shoff:
+        shnum = 0
+    if start + shoff + shnum * shentsize > len(data):
+        raise FormatError(f"{path}: section header table ({shnum} entries at {shoff}) lies beyond the file")
+    return _ElfHeader(wide, order, elf_type, machine, shoff, shentsize, shnum, shstrndx, section_header)

@@ -7,6 +7,7 @@ dst in the low nibble and src in the high nibble on little-endian, the other way
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -189,24 +190,11 @@ class Insn(NamedTuple):
 
     @property
     def isa_version(self) -> int:
-        """The minimal BPF CPU version (LLVM -mcpu=v1..v4) that has this instruction.
-
-        Per RFC 9669 and the kernel's Documentation/bpf/standardization/instruction-set.rst: v2 added
-        jlt/jle/jslt/jsle (JMP class); v3 added the JMP32 class and, in the atomic32/atomic64 groups,
-        every atomic beyond the plain 32/64-bit add (BPF_XADD, the only atomic of v1); v4 added
-        sign-extending loads (MEMSX) and moves (movsx), sdiv/smod (offset 1), bswap (ALU64 | END) and
-        gotol (JMP32 | JA). Load-acquire/store-release (Linux 6.15) count as v4, as LLVM emits them.
-        """
-        cls, mnem = self.cls, self.mnemonic
-        if mnem in ("sdiv", "smod", "movsx", "bswap", "gotol", "ldxsx", "load_acquire", "store_release"):
-            return 4
-        if cls == "JMP32":
-            return 3
-        if self.mode == "ATOMIC" and self.imm != 0x00:
-            return 3
-        if cls == "JMP" and mnem in ("jlt", "jle", "jslt", "jsle"):
-            return 2
-        return 1
+        """The minimal BPF CPU version (LLVM -mcpu=v1..v4) that has this instruction (see `_isa_version`)."""
+        cls = self.opcode & 0x07
+        offset = self.offset if cls in (0x04, 0x07) else 0  # ALU/ALU64: offset selects sdiv/smod/movsx
+        imm = self.imm if cls == 0x03 and self.opcode & 0xE0 == 0xC0 else 0  # STX|ATOMIC: imm is the operation
+        return _isa_version(self.opcode, offset, imm)
 
     @property
     def jump_target(self) -> int | None:
@@ -422,3 +410,26 @@ def disasm(insn: Insn) -> str:
     if op == "load_acquire":
         return f"{r}{insn.dst_reg} = load_acquire({_mem(insn.size, insn.src_reg, insn.offset)})"
     return f"store_release({mem}, {src})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _isa_version(opcode: int, offset: int, imm: int) -> int:
+    """The minimal BPF CPU version (LLVM -mcpu=v1..v4) that has this instruction.
+
+    Per RFC 9669 and the kernel's Documentation/bpf/standardization/instruction-set.rst: v2 added
+    jlt/jle/jslt/jsle (JMP class); v3 added the JMP32 class and, in the atomic32/atomic64 groups,
+    every atomic beyond the plain 32/64-bit add (BPF_XADD, the only atomic of v1); v4 added
+    sign-extending loads (MEMSX) and moves (movsx), sdiv/smod (offset 1), bswap (ALU64 | END) and
+    gotol (JMP32 | JA). Load-acquire/store-release (Linux 6.15) count as v4, as LLVM emits them.
+    """
+    insn = Insn(0, opcode, 0, 0, offset, imm)  # registers never change the version
+    cls, mnem = insn.cls, insn.mnemonic
+    if mnem in ("sdiv", "smod", "movsx", "bswap", "gotol", "ldxsx", "load_acquire", "store_release"):
+        return 4
+    if cls == "JMP32":
+        return 3
+    if insn.mode == "ATOMIC" and insn.imm != 0x00:
+        return 3
+    if cls == "JMP" and mnem in ("jlt", "jle", "jslt", "jsle"):
+        return 2
+    return 1

@@ -319,43 +319,6 @@ def _patched(name: str, section_name: str, field_offset: int, fmt: str, value: i
     return bytes(data)
 
 
-@pytest.mark.parametrize(
-    ("section", "field_offset", "fmt", "value", "message"),
-    [
-        ("xdp", 24, "<Q", 1 << 40, "lies beyond"),  # sh_offset
-        (".symtab", 32, "<Q", 1 << 20, "lies beyond"),  # sh_size
-        (".symtab", 40, "<I", 99, "section 99, which does not exist"),  # sh_link: string table
-        (".relxdp", 44, "<I", 77, "section 77, which does not exist"),  # sh_info: target section
-        ("xdp", 0, "<I", 1 << 30, "name"),  # sh_name
-    ],
-)
-def test_corrupt_section_headers_raise_format_error(
-    section: str, field_offset: int, fmt: str, value: int, message: str
-) -> None:
-    with pytest.raises(FormatError, match=message):
-        BpfObject.from_bytes(_patched("multi_prog.o", section, field_offset, fmt, value))
-
-
-def test_corrupt_tables_and_sections_raise_format_error() -> None:
-    obj = BpfObject.open(OBJECTS / "legacy_maps.o")
-    symtab = next(s for s in obj.sections if s.type == "SHT_SYMTAB")
-    data = bytearray(obj.data)
-    rel = obj.section(".relsocket")
-    assert rel is not None
-    struct.pack_into("<Q", data, rel.offset + 8, (500 << 32) | 1)  # first relocation -> symbol 500
-    with pytest.raises(FormatError, match="symbol 500"):
-        BpfObject.from_bytes(bytes(data))
-    data = bytearray(obj.data)
-    index = next(i for i, s in enumerate(obj.symbols) if s.name == "sock_count")
-    struct.pack_into("<H", data, symtab.offset + index * 24 + 6, 300)  # st_shndx
-    with pytest.raises(FormatError, match="section 300"):
-        BpfObject.from_bytes(bytes(data))
-    with pytest.raises(FormatError, match="'version' section is 2 bytes"):
-        BpfObject.from_bytes(_patched("legacy_maps.o", "version", 32, "<Q", 2))
-    with pytest.raises(FormatError, match="legacy map section maps/jump_table"):
-        BpfObject.from_bytes(_patched("legacy_maps.o", "maps/jump_table", 32, "<Q", 8))
-
-
 def test_broken_btf_is_reported_not_raised() -> None:
     """A .BTF that does not decode leaves the rest of the object readable, with the reason in btf_error."""
     obj = BpfObject.open(OBJECTS / "kfunc_core.o")

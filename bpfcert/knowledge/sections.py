@@ -8,6 +8,7 @@ word or "kprobe/<extras>"; one without "+" must match exactly. The "sloppy" pref
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -151,6 +152,7 @@ def _match(definition: SectionDef, section: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def classify_section(section: str) -> SectionInfo | None:
     """What libbpf makes of SEC(`section`): program type, attach type, target; None if no convention fits."""
     for definition in SECTION_DEFS:

@@ -138,7 +138,9 @@ def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES
 
 
 def init_script(modules: list[str], agent_argv: list[str]) -> str:
-    """The busybox /init: load modules, mount the host root read-only, chroot and run the agent."""
+    """The busybox /init: load modules, mount the host root read-only, chroot and run the agent.
+
+    The host's /tmp stays visible (the tree under test may live there); the guest writes to a tmpfs at /run/tmp."""
     insmods = "\n".join(f"insmod /modules/{name}.ko" for name in modules)
     return f"""#!/bin/sh
 export PATH=/bin
@@ -149,7 +151,8 @@ mount -t proc proc /root/proc
 mount -t sysfs sys /root/sys
 mount -t devtmpfs dev /root/dev
 mount -t tmpfs run /root/run
-mount -t tmpfs tmp /root/tmp
+mkdir -p /root/run/tmp
+export TMPDIR=/run/tmp
 mount -t bpf bpf /root/sys/fs/bpf 2>/dev/null
 mount -t tracefs tracefs /root/sys/kernel/tracing 2>/dev/null
 chroot /root {shlex.join(agent_argv)}
@@ -170,7 +173,7 @@ def build(kernel: CachedKernel, agent_argv: list[str], cache: Path) -> Path:
     entries.append(CpioEntry("bin/busybox", S_IFREG | 0o755, BUSYBOX.read_bytes()))
     entries += [
         CpioEntry(f"bin/{a}", S_IFLNK | 0o777, b"busybox")
-        for a in ("sh", "mount", "insmod", "chroot", "reboot")
+        for a in ("sh", "mount", "mkdir", "insmod", "chroot", "reboot")
     ]
     entries += [CpioEntry(f"modules/{name}.ko", S_IFREG | 0o644, blob) for name, blob in modules]
     entries.append(CpioEntry("init", S_IFREG | 0o755, script.encode()))

@@ -439,7 +439,7 @@ SCHEMA_MUTATIONS: dict[str, Mutation] = {
     "kernel without operator": _set(("requires",), {"kernel": "5.10"}),
     "kernel with letters": _set(("requires",), {"kernel": ">=5.x"}),
     "helper without bpf_ prefix": _set(("requires",), {"helpers": ["map_lookup_elem"]}),
-    "unknown capability": _set(("requires",), {"capabilities": ["CAP_NET_RAW"]}),
+    "unknown capability": _set(("requires",), {"capabilities": ["CAP_CHOWN"]}),
     "kconfig key without CONFIG_": _set(("requires",), {"kconfig": {"BPF": "y"}}),
     "unknown upgrade mode": _set(("lifecycle",), {"upgrade": "live"}),
     "unknown export kind": _set(("service",), {"exports": [{"name": "e", "map": "m", "kind": "queue", "record": {}}]}),

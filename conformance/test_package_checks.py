@@ -70,6 +70,19 @@ def _host_binary(m: M, root: Path) -> None:
     shutil.copy(shutil.which("true") or "/bin/true", root / m["artifacts"][0]["path"])
 
 
+def _truncated_lddw(m: M, root: Path) -> None:
+    """The program's last instruction becomes the first half of a 16-byte lddw: the code no longer decodes."""
+    from elftools.elf.elffile import ELFFile
+
+    obj = root / m["artifacts"][0]["path"]
+    with obj.open("rb") as f:
+        sec = ELFFile(f).get_section_by_name(m["programs"][0]["section"])
+        end = sec["sh_offset"] + sec["sh_size"]
+    raw = bytearray(obj.read_bytes())
+    raw[end - 8] = 0x18  # BPF_LD | BPF_IMM | BPF_DW
+    obj.write_bytes(bytes(raw))
+
+
 def _set(path: str, value: Any) -> Callable[[M, Path], None]:
     """An edit that sets manifest[path] (dotted, with list indices) to value."""
 
@@ -129,6 +142,7 @@ VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ("PKG-ART-003", "socket-filter", _set("artifacts.0.sha256", "0" * 64), False),
     ("PKG-ELF-001", "socket-filter", _garbage_object, True),
     ("PKG-ELF-001", "socket-filter", _host_binary, True),
+    ("PKG-ELF-001", "socket-filter", _truncated_lddw, True),
     ("PKG-ELF-002", "socket-filter", _set("artifacts.0.arch", "bpfeb"), True),
     ("PKG-PRG-001", "socket-filter", _set("programs.0.name", "no_such_function"), True),
     ("PKG-PRG-001", "xdp-counter-v1", _set("programs.0.section", "xdp.frags"), True),

@@ -39,13 +39,17 @@ def check(req_id: str) -> Callable[[CheckFn], CheckFn]:
 
 @dataclass
 class Artifact:
-    """One declared artifact: its manifest entry, resolved path, and parsed object (None if it did not parse)."""
+    """One declared artifact: its manifest entry, resolved path, parsed object and what its code uses.
+
+    `failure` is the (requirement ID, reason) that stopped loading it; such an artifact has no object, so the
+    checks after that requirement pass over it and only that requirement reports it.
+    """
 
     entry: dict[str, Any]
     path: Path | None = None
     obj: BpfObject | None = None
-    problem: str | None = None  # why path or obj is missing; checks that need them skip with this reason
-    _usage: ObjectUsage | None = None
+    analysis: ObjectUsage | None = None
+    failure: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -53,12 +57,12 @@ class Artifact:
 
     @property
     def usage(self) -> ObjectUsage:
-        from bpfcert.usage import analyze
+        assert self.analysis is not None, "only loaded artifacts have a usage"
+        return self.analysis
 
-        assert self.obj is not None
-        if self._usage is None:
-            self._usage = analyze(self.obj)
-        return self._usage
+    def failed_at(self, req_id: str) -> str | None:
+        """The reason this artifact failed `req_id` while loading, if it did."""
+        return self.failure[1] if self.failure and self.failure[0] == req_id else None
 
 
 @dataclass
@@ -71,7 +75,7 @@ class Context:
         return Result(req_id, status, message, level=spec.requirement(req_id).level, evidence=evidence)
 
     def loaded(self) -> Iterator[Artifact]:
-        """Artifacts whose object parsed."""
+        """Artifacts that loaded: object parsed, ELF64 EM_BPF, code decoded."""
         return (a for a in self.artifacts if a.obj is not None)
 
     def artifact(self, path: str) -> Artifact | None:
@@ -136,8 +140,8 @@ class Report:
 def check_package(pkg: Package, requested_profiles: list[str] | None = None) -> Report:
     """Check an opened package against the selected profiles.
 
-    Manifest problems stop the run early (later checks would only repeat them); artifact problems exclude that
-    artifact from the checks that need its object.
+    Manifest problems stop the run early (later checks would only repeat them); an artifact that fails to load
+    is reported once, by the requirement it failed, and left out of the checks that need its object.
     """
     from bpfcert.checks.artifacts import load_artifacts
     from bpfcert.checks.manifest import manifest_results
@@ -145,7 +149,7 @@ def check_package(pkg: Package, requested_profiles: list[str] | None = None) -> 
     manifest = pkg.manifest
     profiles = selected_profiles(manifest if isinstance(manifest, dict) else None, requested_profiles)
     results = list(manifest_results(pkg))
-    if manifest is None or any(r.status is not Status.PASS for r in results if r.level == "MUST"):
+    if manifest is None or any(r.id.startswith("PKG-MAN-") and r.status is not Status.PASS for r in results):
         return Report(str(pkg.source), manifest, profiles, results, {"programs": [], "maps": []})
     ctx = Context(pkg, manifest)
     ctx.artifacts = load_artifacts(pkg, manifest)

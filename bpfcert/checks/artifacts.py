@@ -11,6 +11,7 @@ from bpfcert.errors import BpfcertError, FormatError
 from bpfcert.results import Result, Status
 
 if TYPE_CHECKING:
+    from bpfcert.elf import BpfObject
     from bpfcert.package import Package
 
 EM_BPF = 247
@@ -20,9 +21,10 @@ ARCH_BYTE_ORDER = {"bpfel": "little", "bpfeb": "big"}
 
 
 def load_artifacts(pkg: Package, manifest: dict[str, Any]) -> list[Artifact]:
-    """Resolve and parse every declared artifact, recording why one could not be used."""
+    """Resolve, parse and analyse every declared artifact, recording the requirement that stopped one."""
     from bpfcert.elf import BpfObject
     from bpfcert.package import resolve_artifact
+    from bpfcert.usage import analyze
 
     out: list[Artifact] = []
     total = 0
@@ -32,39 +34,57 @@ def load_artifacts(pkg: Package, manifest: dict[str, Any]) -> list[Artifact]:
         try:
             art.path = resolve_artifact(pkg, str(entry["path"]))
         except BpfcertError as exc:
-            art.problem = f"PKG-ART-001: {exc}"
+            art.failure = ("PKG-ART-001", str(exc))
             continue
         if not art.path.is_file():
-            art.problem = f"PKG-ART-002: {entry['path']} is not a regular file"
+            art.failure = ("PKG-ART-002", f"{art.name} is not a regular file")
             continue
         size = art.path.stat().st_size
         total += size
         if size > MAX_ARTIFACT_BYTES or total > MAX_PACKAGE_BYTES:
-            art.problem = f"PKG-ART-002: {entry['path']} exceeds the size limits ({size} bytes)"
+            art.failure = ("PKG-ART-002", f"{art.name} exceeds the size limits ({size} bytes)")
             continue
         try:
-            art.obj = BpfObject.open(art.path)
+            obj = BpfObject.open(art.path)
+            wrong = _not_bpf_object(obj)
+            if wrong:
+                art.failure = ("PKG-ELF-001", f"{art.name}: {wrong}")
+                continue
+            art.analysis = analyze(obj)
+            art.obj = obj
         except FormatError as exc:
-            art.problem = f"PKG-ELF-001: {exc}"
+            art.failure = ("PKG-ELF-001", f"{art.name}: {exc}")
     return out
+
+
+def _not_bpf_object(obj: BpfObject) -> str:
+    """Why `obj` is not a relocatable ELF64 EM_BPF object ("" when it is one)."""
+    wrong = []
+    if obj.elfclass != 64:
+        wrong.append(f"ELF class {obj.elfclass}, not 64")
+    if obj.machine != EM_BPF:
+        wrong.append(f"machine {obj.machine}, not EM_BPF (247)")
+    if obj.elf_type != "ET_REL":
+        wrong.append(f"type {obj.elf_type}, not ET_REL")
+    return "; ".join(wrong)
 
 
 @check("PKG-ART-001")
 def paths_inside_package(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
-        if art.problem and art.problem.startswith("PKG-ART-001"):
-            yield ctx.result("PKG-ART-001", Status.FAIL, art.problem.split(": ", 1)[1], artifact=art.name)
+        why = art.failed_at("PKG-ART-001")
+        if why:
+            yield ctx.result("PKG-ART-001", Status.FAIL, why, artifact=art.name)
         else:
-            yield ctx.result(
-                "PKG-ART-001", Status.PASS, f"{art.name} stays inside the package", artifact=art.name
-            )
+            yield ctx.result("PKG-ART-001", Status.PASS, f"{art.name} stays inside the package", artifact=art.name)
 
 
 @check("PKG-ART-002")
 def regular_files_within_limits(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
-        if art.problem and art.problem.startswith("PKG-ART-002"):
-            yield ctx.result("PKG-ART-002", Status.FAIL, art.problem.split(": ", 1)[1], artifact=art.name)
+        why = art.failed_at("PKG-ART-002")
+        if why:
+            yield ctx.result("PKG-ART-002", Status.FAIL, why, artifact=art.name)
         elif art.path is not None:
             yield ctx.result("PKG-ART-002", Status.PASS, f"{art.name} is a regular file within limits")
 
@@ -74,7 +94,7 @@ def sha256_matches(ctx: Context) -> Iterator[Result]:
     from bpfcert.package import sha256_file
 
     for art in ctx.artifacts:
-        if art.path is None or (art.problem and art.problem.startswith("PKG-ART")):
+        if art.path is None or (art.failure and art.failure[0].startswith("PKG-ART")):
             continue
         actual = sha256_file(art.path)
         declared = str(art.entry.get("sha256", "")).lower()
@@ -94,24 +114,10 @@ def sha256_matches(ctx: Context) -> Iterator[Result]:
 @check("PKG-ELF-001")
 def elf64_bpf_relocatable(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
-        if art.problem and art.problem.startswith("PKG-ELF-001"):
-            yield ctx.result("PKG-ELF-001", Status.FAIL, f"{art.name}: {art.problem.split(': ', 1)[1]}")
-            continue
-        if art.obj is None:
-            continue
-        obj = art.obj
-        wrong = []
-        if obj.elfclass != 64:
-            wrong.append(f"ELF class {obj.elfclass}, not 64")
-        if obj.machine != EM_BPF:
-            wrong.append(f"machine {obj.machine}, not EM_BPF (247)")
-        if obj.elf_type != "ET_REL":
-            wrong.append(f"type {obj.elf_type}, not ET_REL")
-        if wrong:
-            yield ctx.result(
-                "PKG-ELF-001", Status.FAIL, f"{art.name}: " + "; ".join(wrong), artifact=art.name
-            )
-        else:
+        why = art.failed_at("PKG-ELF-001")
+        if why:
+            yield ctx.result("PKG-ELF-001", Status.FAIL, why, artifact=art.name)
+        elif art.obj is not None:
             yield ctx.result("PKG-ELF-001", Status.PASS, f"{art.name} is an ELF64 EM_BPF relocatable object")
 
 

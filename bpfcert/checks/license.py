@@ -30,9 +30,7 @@ def license_agrees_with_manifest(ctx: Context) -> Iterator[Result]:
             continue
         section_gpl = section_is_gpl_compatible(art.obj.license)
         if section_gpl == spdx_gpl:
-            yield ctx.result(
-                "PKG-LIC-002", Status.PASS, f"{art.name}: {art.obj.license!r} agrees with {spdx!r} on GPL"
-            )
+            yield ctx.result("PKG-LIC-002", Status.PASS, f"{art.name}: {art.obj.license!r} agrees with {spdx!r} on GPL")
         else:
             yield ctx.result(
                 "PKG-LIC-002",
@@ -51,9 +49,7 @@ def gpl_only_helpers_need_gpl(ctx: Context) -> Iterator[Result]:
         if not gpl_only:
             yield ctx.result("PKG-LIC-003", Status.PASS, f"{art.name} calls no GPL-only helper")
         elif section_is_gpl_compatible(art.obj.license):
-            yield ctx.result(
-                "PKG-LIC-003", Status.PASS, f"{art.name} calls GPL-only helpers under {art.obj.license!r}"
-            )
+            yield ctx.result("PKG-LIC-003", Status.PASS, f"{art.name} calls GPL-only helpers under {art.obj.license!r}")
         else:
             yield ctx.result(
                 "PKG-LIC-003",

@@ -24,9 +24,7 @@ def declared_maps_match(ctx: Context) -> Iterator[Result]:
             yield ctx.result("PKG-MAP-001", Status.FAIL, f"map {name}: not defined in {art.name}")
             continue
         actual = {k: getattr(found, k) if k == "type" else getattr(found, k) or 0 for k in COMPARED}
-        diffs = [
-            f"{k} {actual[k]} (declared {decl[k]})" for k in COMPARED if k in decl and actual[k] != decl[k]
-        ]
+        diffs = [f"{k} {actual[k]} (declared {decl[k]})" for k in COMPARED if k in decl and actual[k] != decl[k]]
         if diffs:
             yield ctx.result("PKG-MAP-001", Status.FAIL, f"map {name} differs: " + ", ".join(diffs), map=name)
         else:
@@ -52,9 +50,7 @@ def no_legacy_map_sections(ctx: Context) -> Iterator[Result]:
 def preserved_maps_exist(ctx: Context) -> Iterator[Result]:
     lifecycle = ctx.manifest.get("lifecycle", {})
     wanted = list(lifecycle.get("preserve_maps", [])) if isinstance(lifecycle, dict) else []
-    wanted += [
-        d["name"] for d in ctx.declared("maps") if d.get("preserve_on_upgrade") and d["name"] not in wanted
-    ]
+    wanted += [d["name"] for d in ctx.declared("maps") if d.get("preserve_on_upgrade") and d["name"] not in wanted]
     declared = {d["name"]: d for d in ctx.declared("maps")}
     for name in wanted:
         decl = declared.get(name)

@@ -14,13 +14,9 @@ def btf_present(ctx: Context) -> Iterator[Result]:
     for art in ctx.loaded():
         assert art.obj is not None
         if art.obj.btf is not None:
-            yield ctx.result(
-                "PKG-PORT-001", Status.PASS, f"{art.name} carries .BTF ({len(art.obj.btf.types)} types)"
-            )
+            yield ctx.result("PKG-PORT-001", Status.PASS, f"{art.name} carries .BTF ({len(art.obj.btf.types)} types)")
         elif art.obj.btf_error:
-            yield ctx.result(
-                "PKG-PORT-001", Status.FAIL, f"{art.name}: .BTF does not decode: {art.obj.btf_error}"
-            )
+            yield ctx.result("PKG-PORT-001", Status.FAIL, f"{art.name}: .BTF does not decode: {art.obj.btf_error}")
         else:
             yield ctx.result("PKG-PORT-001", Status.FAIL, f"{art.name} has no .BTF section (build with -g)")
 

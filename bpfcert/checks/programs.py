@@ -57,9 +57,7 @@ def section_implies_type(ctx: Context) -> Iterator[Result]:
                 implied=info.prog_type,
             )
         else:
-            yield ctx.result(
-                "PKG-PRG-002", Status.PASS, f"program {name}: section {section!r} is a {declared}"
-            )
+            yield ctx.result("PKG-PRG-002", Status.PASS, f"program {name}: section {section!r} is a {declared}")
 
 
 @check("PKG-PRG-003")

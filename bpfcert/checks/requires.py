@@ -23,9 +23,7 @@ def _coverage(ctx: Context, req_id: str, key: str, used: dict[str, set[str]]) ->
                 missing=missing,
             )
         else:
-            yield ctx.result(
-                req_id, Status.PASS, f"requires.{key} covers the {len(names)} {key} of {artifact}"
-            )
+            yield ctx.result(req_id, Status.PASS, f"requires.{key} covers the {len(names)} {key} of {artifact}")
 
 
 @check("PKG-REQ-001")
@@ -48,9 +46,7 @@ def prog_types_covered(ctx: Context) -> Iterator[Result]:
 
 @check("PKG-REQ-004")
 def map_types_covered(ctx: Context) -> Iterator[Result]:
-    yield from _coverage(
-        ctx, "PKG-REQ-004", "map_types", {a.name: set(a.usage.map_types) for a in ctx.loaded()}
-    )
+    yield from _coverage(ctx, "PKG-REQ-004", "map_types", {a.name: set(a.usage.map_types) for a in ctx.loaded()})
 
 
 @check("PKG-REQ-005")

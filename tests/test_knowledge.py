@@ -1,11 +1,11 @@
-"""Knowledge tables: helpers vs the UAPI header and a live kernel, prog/map types, SEC() names, versions."""
+"""Knowledge tables: helpers against a live kernel, prog/map types, SEC() names, versions (the enum values
+themselves are bpfcert.uapi, checked against the UAPI header in test_uapi)."""
 
 from __future__ import annotations
 
 import ctypes
 import json
 import os
-import re
 import struct
 from pathlib import Path
 
@@ -21,20 +21,7 @@ from bpfcert.knowledge.map_types import MAP_TYPES, map_type_by_name, map_type_by
 from bpfcert.knowledge.prog_types import PROG_TYPES, prog_type_by_name, prog_type_by_value
 from bpfcert.knowledge.sections import SECTION_DEFS, classify_section
 
-UAPI = Path("/usr/include/linux/bpf.h")
 SCHEMA = Path(__file__).resolve().parent.parent / "spec" / "package.schema.json"
-needs_uapi = pytest.mark.skipif(not UAPI.exists(), reason="no /usr/include/linux/bpf.h")
-
-
-def header_helpers() -> list[str]:
-    mapper = UAPI.read_text().split("#define __BPF_FUNC_MAPPER", 1)[1].split("#define", 1)[0]
-    return re.findall(r"FN\((\w+)", mapper)[1:]  # drop FN(unspec)
-
-
-def header_enum(name: str, prefix: str) -> list[str]:
-    body = re.search(r"enum " + name + r" \{(.*?)\};", UAPI.read_text(), re.S)
-    assert body is not None
-    return [m.lower() for m in re.findall(prefix + r"(\w+)", body.group(1))][1:]  # drop UNSPEC
 
 
 def schema_enum(definition: str) -> list[str]:
@@ -49,13 +36,6 @@ def test_helper_ids_are_contiguous_and_end_at_cgrp_storage() -> None:
     assert [h.id for h in HELPERS] == list(range(1, LAST_ID + 1))
     assert LAST_ID == 211
     assert [h.name for h in HELPERS[-2:]] == ["bpf_cgrp_storage_get", "bpf_cgrp_storage_delete"]
-
-
-@needs_uapi
-def test_helper_names_follow_the_host_header_mapper() -> None:
-    names = header_helpers()
-    assert len(names) >= 209
-    assert [h.name for h in HELPERS[: len(names)]] == ["bpf_" + n for n in names]
 
 
 def test_helper_versions_never_go_back_as_ids_grow() -> None:
@@ -151,14 +131,6 @@ def test_map_types_are_contiguous_monotone_and_in_the_schema() -> None:
     assert [m.since for m in MAP_TYPES] == sorted(m.since for m in MAP_TYPES)
     assert [m.name for m in MAP_TYPES] == schema_enum("mapType")
 
-
-@needs_uapi
-def test_type_names_follow_the_host_header() -> None:
-    progs = header_enum("bpf_prog_type", "BPF_PROG_TYPE_")
-    maps = header_enum("bpf_map_type", "BPF_MAP_TYPE_")
-    assert [p.name for p in PROG_TYPES[: len(progs)]] == progs
-    # 6.2 renamed BPF_MAP_TYPE_CGROUP_STORAGE to ..._DEPRECATED: either spelling resolves to the same type.
-    assert [map_type_by_name(m) for m in maps] == list(MAP_TYPES[: len(maps)])
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,8 @@
 """Program types: enum bpf_prog_type value, name, first kernel version, and the names other tools use.
 
-Sources: values and names are enum bpf_prog_type in include/uapi/linux/bpf.h (this host's header ends at
-syscall = 31; netfilter = 32 is from Linux 6.4). First versions: the "Program types" table of bcc's
-docs/kernel-versions.md; netfilter from the Linux 6.4 release ("bpf: minimal support for programs hooked
-into netfilter framework"). Aliases: bpfman's program type names (tc, tcx, uprobe, fentry...) and the
+Sources: values and names are bpfcert.uapi's enum bpf_prog_type. First versions: the "Program types" table
+of bcc's docs/kernel-versions.md; netfilter from the Linux 6.4 release ("bpf: minimal support for programs
+hooked into netfilter framework"). Aliases: bpfman's program type names (tc, tcx, uprobe, fentry...) and the
 SEC() words libbpf users write for them.
 """
 
@@ -11,6 +10,8 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+
+from bpfcert import uapi
 
 
 @dataclass(frozen=True)
@@ -21,39 +22,47 @@ class ProgType:
     aliases: tuple[str, ...] = ()
 
 
+_VALUES = {name: value for value, name in enumerate(uapi.PROG_TYPES)}
+
+
+def _row(name: str, since: tuple[int, int], aliases: tuple[str, ...] = ()) -> ProgType:
+    return ProgType(_VALUES[name], name, since, aliases)  # KeyError: a name bpfcert.uapi does not know
+
+
+# One row per enum value, in enum order.
 PROG_TYPES: tuple[ProgType, ...] = (
-    ProgType(1, "socket_filter", (3, 19), ("socket",)),
-    ProgType(2, "kprobe", (4, 1), ("kretprobe", "uprobe", "uretprobe", "usdt")),
-    ProgType(3, "sched_cls", (4, 1), ("tc", "tcx", "classifier")),
-    ProgType(4, "sched_act", (4, 1), ("action",)),
-    ProgType(5, "tracepoint", (4, 7), ("tp",)),
-    ProgType(6, "xdp", (4, 8)),
-    ProgType(7, "perf_event", (4, 9)),
-    ProgType(8, "cgroup_skb", (4, 10)),
-    ProgType(9, "cgroup_sock", (4, 10)),
-    ProgType(10, "lwt_in", (4, 10)),
-    ProgType(11, "lwt_out", (4, 10)),
-    ProgType(12, "lwt_xmit", (4, 10)),
-    ProgType(13, "sock_ops", (4, 13), ("sockops",)),
-    ProgType(14, "sk_skb", (4, 14)),
-    ProgType(15, "cgroup_device", (4, 15)),
-    ProgType(16, "sk_msg", (4, 17)),
-    ProgType(17, "raw_tracepoint", (4, 17), ("raw_tp",)),
-    ProgType(18, "cgroup_sock_addr", (4, 17)),
-    ProgType(19, "lwt_seg6local", (4, 18)),
-    ProgType(20, "lirc_mode2", (4, 18)),
-    ProgType(21, "sk_reuseport", (4, 19)),
-    ProgType(22, "flow_dissector", (4, 20)),
-    ProgType(23, "cgroup_sysctl", (5, 2)),
-    ProgType(24, "raw_tracepoint_writable", (5, 2), ("raw_tp.w",)),
-    ProgType(25, "cgroup_sockopt", (5, 3)),
-    ProgType(26, "tracing", (5, 5), ("fentry", "fexit", "fmod_ret", "tp_btf", "iter")),
-    ProgType(27, "struct_ops", (5, 6)),
-    ProgType(28, "ext", (5, 6), ("freplace",)),
-    ProgType(29, "lsm", (5, 7)),
-    ProgType(30, "sk_lookup", (5, 9)),
-    ProgType(31, "syscall", (5, 15)),
-    ProgType(32, "netfilter", (6, 4)),
+    _row("socket_filter", (3, 19), ("socket",)),
+    _row("kprobe", (4, 1), ("kretprobe", "uprobe", "uretprobe", "usdt")),
+    _row("sched_cls", (4, 1), ("tc", "tcx", "classifier")),
+    _row("sched_act", (4, 1), ("action",)),
+    _row("tracepoint", (4, 7), ("tp",)),
+    _row("xdp", (4, 8)),
+    _row("perf_event", (4, 9)),
+    _row("cgroup_skb", (4, 10)),
+    _row("cgroup_sock", (4, 10)),
+    _row("lwt_in", (4, 10)),
+    _row("lwt_out", (4, 10)),
+    _row("lwt_xmit", (4, 10)),
+    _row("sock_ops", (4, 13), ("sockops",)),
+    _row("sk_skb", (4, 14)),
+    _row("cgroup_device", (4, 15)),
+    _row("sk_msg", (4, 17)),
+    _row("raw_tracepoint", (4, 17), ("raw_tp",)),
+    _row("cgroup_sock_addr", (4, 17)),
+    _row("lwt_seg6local", (4, 18)),
+    _row("lirc_mode2", (4, 18)),
+    _row("sk_reuseport", (4, 19)),
+    _row("flow_dissector", (4, 20)),
+    _row("cgroup_sysctl", (5, 2)),
+    _row("raw_tracepoint_writable", (5, 2), ("raw_tp.w",)),
+    _row("cgroup_sockopt", (5, 3)),
+    _row("tracing", (5, 5), ("fentry", "fexit", "fmod_ret", "tp_btf", "iter")),
+    _row("struct_ops", (5, 6)),
+    _row("ext", (5, 6), ("freplace",)),
+    _row("lsm", (5, 7)),
+    _row("sk_lookup", (5, 9)),
+    _row("syscall", (5, 15)),
+    _row("netfilter", (6, 4)),
 )
 
 
@@ -72,5 +81,10 @@ def prog_type_by_name(name: str) -> ProgType | None:
     return _by_name().get(key)
 
 
+@functools.cache
+def _by_value() -> dict[int, ProgType]:
+    return {p.value: p for p in PROG_TYPES}
+
+
 def prog_type_by_value(value: int) -> ProgType | None:
-    return PROG_TYPES[value - 1] if 1 <= value <= len(PROG_TYPES) else None
+    return _by_value().get(value)

@@ -1,7 +1,8 @@
 """The operations a target runs on its kernel: op name -> function of JSON-able keyword arguments.
 
-The guest agent and the host target both call OPS[op](**args); results and arguments stay JSON-able (bytes
-travel as hex). Stdlib + ctypes only at import: this module starts inside the guest, under TCG.
+The guest agent and the host target both call OPS[op](**args): probes, loading and test-running programs,
+runner processes, dmesg. Results and arguments stay JSON-able (bytes travel as hex). Stdlib + ctypes only
+at import: this module starts inside the guest, under TCG.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from bpfcert.targets import bpf
 from bpfcert.targets.agent import dmesg, hello
+from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
 
 
 def probe(
@@ -44,4 +46,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "probe": probe,
     "prog_test_run": prog_test_run,
     "dmesg": dmesg,
+    "runner_start": runner_start,
+    "runner_exchange": runner_exchange,
+    "runner_stop": runner_stop,
 }

@@ -1,0 +1,144 @@
+"""Runner processes on a target: an executable started on the target's kernel, spoken to one line at a time
+over its stdin and stdout (the runner protocol is JSON lines; this layer relays lines and judges nothing).
+
+The ops runner_start, runner_exchange and runner_stop run these functions in the guest agent or, for the
+host, in the harness. Stdlib only; subprocess and tempfile are imported on first use (guest start-up time).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import select
+import signal
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
+
+MAX_LINE = 16 << 20  # a longer line without a newline is a runner fault, not something to buffer forever
+STDERR_TAIL = 4000
+
+
+class RunnerError(Exception):
+    """A runner that did not answer: timed out, exited, or wrote an over-long line. It is stopped by then."""
+
+
+class _Runner:
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], stderr: Any) -> None:
+        self.name = name
+        self.proc = proc
+        self.stderr = stderr
+        self.buf = b""
+
+
+_running: dict[int, _Runner] = {}
+
+
+def runner_start(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start `argv` in a session of its own (stderr to a temporary file); {"handle", "pid"}."""
+    import subprocess
+    import tempfile
+
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError("argv must be a non-empty list of strings")
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the runner; closed in _finish
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
+            start_new_session=True,
+        )
+    except OSError as exc:
+        stderr.close()
+        raise RunnerError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+    _running[proc.pid] = _Runner(os.path.basename(argv[0]), proc, stderr)
+    return {"handle": proc.pid, "pid": proc.pid}
+
+
+def runner_exchange(handle: int, line: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Write `line` (a newline is added) and read the runner's next line within `timeout` s; {"line"}.
+
+    A runner that exits, times out or writes more than MAX_LINE bytes without a newline is stopped and
+    RunnerError says which, with its exit status and the tail of its stderr."""
+    runner = _get(handle)
+    assert runner.proc.stdin is not None and runner.proc.stdout is not None
+    try:
+        runner.proc.stdin.write(line.encode() + b"\n")
+        runner.proc.stdin.flush()
+    except BrokenPipeError:
+        raise _fault(handle, "closed its input") from None
+    fd = runner.proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    while True:
+        head, newline, rest = runner.buf.partition(b"\n")
+        if newline:
+            runner.buf = rest
+            return {"line": head.decode("utf-8", "replace")}
+        if len(runner.buf) > MAX_LINE:
+            raise _fault(handle, f"wrote more than {MAX_LINE} bytes without a newline")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise _fault(handle, f"did not answer within {timeout:g}s")
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            raise _fault(handle, "exited before answering")
+        runner.buf += chunk
+
+
+def runner_stop(handle: int, timeout: float = 5.0) -> dict[str, Any]:
+    """Close the runner's stdin and wait `timeout` s for it to exit (then kill it); {"returncode", "stderr"}."""
+    runner = _running.pop(_get(handle).proc.pid)
+    return _finish(runner, timeout)
+
+
+def _get(handle: int) -> _Runner:
+    runner = _running.get(handle)
+    if runner is None:
+        raise RunnerError(f"no running runner {handle}")
+    return runner
+
+
+def _fault(handle: int, what: str) -> RunnerError:
+    runner = _running.pop(handle)
+    outcome = _finish(runner, 0.5)
+    tail = outcome["stderr"].strip().splitlines()[-1:] or ["nothing"]
+    return RunnerError(
+        f"runner {runner.name} (pid {handle}) {what}; exit status {outcome['returncode']}, stderr: {tail[0][:300]}"
+    )
+
+
+def _finish(runner: _Runner, timeout: float) -> dict[str, Any]:
+    """Stop a runner: close its pipes, wait up to `timeout` s, kill what is left of its session, collect the
+    tail of its stderr."""
+    import contextlib
+    import subprocess
+
+    proc = runner.proc
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(BrokenPipeError):
+                stream.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner if it is still there, and any children it left
+    proc.wait()
+    runner.stderr.seek(0, os.SEEK_END)
+    size = runner.stderr.tell()
+    runner.stderr.seek(max(0, size - STDERR_TAIL))
+    stderr = runner.stderr.read().decode("utf-8", "replace")
+    runner.stderr.close()
+    return {"returncode": proc.returncode, "stderr": stderr}
+
+
+@atexit.register
+def _stop_all() -> None:
+    for handle in list(_running):
+        _finish(_running.pop(handle), 0.0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -226,6 +228,27 @@ def test_modules_follow_depends_and_skip_builtins(series: str, expected: list[st
     if expected:  # dependencies come before their users
         assert names_loaded.index("virtio") < names_loaded.index("virtio_pci") < names_loaded.index("virtiofs")
         assert names_loaded.index("fuse") < names_loaded.index("virtiofs")
+
+
+@pytest.mark.skipif(not Path("/bin/busybox").exists(), reason="busybox-static is not installed")
+def test_initramfs_is_cached_per_agent_and_stale_ones_are_pruned(cache: Path) -> None:
+    root = fake_kernel(cache, "6.12", "6.12.1-1", "6.12.1+deb13-cloud-amd64")
+    kernel = kernels.cached_kernel("6.12")
+    builtin = "kernel/drivers/virtio/virtio_pci.ko\nkernel/fs/fuse/virtiofs.ko\n"
+    (kernel.modules_dir / "modules.builtin").write_text(builtin)
+    assert kernel.modules_dir.is_relative_to(root)
+    first = initramfs.build(kernel, ["/usr/bin/python3", "agent.py"], cache)
+    assert initramfs.build(kernel, ["/usr/bin/python3", "agent.py"], cache) == first
+    other_kernel = cache / "initramfs" / "5.10.0-1-cloud-amd64-0000000000000000.cpio"
+    other_kernel.write_bytes(b"")
+    week_old = time.time() - initramfs.STALE_SECONDS - 60
+    os.utime(first, (week_old, week_old))
+    os.utime(other_kernel, (week_old, week_old))
+    second = initramfs.build(kernel, ["/usr/bin/python3", "other-agent.py"], cache)
+    assert second != first and not first.exists(), "a week-old initramfs of the same kernel is removed"
+    assert other_kernel.exists(), "other kernels' images are left to their own builds"
+    entries = {e.name: e for e in initramfs.read_newc(second.read_bytes())}
+    assert entries["init"].mode == 0o100755 and b"other-agent.py" in entries["init"].data
 
 
 def test_module_without_modinfo_is_a_format_error() -> None:

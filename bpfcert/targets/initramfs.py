@@ -3,11 +3,14 @@ built in, and an /init that mounts the host root read-only over virtiofs and run
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import lzma
 import os
 import shlex
 import struct
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ NEEDED_MODULES = ("virtio_pci", "virtiofs")
 NEWC_MAGIC = b"070701"
 NEWC_HEADER = 110
 S_IFDIR, S_IFREG, S_IFLNK = 0o040000, 0o100000, 0o120000
+STALE_SECONDS = 7 * 24 * 3600  # a cached initramfs unused this long (an old checkout's agent path) is removed
 
 
 @dataclass(frozen=True)
@@ -162,13 +166,19 @@ reboot -f
 
 
 def build(kernel: CachedKernel, agent_argv: list[str], cache: Path) -> Path:
-    """The initramfs for `kernel` running `agent_argv`, cached by kernel release + init script hash."""
+    """The initramfs for `kernel` running `agent_argv`, cached by kernel release + init script hash; building
+    one removes those of the same kernel unused for STALE_SECONDS."""
     modules = modules_to_load(kernel)
     script = init_script([name for name, _ in modules], agent_argv)
     digest = hashlib.sha256(script.encode()).hexdigest()[:16]
     path = cache / "initramfs" / f"{kernel.release}-{digest}.cpio"
     if path.is_file():
+        os.utime(path)  # used now: not stale
         return path
+    for old in path.parent.glob(f"{glob.escape(kernel.release)}-*.cpio"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > STALE_SECONDS:
+                old.unlink()
     entries = [CpioEntry(d, S_IFDIR | 0o755) for d in ("bin", "dev", "proc", "sys", "root", "modules")]
     entries.append(CpioEntry("bin/busybox", S_IFREG | 0o755, BUSYBOX.read_bytes()))
     entries += [

@@ -1,8 +1,10 @@
 """pytest plugin: Hypothesis profiles (dev, ci) and the kernel targets (--target, the `target` fixture).
 
-Every test that takes `target` runs once per selected target and is marked `vm`. A target is opened once per
-session (VMs boot in the background, `default_jobs()` at a time, as soon as collection ends) and closed at the
-end; tests marked `after_all` (the per-target end-of-session checks such as KRN-SPLAT-001) run last.
+Every test that takes `target` (or `target_outcome`, which also gets a target that failed to open, for
+KRN-BOOT-001) runs once per selected target and is marked `vm`. A target is opened once per session (VMs boot
+in the background, `default_jobs()` at a time, as soon as collection ends) and closed at the end; tests marked
+`after_all` (the per-target end-of-session checks such as KRN-SPLAT-001) run last. The terminal summary says
+which kernel, accelerator and boot time each target had.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ class TargetPool:
 
     def get(self, name: str) -> Target:
         """The open target `name`; pytest.skip where VMs cannot run here; its TargetError if it failed."""
+        opened = self.outcome(name)
+        if isinstance(opened, TargetError):
+            raise opened
+        return opened
+
+    def outcome(self, name: str) -> Target | TargetError:
+        """The open target `name` or the TargetError that stopped it; pytest.skip where VMs cannot run here."""
         from bpfcert.targets.kernels import cached_kernels
         from bpfcert.targets.vm import missing_tools
 
@@ -64,7 +73,33 @@ class TargetPool:
                 pytest.skip(f"target {name}: {reason}")
             if name not in cached_kernels():
                 pytest.skip(f"target {name}: kernel not cached; run `bpfcert kernels fetch {name}`")
-        return self._submit(name).result()
+        try:
+            return self._submit(name).result()
+        except TargetError as exc:
+            return exc
+
+    def summary(self) -> list[str]:
+        """One line per target opened this session: kernel, Debian version, accelerator, boot time, or failure."""
+        from bpfcert.targets import SERIES
+
+        order = ["host", *SERIES]
+        lines = []
+        for name, future in sorted(self._futures.items(), key=lambda item: order.index(item[0])):
+            if not future.done():
+                continue
+            error = future.exception()
+            if error is not None:
+                lines.append(f"{name}: failed: {error}")
+                continue
+            info = future.result().info()
+            seconds = getattr(future.result(), "boot_seconds", 0.0)
+            parts = [info["release"]]
+            if info.get("version") and info.get("deb_sha256"):
+                parts.append(f"Debian {info['version']} (.deb sha256 {info['deb_sha256'][:12]}...)")
+            if seconds:
+                parts.append(f"{info['accel']}, ready in {seconds:.2f} s")
+            lines.append(f"{name}: " + ", ".join(parts))
+        return lines
 
     def _submit(self, name: str) -> Future[Target]:
         """Open `name` in the background; what depends on the environment (cache dir) is read here, now."""
@@ -106,28 +141,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOL] = TargetPool(config.getoption("--target-accel"))
 
 
-def uses_target_fixture(fixturenames: Iterable[str], markers: Iterable[pytest.Mark]) -> bool:
-    """A test takes the `target` fixture (not a `target` argument it parametrizes itself)."""
+TARGET_FIXTURES = ("target", "target_outcome")
+
+
+def target_fixture(fixturenames: Iterable[str], markers: Iterable[pytest.Mark]) -> str | None:
+    """Which target fixture a test takes, if any (not a `target` argument it parametrizes itself)."""
+    names = set(fixturenames)
     for mark in markers:
         argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
-        names = argnames.split(",") if isinstance(argnames, str) else list(argnames)
-        if "target" in (name.strip() for name in names):
-            return False
-    return "target" in fixturenames
+        own = argnames.split(",") if isinstance(argnames, str) else list(argnames)
+        names -= {name.strip() for name in own}
+    return next((f for f in TARGET_FIXTURES if f in names), None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if uses_target_fixture(metafunc.fixturenames, metafunc.definition.iter_markers("parametrize")):
+    fixture = target_fixture(metafunc.fixturenames, metafunc.definition.iter_markers("parametrize"))
+    if fixture:
         from bpfcert.targets import resolve_names
 
         names = resolve_names(metafunc.config.getoption("--target"))
-        metafunc.parametrize("target", names, indirect=True, scope="session", ids=names)
+        metafunc.parametrize(fixture, names, indirect=True, scope="session", ids=names)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if uses_target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize")):
+        if target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize")):
             item.add_marker(pytest.mark.vm)
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
@@ -140,12 +179,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     wanted: set[str] = set()
     for item in session.items:
         callspec = getattr(item, "callspec", None)
-        fixturenames = getattr(item, "fixturenames", ())
-        if callspec is not None and uses_target_fixture(fixturenames, item.iter_markers("parametrize")):
-            wanted.add(callspec.params["target"])
+        fixture = target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize"))
+        if callspec is not None and fixture:
+            wanted.add(callspec.params[fixture])
     if wanted - {"host"} and missing_tools() is None:
         cached = cached_kernels()
         session.config.stash[POOL].start(sorted(n for n in wanted if n in cached))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    lines = config.stash[POOL].summary()
+    if lines:
+        terminalreporter.write_sep("-", "kernel targets")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -154,5 +201,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Target:
-    """The kernel target this test runs on (parametrized by --target)."""
+    """The kernel target this test runs on (parametrized by --target); a target that failed to open errors."""
     return request.config.stash[POOL].get(request.param)
+
+
+@pytest.fixture(scope="session")
+def target_outcome(request: pytest.FixtureRequest) -> tuple[str, Target | TargetError]:
+    """(name, the open target or the TargetError that stopped it), for the checks of opening itself."""
+    return request.param, request.config.stash[POOL].outcome(request.param)

@@ -76,6 +76,20 @@ def test_classify(console: str, kind: str) -> None:
     assert vm.classify(console, "timeout") == kind
 
 
+def test_console_tail_reaches_back_to_the_fault_and_quotes_its_headline() -> None:
+    boot = [f"[    0.{i:06d}] boot line {i}" for i in range(300)]
+    panic = ["[    2.0] sysrq: Trigger a crash", "[    2.000001] Kernel panic - not syncing: sysrq triggered crash"]
+    trace = [f"[    2.000002]  frame_{i}+0x1/0x2" for i in range(40)]
+    tail, headline = vm.console_tail("\n".join([*boot, *panic, *trace, "[    2.1] ---[ end Kernel panic ]---"]))
+    assert tail.splitlines()[0] == panic[1] and tail.splitlines()[-1].endswith("end Kernel panic ]---")
+    assert headline == "Kernel panic - not syncing: sysrq triggered crash"
+    oom = ["[ 3.0] Out of memory: Killed process 80 (python3)", "bpfcert-init: agent exited with status 137"]
+    assert vm.console_tail("\n".join([*boot, *oom]))[1] == "Out of memory: Killed process 80 (python3)"
+    tail, headline = vm.console_tail("\n".join(boot))
+    assert tail.splitlines() == boot[-vm.CONSOLE_TAIL_LINES :] and headline == "boot line 299"
+    assert vm.console_tail("") == ("", "")
+
+
 def test_splat_lines_strip_prefixes_and_ignore_ordinary_lines() -> None:
     log = "\n".join(
         [
@@ -161,12 +175,13 @@ def test_default_jobs_is_at_least_two() -> None:
 
 
 def test_plugin_leaves_a_test_parametrizing_its_own_target_alone() -> None:
-    from bpfcert.pytest_plugin import uses_target_fixture
+    from bpfcert.pytest_plugin import target_fixture
 
     own = [pytest.mark.parametrize(("section", "target"), [("a", "b")]).mark]
     own_list = [pytest.mark.parametrize(argnames=["x", "target"], argvalues=[(1, 2)]).mark]
     other = [pytest.mark.parametrize("kind", ["panic"]).mark]
-    assert not uses_target_fixture(["section", "target"], own)
-    assert not uses_target_fixture(["x", "target"], own_list)
-    assert uses_target_fixture(["target", "kind"], other)
-    assert not uses_target_fixture(["kind"], other)
+    assert target_fixture(["section", "target"], own) is None
+    assert target_fixture(["x", "target"], own_list) is None
+    assert target_fixture(["target", "kind"], other) == "target"
+    assert target_fixture(["target_outcome"], other) == "target_outcome"
+    assert target_fixture(["kind"], other) is None

@@ -16,16 +16,6 @@ from bpfcert.targets import kernels, vm
 pytestmark = pytest.mark.vm
 
 
-def cached_or_skip(series: str) -> kernels.CachedKernel:
-    reason = vm.missing_tools()
-    if reason:
-        pytest.skip(reason)
-    kernel = kernels.cached_kernels().get(series)
-    if kernel is None:
-        pytest.skip(f"kernel {series} not cached; run `bpfcert kernels fetch {series}`")
-    return kernel
-
-
 def gone(pid: int) -> bool:
     """True when `pid` no longer exists (reaped), or was reused by something that is not ours."""
     try:
@@ -48,9 +38,9 @@ def test_target_fixture_reports_its_kernel(target: targets.Target) -> None:
     assert "Linux version" in target.call("dmesg") or target.name == "host"
 
 
-def test_boot_hello_dmesg_clean_shutdown_and_reaping() -> None:
-    kernel = cached_or_skip("5.10")
-    target = vm.boot("5.10", "tcg")
+def test_boot_hello_dmesg_clean_shutdown_and_reaping(vm_series: str) -> None:
+    kernel = kernels.cached_kernel(vm_series)
+    target = vm.boot(vm_series, "tcg")
     pids, workdir = target.pids, target._workdir
     try:
         assert len(pids) == 2 and not any(gone(pid) for pid in pids)
@@ -73,8 +63,8 @@ def test_boot_hello_dmesg_clean_shutdown_and_reaping() -> None:
         target.call("hello")
 
 
-def test_map_targets_boots_two_at_a_time_and_closes_all() -> None:
-    series = [s for s in ("5.10", "6.1") if cached_or_skip(s)]
+def test_map_targets_boots_two_at_a_time_and_closes_all(vm_series_list: list[str]) -> None:
+    series = vm_series_list[:2]
     seen: dict[str, list[int]] = {}
 
     def release_and_pids(t: targets.Target) -> Any:

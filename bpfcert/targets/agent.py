@@ -46,20 +46,22 @@ def dmesg() -> str:
 
 
 def fault(kind: str) -> None:
-    """Fault injection for the harness's own tests (enabled only with --faults): panic, hang, oom or die."""
+    """Fault injection for the harness's own tests (enabled only with --faults): panic, hang, oom, die, or
+    splat (the kernel prints a backtrace with a Call Trace, and carries on)."""
     import signal
 
-    if kind == "panic":
+    if kind in ("panic", "splat"):
         with open("/proc/sysrq-trigger", "w") as f:
-            f.write("c")
-    elif kind == "hang":
+            f.write("c" if kind == "panic" else "l")
+        return
+    if kind == "hang":
         while True:
             signal.pause()
-    elif kind == "oom":
+    if kind == "oom":
         hoard = []
         while True:
             hoard.append(bytearray(16 << 20))
-    elif kind == "die":
+    if kind == "die":
         os.kill(os.getpid(), 9)
     raise ValueError(f"unknown fault kind {kind!r}")
 

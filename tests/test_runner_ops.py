@@ -50,6 +50,18 @@ def test_runner_faults_are_reported_and_the_target_carries_on(target: Target) ->
     assert target.call("hello")["release"] == target.info()["release"]
 
 
+def test_runner_writing_an_endless_line_is_stopped(tmp_path: Path) -> None:
+    """Host only (16 MiB through an emulated guest is slow): no newline after MAX_LINE bytes is a fault."""
+    from bpfcert.targets.runner import MAX_LINE, RunnerError, runner_exchange, runner_start
+
+    script = tmp_path / "endless.sh"
+    script.write_text("#!/bin/sh\nread -r _\nexec tr '\\0' x < /dev/zero\n")
+    script.chmod(0o755)
+    handle = runner_start([str(script)])["handle"]
+    with pytest.raises(RunnerError, match=f"wrote more than {MAX_LINE} bytes without a newline; exit status"):
+        runner_exchange(handle, "go", timeout=30)
+
+
 def _alive(pid: int) -> bool:
     """`pid` exists and is not a zombie (a killed orphan may wait a moment for its new parent to reap it)."""
     try:

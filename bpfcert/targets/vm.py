@@ -166,6 +166,10 @@ class VmTarget:
         self.vm_timeout = vm_timeout
         self.faults = faults
         self.cache = cache_dir()  # read once, here: booting may run in a thread while the environment changes
+        # Staged here, in the caller's thread (extraction runs decompressors; a boot thread should only start
+        # QEMU): the vmlinux ELF for a PVH boot where there is one, and the initramfs.
+        self.image = uncompressed_kernel(kernel) or kernel.vmlinuz
+        self.initrd = initramfs.build(kernel, agent_argv(faults), self.cache)
         self.accel = ""
         self.boot_seconds = 0.0
         self.hello: dict[str, Any] = {}
@@ -185,25 +189,24 @@ class VmTarget:
     def boot(self, accel: str = "auto") -> None:
         """Start virtiofsd and QEMU and wait for the agent; `auto` tries KVM briefly, then TCG."""
         global _kvm_works
-        initrd = initramfs.build(self.kernel, agent_argv(self.faults), self.cache)
         if accel == "auto":
             with _kvm_lock:
                 if _kvm_works is None:
                     usable = os.access("/dev/kvm", os.R_OK | os.W_OK) and not _kvm_known_broken(self.cache)
-                    if usable and self._try_kvm(initrd):
+                    if usable and self._try_kvm():
                         _kvm_works = True
                         return
                     _kvm_works = False
             if _kvm_works:
-                self._start(initrd, "kvm", self.boot_timeout)
+                self._start("kvm", self.boot_timeout)
                 return
             accel = "tcg"
-        self._start(initrd, accel, self.boot_timeout)
+        self._start(accel, self.boot_timeout)
 
-    def _try_kvm(self, initrd: Path) -> bool:
+    def _try_kvm(self) -> bool:
         """Boot under KVM within KVM_PROBE_TIMEOUT; on failure clean up and remember that KVM does not work."""
         try:
-            self._start(initrd, "kvm", KVM_PROBE_TIMEOUT)
+            self._start("kvm", KVM_PROBE_TIMEOUT)
             return True
         except TargetError:
             self._reap()
@@ -211,7 +214,7 @@ class VmTarget:
             _remember_kvm_broken(self.cache)
             return False
 
-    def _start(self, initrd: Path, accel: str, timeout: float) -> None:
+    def _start(self, accel: str, timeout: float) -> None:
         self.accel = accel
         self._buf = b""
         started = time.monotonic()
@@ -262,9 +265,9 @@ class VmTarget:
                 "1",
                 *cpu,
                 "-kernel",
-                str(uncompressed_kernel(self.kernel) or self.kernel.vmlinuz),
+                str(self.image),
                 "-initrd",
-                str(initrd),
+                str(self.initrd),
                 "-append",
                 CMDLINE,
                 "-serial",

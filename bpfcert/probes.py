@@ -575,8 +575,8 @@ def _target_entry(name: str, outcome: Any) -> dict[str, Any]:
     from bpfcert.errors import TargetError
 
     if isinstance(outcome, TargetError):
-        tail = "\n".join(outcome.console.splitlines()[-20:])
-        return {"name": name, "error": {"kind": outcome.kind, "message": str(outcome), "console_tail": tail}}
+        error = {"kind": outcome.kind, "message": str(outcome), "console_tail": outcome.console}
+        return {"name": name, "error": error}
     info, findings, seconds = outcome
     return {**info, "name": name, "probe_call_seconds": seconds, "findings": findings}
 

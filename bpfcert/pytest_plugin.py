@@ -92,12 +92,11 @@ class TargetPool:
                 lines.append(f"{name}: failed: {error}")
                 continue
             info = future.result().info()
-            seconds = getattr(future.result(), "boot_seconds", 0.0)
             parts = [info["release"]]
-            if info.get("version") and info.get("deb_sha256"):
+            if info["deb_sha256"]:
                 parts.append(f"Debian {info['version']} (.deb sha256 {info['deb_sha256'][:12]}...)")
-            if seconds:
-                parts.append(f"{info['accel']}, ready in {seconds:.2f} s")
+            if info["boot_seconds"]:
+                parts.append(f"{info['accel']}, ready in {info['boot_seconds']:.2f} s")
             lines.append(f"{name}: " + ", ".join(parts))
         return lines
 

@@ -68,26 +68,30 @@ def test_fault_op_exists_only_with_the_test_flag() -> None:
     [
         ("Out of memory: Killed process 80 (python3)\nbpfcert-init: agent exited with status 137", "oom"),
         ("Kernel panic - not syncing: sysrq triggered crash", "panic"),
+        ("BUG: kernel NULL pointer dereference\nOops: 0000 [#1] SMP\nbpfcert-init: agent exited (139)", "oops"),
         ("bpfcert-init: agent exited with status 137", "agent-died"),
         ("nothing special", "timeout"),
     ],
 )
-def test_classify(console: str, kind: str) -> None:
-    assert vm.classify(console, "timeout") == kind
+def test_diagnose_classifies(console: str, kind: str) -> None:
+    assert vm.diagnose(console, "timeout")[0] == kind
 
 
-def test_console_tail_reaches_back_to_the_fault_and_quotes_its_headline() -> None:
+def test_diagnose_reaches_back_to_the_fault_and_quotes_its_line() -> None:
     boot = [f"[    0.{i:06d}] boot line {i}" for i in range(300)]
     panic = ["[    2.0] sysrq: Trigger a crash", "[    2.000001] Kernel panic - not syncing: sysrq triggered crash"]
     trace = [f"[    2.000002]  frame_{i}+0x1/0x2" for i in range(40)]
-    tail, headline = vm.console_tail("\n".join([*boot, *panic, *trace, "[    2.1] ---[ end Kernel panic ]---"]))
+    _, headline, tail = vm.diagnose("\n".join([*boot, *panic, *trace, "[    2.1] ---[ end Kernel panic ]---"]), "x")
     assert tail.splitlines()[0] == panic[1] and tail.splitlines()[-1].endswith("end Kernel panic ]---")
     assert headline == "Kernel panic - not syncing: sysrq triggered crash"
     oom = ["[ 3.0] Out of memory: Killed process 80 (python3)", "bpfcert-init: agent exited with status 137"]
-    assert vm.console_tail("\n".join([*boot, *oom]))[1] == "Out of memory: Killed process 80 (python3)"
-    tail, headline = vm.console_tail("\n".join(boot))
+    assert vm.diagnose("\n".join([*boot, *oom]), "x")[1] == "Out of memory: Killed process 80 (python3)"
+    far = vm.diagnose("\n".join(["Kernel panic - early", *boot]), "x")[2].splitlines()
+    assert len(far) == vm.CONSOLE_TAIL_MAX_LINES, "a fault line far back is not worth the whole console"
+    kind, headline, tail = vm.diagnose("\n".join(boot), "timeout")
     assert tail.splitlines() == boot[-vm.CONSOLE_TAIL_LINES :] and headline == "boot line 299"
-    assert vm.console_tail("") == ("", "")
+    assert kind == "timeout"
+    assert vm.diagnose("", "boot") == ("boot", "", "")
 
 
 def test_splat_lines_strip_prefixes_and_ignore_ordinary_lines() -> None:
@@ -123,15 +127,18 @@ def test_host_target_runs_ops_in_process() -> None:
 
 
 class FakeTarget:
-    def __init__(self, name: str, log: list[str]) -> None:
+    def __init__(self, name: str, log: list[str], release: str = "6.1.0-1-cloud-amd64") -> None:
         self.name = name
         self.log = log
+        self.release = release
 
     def info(self) -> dict[str, Any]:
-        return {"name": self.name}
+        return {"name": self.name, "release": "6.1.0-1-cloud-amd64", "accel": "tcg", "boot_seconds": 2.5}
 
     def call(self, op: str, **args: Any) -> Any:
-        return op
+        if op == "hello" and self.release == "dead":
+            raise TargetError(f"{self.name}: agent-died: agent channel closed during op 'hello'", "agent-died")
+        return {"release": self.release} if op == "hello" else op
 
     def splats(self) -> list[str]:
         return []
@@ -159,11 +166,11 @@ def test_map_targets_keeps_results_of_healthy_targets(monkeypatch: pytest.Monkey
             running["now"] -= 1
         if target.name == "6.12":
             raise TargetError("6.12: panic: guest panicked", "panic", "Kernel panic")
-        return str(target.call("hello"))
+        return str(target.call("dmesg"))
 
     monkeypatch.setattr(targets, "open_target", fake_open)
     results = targets.map_targets(["host", "5.10", "6.1", "6.12", "7.2"], fn, jobs=2, progress=False)
-    assert results["host"] == results["5.10"] == results["7.2"] == "hello"
+    assert results["host"] == results["5.10"] == results["7.2"] == "dmesg"
     assert isinstance(results["6.1"], TargetError) and results["6.1"].kind == "boot"
     assert isinstance(results["6.12"], TargetError) and results["6.12"].console == "Kernel panic"
     assert sorted(log) == ["closed 5.10", "closed 6.12", "closed 7.2", "closed host"]
@@ -185,3 +192,44 @@ def test_plugin_leaves_a_test_parametrizing_its_own_target_alone() -> None:
     assert target_fixture(["target", "kind"], other) == "target"
     assert target_fixture(["target_outcome"], other) == "target_outcome"
     assert target_fixture(["kind"], other) is None
+
+
+def test_krn_boot_001_fails_a_target_that_does_not_answer_as_itself() -> None:
+    from bpfcert.checks.kernel import krn_boot_001
+    from bpfcert.results import Status
+
+    passed = krn_boot_001("6.1", FakeTarget("6.1", []))
+    assert passed.status == Status.PASS and passed.message == "6.1.0-1-cloud-amd64 answers in 2.50 s (tcg)"
+    assert passed.target == "6.1" and passed.evidence["boot_seconds"] == 2.5
+    dead = krn_boot_001("6.1", FakeTarget("6.1", [], release="dead"))
+    assert dead.status == Status.FAIL and dead.message.startswith("booted but its agent does not answer: 6.1: ")
+    other = krn_boot_001("6.1", FakeTarget("6.1", [], release="5.10.0-46-cloud-amd64"))
+    assert other.status == Status.FAIL
+    assert other.message == "answers as 5.10.0-46-cloud-amd64, expected 6.1.0-1-cloud-amd64"
+    failed = krn_boot_001("6.1", TargetError("6.1: panic: guest exited (console: Kernel panic)", "panic", "a\nb"))
+    assert failed.status == Status.FAIL and failed.evidence == {"kind": "panic", "console_tail": ["a", "b"]}
+
+
+def test_target_pool_hands_out_a_failed_open_and_summarises_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the `target` and `target_outcome` fixtures get for a target that could not open."""
+    from concurrent.futures import Future
+
+    from bpfcert import pytest_plugin
+    from bpfcert.targets import kernels
+
+    monkeypatch.setattr(vm, "missing_tools", lambda: None)
+    monkeypatch.setattr(kernels, "cached_kernels", lambda: {"6.1": None})
+    pool = pytest_plugin.TargetPool("tcg")
+    failure = TargetError("6.1: boot: agent not ready within 1s (tcg) (console: x)", "boot")
+    failed: Future[targets.Target] = Future()
+    failed.set_exception(failure)
+    opened: Future[targets.Target] = Future()
+    opened.set_result(targets.HostTarget())
+    pool._futures.update({"6.1": failed, "host": opened})
+    assert pool.outcome("6.1") is failure
+    with pytest.raises(TargetError, match="agent not ready"):
+        pool.get("6.1")
+    summary = pool.summary()
+    assert summary[0] == f"host: {os.uname().release}"
+    assert summary[1] == f"6.1: failed: {failure}"
+    pool.close()

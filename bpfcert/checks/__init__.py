@@ -37,6 +37,14 @@ def check(req_id: str) -> Callable[[CheckFn], CheckFn]:
     return register
 
 
+def result(
+    req_id: str, status: Status, message: str, *, target: str = "static", evidence: dict[str, Any] | None = None
+) -> Result:
+    """A Result of requirement `req_id`, at the level the catalogue gives it."""
+    level = spec.requirement(req_id).level
+    return Result(req_id, status, message, level=level, target=target, evidence=evidence or {})
+
+
 @dataclass
 class Artifact:
     """One declared artifact: its manifest entry, resolved path, parsed object and what its code uses.
@@ -72,7 +80,7 @@ class Context:
     artifacts: list[Artifact] = field(default_factory=list)
 
     def result(self, req_id: str, status: Status, message: str, **evidence: Any) -> Result:
-        return Result(req_id, status, message, level=spec.requirement(req_id).level, evidence=evidence)
+        return result(req_id, status, message, evidence=evidence)
 
     def loaded(self) -> Iterator[Artifact]:
         """Artifacts that loaded: object parsed, ELF64 EM_BPF, code decoded."""

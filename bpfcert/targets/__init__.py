@@ -22,7 +22,8 @@ class Target(Protocol):
     name: str
 
     def info(self) -> dict[str, Any]:
-        """{"name", "release", "series", "version", "deb_sha256", "accel", "arch"}."""
+        """{"name", "release", "series", "version", "deb_sha256", "accel", "arch", "boot_seconds"} (None where
+        they do not apply: the host has no .deb and no boot)."""
 
     def call(self, op: str, **args: Any) -> Any:
         """Run bpfcert.targets.ops.OPS[op](**args) on this kernel; TargetError (classified) on failure."""
@@ -57,6 +58,7 @@ class HostTarget:
             "deb_sha256": None,
             "accel": "none",
             "arch": uname.machine,
+            "boot_seconds": None,
         }
 
     def call(self, op: str, **args: Any) -> Any:

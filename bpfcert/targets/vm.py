@@ -42,10 +42,18 @@ CMDLINE = (
 # RDRAND lets the guest's crng initialise at once; without it Python's start waits ~1.4 s for entropy (6.12).
 TCG_CPU = "qemu64,+rdrand"
 CONSOLE_TAIL_LINES = 30
-CONSOLE_TAIL_MAX_LINES = 200  # a tail is stretched back to the fault's first line, up to this many lines
-# What a dying guest prints that says what happened, most telling first: the attached console tail starts at
-# the first such line, and the error message quotes the most telling one.
-FAULT_HEADLINES = ("Kernel panic", "Out of memory", "kernel BUG", "BUG: ", "Oops", "bpfcert-init: ")
+CONSOLE_TAIL_MAX_LINES = 200  # a tail reaches back to the line that shows the fault, up to this many lines
+# Console lines that show how a guest died, in the order they decide the fault kind: the first needle found
+# gives the kind, its first line is quoted in the error, and the attached tail starts there.
+FAULT_LINES = (
+    ("Out of memory", "oom"),
+    ("invoked oom-killer", "oom"),
+    ("Kernel panic", "panic"),
+    ("kernel BUG", "oops"),
+    ("BUG: ", "oops"),
+    ("Oops", "oops"),
+    ("bpfcert-init: agent exited", "agent-died"),
+)
 # Kernel splats (requirement KRN-SPLAT-001).
 SPLAT = re.compile(r"kernel BUG|BUG: |WARNING: |Oops|KASAN|Call Trace")
 LOG_PREFIX = re.compile(r"^(<\d+>)?(\[\s*\d+\.\d+\]\s*)?")
@@ -90,30 +98,20 @@ def splat_lines(log: str) -> list[str]:
     return [LOG_PREFIX.sub("", line).strip() for line in log.splitlines() if SPLAT.search(line)]
 
 
-def console_tail(console: str) -> tuple[str, str]:
-    """(the console tail to attach, its headline): the last CONSOLE_TAIL_LINES lines, reaching back to the first
-    fault line within CONSOLE_TAIL_MAX_LINES; the headline is the most telling fault line, else the last line."""
-    lines = console.splitlines()[-CONSOLE_TAIL_MAX_LINES:]
-    faults = [i for i, line in enumerate(lines) if any(h in line for h in FAULT_HEADLINES)]
-    start = max(0, min([len(lines) - CONSOLE_TAIL_LINES, *faults]))
-    for wanted in FAULT_HEADLINES:
-        headline = next((LOG_PREFIX.sub("", lines[i]).strip() for i in faults if wanted in lines[i]), "")
-        if headline:
-            break
+def diagnose(console: str, default: str) -> tuple[str, str, str]:
+    """(fault kind, the console line that shows it, the console tail to attach) for a guest that died.
+
+    Without a FAULT_LINES match the kind is `default`, the line the last non-empty one, the tail the last
+    CONSOLE_TAIL_LINES lines; with one, the tail reaches back to that line (CONSOLE_TAIL_MAX_LINES at most)."""
+    lines = console.splitlines()
+    start = max(0, len(lines) - CONSOLE_TAIL_LINES)
+    match = next(((kind, i) for needle, kind in FAULT_LINES for i, line in enumerate(lines) if needle in line), None)
+    if match is None:
+        kind, shown = default, next((line for line in reversed(lines) if line.strip()), "")
     else:
-        headline = next((LOG_PREFIX.sub("", line).strip() for line in reversed(lines) if line.strip()), "")
-    return "\n".join(lines[start:]), headline
-
-
-def classify(console: str, default: str) -> str:
-    """The fault kind the console shows (oom, panic, agent-died), else `default`."""
-    if "Out of memory" in console or "invoked oom-killer" in console:
-        return "oom"
-    if "Kernel panic" in console:
-        return "panic"
-    if "bpfcert-init: agent exited" in console:
-        return "agent-died"
-    return default
+        kind, found = match
+        start, shown = min(start, max(found, len(lines) - CONSOLE_TAIL_MAX_LINES)), lines[found]
+    return kind, LOG_PREFIX.sub("", shown).strip(), "\n".join(lines[start:])
 
 
 # Whether KVM runs guests on this machine: probed by the first boot with accel "auto", remembered in the cache
@@ -193,14 +191,10 @@ class VmTarget:
             with _kvm_lock:
                 if _kvm_works is None:
                     usable = os.access("/dev/kvm", os.R_OK | os.W_OK) and not _kvm_known_broken(self.cache)
-                    if usable and self._try_kvm():
-                        _kvm_works = True
-                        return
-                    _kvm_works = False
-            if _kvm_works:
-                self._start("kvm", self.boot_timeout)
-                return
-            accel = "tcg"
+                    _kvm_works = usable and self._try_kvm()
+                    if _kvm_works:
+                        return  # the probe itself booted this target
+            accel = "kvm" if _kvm_works else "tcg"
         self._start(accel, self.boot_timeout)
 
     def _try_kvm(self) -> bool:
@@ -347,6 +341,7 @@ class VmTarget:
             "deb_sha256": self.kernel.deb_sha256,
             "accel": self.accel,
             "arch": "x86_64",
+            "boot_seconds": round(self.boot_seconds, 2),
         }
 
     def call(self, op: str, **args: Any) -> Any:
@@ -432,10 +427,8 @@ class VmTarget:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._qemu.wait(5)  # let a dying guest finish printing (panic, init's exit message)
         self._reap()
-        console = self.console()
-        kind = classify(console, default_kind)
-        tail, headline = console_tail(console)
-        where = f"console: {headline[:160]}" if headline else f"empty console; qemu: {self._log_tail('qemu.log')[:160]}"
+        kind, shown, tail = diagnose(self.console(), default_kind)
+        where = f"console: {shown[:160]}" if shown else f"empty console; qemu: {self._log_tail('qemu.log')[:160]}"
         self._failure = TargetError(f"{self.name}: {kind}: {what} ({where})", kind, tail)
         return self._failure
 

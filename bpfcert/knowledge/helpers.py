@@ -257,14 +257,9 @@ def _by_name() -> dict[str, Helper]:
     return {h.name: h for h in HELPERS}
 
 
-@functools.cache
-def _by_id() -> dict[int, Helper]:
-    return {h.id: h for h in HELPERS}
-
-
 def helper_by_id(helper_id: int) -> Helper | None:
     """The helper with this id, None for 0 (unspec), negative or unknown ids."""
-    return _by_id().get(helper_id)
+    return _by_name().get("bpf_" + uapi.HELPER_NAMES[helper_id]) if 0 < helper_id < len(uapi.HELPER_NAMES) else None
 
 
 def helper_by_name(name: str) -> Helper | None:

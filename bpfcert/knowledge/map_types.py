@@ -84,10 +84,5 @@ def map_type_by_name(name: str) -> MapType | None:
     return _by_name().get(key)
 
 
-@functools.cache
-def _by_value() -> dict[int, MapType]:
-    return {m.value: m for m in MAP_TYPES}
-
-
 def map_type_by_value(value: int) -> MapType | None:
-    return _by_value().get(value)
+    return _by_name().get(uapi.MAP_TYPES[value]) if 0 < value < len(uapi.MAP_TYPES) else None

@@ -81,10 +81,5 @@ def prog_type_by_name(name: str) -> ProgType | None:
     return _by_name().get(key)
 
 
-@functools.cache
-def _by_value() -> dict[int, ProgType]:
-    return {p.value: p for p in PROG_TYPES}
-
-
 def prog_type_by_value(value: int) -> ProgType | None:
-    return _by_value().get(value)
+    return _by_name().get(uapi.PROG_TYPES[value]) if 0 < value < len(uapi.PROG_TYPES) else None

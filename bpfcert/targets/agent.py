@@ -50,9 +50,10 @@ def fault(kind: str) -> None:
     splat (the kernel prints a backtrace with a Call Trace, and carries on)."""
     import signal
 
-    if kind in ("panic", "splat"):
+    sysrq = {"panic": "c", "splat": "l"}.get(kind)  # crash; show a backtrace of all CPUs
+    if sysrq:
         with open("/proc/sysrq-trigger", "w") as f:
-            f.write("c" if kind == "panic" else "l")
+            f.write(sysrq)
         return
     if kind == "hang":
         while True:

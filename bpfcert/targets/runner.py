@@ -94,19 +94,19 @@ def runner_exchange(handle: int, line: str, timeout: float = 30.0) -> dict[str, 
 
 def runner_stop(handle: int, timeout: float = 5.0) -> dict[str, Any]:
     """Close the runner's stdin and wait `timeout` s for it to exit (then kill it); {"returncode", "stderr"}."""
-    runner = _running.pop(_get(handle).proc.pid)
-    return _finish(runner, timeout)
+    return _finish(_get(handle, take=True), timeout)
 
 
-def _get(handle: int) -> _Runner:
-    runner = _running.get(handle)
+def _get(handle: int, *, take: bool = False) -> _Runner:
+    """The running runner `handle`; with `take`, no longer listed as running."""
+    runner = _running.pop(handle, None) if take else _running.get(handle)
     if runner is None:
         raise RunnerError(f"no running runner {handle}")
     return runner
 
 
 def _fault(handle: int, what: str) -> RunnerError:
-    runner = _running.pop(handle)
+    runner = _get(handle, take=True)
     outcome = _finish(runner, 0.5)
     tail = outcome["stderr"].strip().splitlines()[-1:] or ["nothing"]
     return RunnerError(

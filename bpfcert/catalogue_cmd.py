@@ -44,9 +44,8 @@ def explain(args: argparse.Namespace) -> int:
         hint = f"did you mean {', '.join(close)}?" if close else "`bpfcert requirements` lists them"
         raise BpfcertError(f"unknown requirement ID {args.id!r}; {hint}")
     r = catalogue[req_id]
-    anchor = r.clause.partition("#")[2]
     clause = "\n".join(f"  {line}" for line in spec.clause(req_id).splitlines())
     print(f"{r.id} · {r.level} · {r.profile}\n{r.title}\n")
-    print(f"clause ({spec.SPEC_DIR / 'STANDARD.md'}#{anchor}):\n{clause}\n")
+    print(f"clause ({r.clause}):\n{clause}\n")
     print(f"fix: {r.fix}")
     return 0

@@ -232,3 +232,15 @@ def test_wheel_install_works_outside_the_checkout(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "PKG-MAN-001" in proc.stdout, proc.stderr
     proc = installed("explain", "PKG-ART-001")
     assert proc.returncode == 0 and "MUST" in proc.stdout, proc.stderr
+
+
+def test_readme_first_package_walk_through(tmp_path: Path) -> None:
+    """The README's "your first package" builds with the clang command it gives, packs, and checks conformant."""
+    walk = (ROOT / "README.md").read_text().split("## Your first package", 1)[1]
+    source = walk.split("```c\n", 1)[1].split("```", 1)[0]
+    build = next(line[2:] for line in walk.splitlines() if line.startswith("$ clang "))
+    (tmp_path / "prog.bpf.c").write_text(source)
+    subprocess.run(build, shell=True, cwd=tmp_path, check=True, timeout=60)
+    assert main(["pack", str(tmp_path / "prog.bpf.o"), "-o", str(tmp_path / "mypkg"), "--name", "first-pkg"]) == 0
+    proc = bpfcert("check", str(tmp_path / "mypkg"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr

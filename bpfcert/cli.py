@@ -17,27 +17,77 @@ HANDLERS = {
     "pack": "bpfcert.commands:pack",
     "import": "bpfcert.commands:import_package",
     "examples": "bpfcert.commands:examples",
+    "requirements": "bpfcert.catalogue_cmd:requirements",
+    "explain": "bpfcert.catalogue_cmd:explain",
     "kernels": "bpfcert.targets.kernels:command",
     "probe": "bpfcert.probes:command",
 }
 
+# The exit codes every command shares after its own 0 (and 1).
+UNUSABLE = (
+    "2  unusable input or environment (a one-line error on stderr)",
+    "3  internal error (a bug: please report it)",
+)
+
+
+def _add(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, about: str, examples: str, *exits: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with examples and its exit codes."""
+    codes = "\n".join(f"  {line}" for line in (*exits, *UNUSABLE))
+    epilog = f"Examples:\n{examples}\n\nexit codes:\n{codes}"
+    return sub.add_parser(
+        name, help=about, description=about, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def _profile_list(text: str) -> list[str]:
+    """`--profile a,b`: a comma list; unknown names are left for the command to refuse in one line."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
 
 def build_parser() -> argparse.ArgumentParser:
+    from bpfcert import spec
+
+    profiles = list(spec.profiles())
     p = argparse.ArgumentParser(
-        prog="bpfcert", description="Conformance and certification for eBPF software."
+        prog="bpfcert",
+        description="Conformance and certification for eBPF software.",
+        epilog="Examples:\n  bpfcert check examples/xdp-counter-v1\n  bpfcert explain PKG-ART-003\n\n"
+        "exit codes (each command's --help says what 0 and 1 mean for it):\n"
+        + "\n".join(f"  {line}" for line in ("0  success, conformant", "1  a negative verdict", *UNUSABLE)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"bpfcert {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("check", help="check a package statically against the standard")
+    c = _add(
+        sub,
+        "check",
+        "check a package statically against the standard",
+        "  bpfcert check examples/xdp-counter-v1\n"
+        "  bpfcert check pkg.tar.gz --profile package-core,package-portable --format junit -o junit.xml",
+        "0  conformant",
+        "1  nonconformant (a MUST requirement failed)",
+    )
     c.add_argument("package", help="package directory, .tar.gz archive, or manifest file")
     c.add_argument(
-        "--profile", action="append", help="profile(s) to check (default: those the package claims)"
+        "--profile",
+        action="extend",
+        type=_profile_list,
+        help="profile(s) to check, comma-separated or repeated: "
+        f"{', '.join(n for n in profiles if n.startswith('package-'))} (default: those the package claims)",
     )
     c.add_argument("--format", choices=["text", "json", "junit"], default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
 
-    k = sub.add_parser("pack", help="derive a manifest from BPF objects and write a package")
+    k = _add(
+        sub,
+        "pack",
+        "derive a manifest from BPF objects and write a package",
+        "  bpfcert pack prog.bpf.o -o mypkg --name mypkg --license GPL-2.0-only",
+        "0  package written",
+    )
     k.add_argument("objects", nargs="+", help="BPF ELF objects (or executables embedding them)")
     k.add_argument("-o", "--output", required=True, help="package directory to write")
     k.add_argument("--name", help="package name (default: from the first object's file name)")
@@ -46,31 +96,99 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign the manifest with")
     k.add_argument("--force", action="store_true", help="write into a non-empty output directory")
 
-    i = sub.add_parser("import", help="convert another package format into a bpfcert package")
+    i = _add(
+        sub,
+        "import",
+        "convert another package format into a bpfcert package",
+        '  bpfcert import bpfman prog.o --programs \'{"xdp_stats":"xdp"}\' -o pkg\n'
+        "  bpfcert import eunomia package.json -o pkg",
+        "0  package written",
+    )
     isub = i.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    ib = isub.add_parser("bpfman", help="bpfman bytecode image contents (object + io.ebpf.* label values)")
+    ib = _add(
+        isub,
+        "bpfman",
+        "bpfman bytecode image contents (object + io.ebpf.* label values)",
+        '  bpfcert import bpfman prog.o --programs \'{"xdp_stats":"xdp"}\' \\\n'
+        '      --maps \'{"xdp_stats_map":"per_cpu_array"}\' -o pkg',
+        "0  package written",
+    )
     ib.add_argument("object")
     ib.add_argument("--programs", required=True, help="io.ebpf.programs label value (JSON or @file)")
     ib.add_argument("--maps", default="{}", help="io.ebpf.maps label value (JSON or @file)")
     ib.add_argument("-o", "--output", required=True)
-    ie = isub.add_parser("eunomia", help="eunomia-bpf package.json")
+    ie = _add(
+        isub,
+        "eunomia",
+        "eunomia-bpf package.json",
+        "  bpfcert import eunomia package.json -o pkg",
+        "0  package written",
+    )
     ie.add_argument("package_json")
     ie.add_argument("-o", "--output", required=True)
 
-    e = sub.add_parser("examples", help="check the bundled example packages and write reports (the main job)")
+    e = _add(
+        sub,
+        "examples",
+        "check the bundled example packages and write reports (the main job)",
+        "  bpfcert examples --reports reports/examples",
+        "0  every example conformant",
+        "1  one is not",
+    )
     e.add_argument("--reports", default="reports/examples", help="directory for the JSON and JUnit reports")
 
-    kn = sub.add_parser("kernels", help="manage the cache of Debian kernels booted as targets")
-    ksub = kn.add_subparsers(dest="action", required=True, metavar="ACTION")
-    kl = ksub.add_parser("list", help="series, exact version, cached or not")
-    kl.add_argument("--format", choices=["text", "json"], default="text")
-    kf = ksub.add_parser("fetch", help="download the newest point release of each series")
-    kf.add_argument("series", nargs="*", help="5.10, 6.1, 6.12, 7.2 (default: all)")
-    kf.add_argument(
-        "--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)"
+    r = _add(
+        sub,
+        "requirements",
+        "list the standard's requirements: ID, level, profile, title",
+        "  bpfcert requirements --profile package-portable\n  bpfcert requirements --format json",
+        "0  listed",
     )
+    r.add_argument(
+        "--profile",
+        action="extend",
+        type=_profile_list,
+        help=f"only these profiles and those they include, comma-separated or repeated: {', '.join(profiles)}",
+    )
+    r.add_argument("--format", choices=["text", "json"], default="text")
 
-    pr = sub.add_parser("probe", help="probe kernel features on targets")
+    x = _add(
+        sub,
+        "explain",
+        "explain a requirement: its clause in the standard and how to fix a failure",
+        "  bpfcert explain PKG-ART-003",
+        "0  explained (an unknown ID is unusable input: close matches are suggested)",
+    )
+    x.add_argument("id", metavar="ID", help="requirement ID, e.g. PKG-REQ-005 (any case)")
+
+    kn = _add(
+        sub,
+        "kernels",
+        "manage the cache of Debian kernels booted as targets",
+        "  bpfcert kernels list\n  bpfcert kernels fetch --if-missing 6.1",
+        "0  done",
+    )
+    ksub = kn.add_subparsers(dest="action", required=True, metavar="ACTION")
+    kl = _add(ksub, "list", "series, exact version, cached or not", "  bpfcert kernels list --format json", "0  listed")
+    kl.add_argument("--format", choices=["text", "json"], default="text")
+    kf = _add(
+        ksub,
+        "fetch",
+        "download the newest point release of each series",
+        "  bpfcert kernels fetch --if-missing\n  bpfcert kernels fetch 5.10 7.2",
+        "0  every requested series cached",
+    )
+    kf.add_argument("series", nargs="*", help="5.10, 6.1, 6.12, 7.2 (default: all)")
+    kf.add_argument("--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)")
+
+    pr = _add(
+        sub,
+        "probe",
+        "probe kernel features on targets",
+        "  bpfcert probe --target host,6.1\n  bpfcert probe --target all --package examples/core-tracing",
+        "0  every target probed (and, with --package, able to run it)",
+        "1  a target failed or cannot run the package",
+    )
     pr.add_argument("--target", default="host", help="host, 5.10, 6.1, 6.12, 7.2, comma-separated, or all")
     pr.add_argument("--format", choices=["text", "json"], default="text")
     pr.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")

@@ -83,11 +83,12 @@ def import_package(args: argparse.Namespace) -> int:
 
 def examples(args: argparse.Namespace) -> int:
     """The main job: check every bundled example package, write JSON and JUnit reports."""
+    from bpfcert import bundled
     from bpfcert.report import to_json
     from bpfcert.report.junit import to_junit
     from bpfcert.report.text import to_text
 
-    root = Path(__file__).resolve().parent.parent / "examples"
+    root = bundled.directory("examples")
     packages = sorted(p.parent for p in root.glob("*/bpfpkg.json"))
     if not packages:
         raise BpfcertError(f"no example packages under {root}")

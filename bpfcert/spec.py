@@ -1,32 +1,38 @@
-"""Access to the standard as data: schemas and the requirement catalogue under spec/."""
+"""Access to the standard as data: schemas, the requirement catalogue and the clauses of STANDARD.md under spec/."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from bpfcert import bundled
 from bpfcert.errors import BpfcertError
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+SPEC_DIR = bundled.directory("spec")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Requirement:
     id: str
     level: str  # MUST | SHOULD | MAY (RFC 2119)
     profile: str
     title: str
+    clause: str  # "STANDARD.md#<anchor>"
+    fix: str  # one line: how to fix a failure
+
+
+def _read(name: str) -> str:
+    path = SPEC_DIR / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BpfcertError(f"cannot read the standard's {name}: {exc.strerror} ({path})") from None
 
 
 def _load(name: str) -> Any:
-    path = SPEC_DIR / name
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise BpfcertError(f"cannot read the standard's {name}: {exc.strerror} ({path})") from None
+    return json.loads(_read(name))
 
 
 @functools.cache
@@ -40,7 +46,8 @@ def schema(name: str) -> dict[str, Any]:
 def catalogue() -> dict[str, Requirement]:
     """Requirement ID -> Requirement, from spec/requirements.json."""
     data = _load("requirements.json")
-    return {r["id"]: Requirement(r["id"], r["level"], r["profile"], r["title"]) for r in data["requirements"]}
+    fields = [f.name for f in dataclasses.fields(Requirement)]
+    return {r["id"]: Requirement(**{k: r[k] for k in fields}) for r in data["requirements"]}
 
 
 @functools.cache
@@ -58,3 +65,17 @@ def requirement(req_id: str) -> Requirement:
         return catalogue()[req_id]
     except KeyError:
         raise BpfcertError(f"unknown requirement ID {req_id}") from None
+
+
+def clause(req_id: str) -> str:
+    """The text of a requirement's clause in STANDARD.md: what follows its anchor and heading, up to the next."""
+    anchor = f'<a id="{requirement(req_id).clause.partition("#")[2]}"></a>'
+    lines = _read("STANDARD.md").splitlines()
+    if anchor not in lines:
+        raise BpfcertError(f"{req_id}: STANDARD.md has no clause {anchor}")
+    body: list[str] = []
+    for line in lines[lines.index(anchor) + 2 :]:
+        if line.startswith(("<a id=", "#")):
+            break
+        body.append(line)
+    return "\n".join(body).strip()

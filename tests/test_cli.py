@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import jsonschema
 import pytest
 
 from bpfcert import spec
-from bpfcert.cli import main
+from bpfcert.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "socket-filter"
@@ -92,3 +97,150 @@ def test_examples_main_job_writes_reports(tmp_path: Path) -> None:
     for path in reports:
         validator.validate(json.loads(path.read_text()))
     assert ET.parse(tmp_path / "junit.xml").getroot().get("failures") == "0"
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The command path of every subcommand under `parser`, nested ones included (`import bpfman`)."""
+    found: list[tuple[str, ...]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((*path, name))
+                found += subcommand_parsers(sub, (*path, name))
+    return found
+
+
+def test_every_subcommand_help_shows_an_example_and_exit_codes() -> None:
+    commands = subcommand_parsers(build_parser())
+    assert ("check",) in commands and ("import", "bpfman") in commands
+    for command in commands:
+        proc = bpfcert(*command, "--help")
+        assert proc.returncode == 0, proc.stderr
+        assert "Example" in proc.stdout, f"bpfcert {' '.join(command)} --help shows no example"
+        assert "exit codes:\n  0  " in proc.stdout, f"bpfcert {' '.join(command)} --help states no exit codes"
+
+
+def test_profile_help_lists_the_catalogues_profiles() -> None:
+    """`check` names the package profiles, `requirements` every profile, each read from the catalogue."""
+    package_profiles = [p for p in spec.profiles() if p.startswith("package-")]
+    assert len(package_profiles) >= 3
+    for command, profiles in (("check", package_profiles), ("requirements", list(spec.profiles()))):
+        text = " ".join(bpfcert(command, "--help").stdout.split())
+        assert all(p in text for p in profiles), f"{command} --help: {text}"
+
+
+def test_profile_takes_a_comma_list_and_repeats(tmp_path: Path) -> None:
+    proc = bpfcert("check", str(EXAMPLE), "--profile", "package-portable,package-service", "--format", "json")
+    assert set(json.loads(proc.stdout)["profiles"]) >= {"package-portable", "package-service"}
+    proc = bpfcert(
+        "check", str(EXAMPLE), "--profile", "package-core", "--profile", "package-portable,package-service",
+        "--format", "json",
+    )
+    assert set(json.loads(proc.stdout)["profiles"]) >= {"package-core", "package-portable", "package-service"}
+    proc = bpfcert("check", str(EXAMPLE), "--profile", "package-core,no-such-profile")
+    assert proc.returncode == 2 and "no-such-profile" in proc.stderr
+
+
+def test_requirements_lists_the_catalogue() -> None:
+    proc = bpfcert("requirements")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split()[:3] for line in proc.stdout.splitlines() if line[:1].isupper()]
+    catalogue = spec.catalogue()
+    assert [r[0] for r in rows if r[0] in catalogue] == list(catalogue)
+    assert all([r.level, r.profile] == row[1:] for row in rows if (r := catalogue.get(row[0])))
+    portable = bpfcert("requirements", "--profile", "package-portable", "--format", "json")
+    listed = json.loads(portable.stdout)
+    ids = {r["id"] for r in listed}
+    assert "PKG-PORT-001" in ids and "PKG-MAN-001" in ids  # its own and the included package-core
+    assert not any(i.startswith(("PKG-SVC-", "KRN-")) for i in ids)
+    assert listed[0] == {**dataclasses.asdict(catalogue[listed[0]["id"]])}
+    proc = bpfcert("requirements", "--profile", "no-such-profile")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "package-core" in proc.stderr
+
+
+def test_explain_prints_the_requirement_its_clause_and_the_fix() -> None:
+    proc = bpfcert("explain", "pkg-sig-001")
+    assert proc.returncode == 0, proc.stderr
+    requirement = spec.requirement("PKG-SIG-001")
+    for part in ("PKG-SIG-001", "MUST", "package-core", requirement.title, requirement.fix):
+        assert part in proc.stdout
+    # the clause as STANDARD.md words it, not the catalogue's title
+    assert "it MUST verify over the canonical manifest (section 5)" in " ".join(proc.stdout.split())
+
+
+def test_explain_unknown_id_suggests_close_matches() -> None:
+    proc = bpfcert("explain", "PKG-ART-004")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "PKG-ART-003" in proc.stderr and "PKG-ART-001" in proc.stderr
+
+
+def test_failed_rows_end_with_a_fix_hint(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    shutil.copytree(EXAMPLE, pkg)
+    manifest = json.loads((pkg / "bpfpkg.json").read_text())
+    manifest["artifacts"][0]["sha256"] = "0" * 64
+    (pkg / "bpfpkg.json").write_text(json.dumps(manifest))
+    lines = bpfcert("check", str(pkg)).stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if "PKG-ART-003" in line)
+    assert lines[row].split()[0] == "FAIL"
+    assert lines[row + 1].split() == ["fix:", *spec.requirement("PKG-ART-003").fix.split()]
+    assert sum(line.lstrip().startswith("fix:") for line in lines) == 1  # passes get no hint
+
+
+def copy_source_tree(dest: Path) -> Path:
+    """The checkout without VCS data, caches and build output, so a build leaves the worktree untouched."""
+    skip = shutil.ignore_patterns(".git", ".tox", ".venv*", "build", "*.egg-info", "reports", "__pycache__", ".*cache")
+    return Path(shutil.copytree(ROOT, dest, ignore=skip))
+
+
+@pytest.mark.slow
+def test_wheel_install_works_outside_the_checkout(tmp_path: Path) -> None:
+    """spec/ and the example packages ship in the wheel: an installed bpfcert finds them without a checkout."""
+    source = copy_source_tree(tmp_path / "src")
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", str(source), "-w", str(wheels), "--no-deps"], check=True, timeout=600)
+    shutil.rmtree(source)  # nothing may still point at a source tree
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", *map(str, wheels.glob("*.whl"))],
+                   check=True, timeout=300)
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # the dependencies from the test interpreter's environment, after the wheel on the path
+    (Path(purelib) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+    def installed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([venv / "bin" / "bpfcert", *args], capture_output=True, text=True, cwd=elsewhere,
+                              env=env, timeout=120)
+
+    where = subprocess.run([python, "-c", "import bpfcert; print(bpfcert.__file__)"], capture_output=True,
+                           text=True, cwd=elsewhere, env=env, check=True).stdout
+    assert where.startswith(purelib), where
+    proc = installed("examples", "--reports", "out")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list((elsewhere / "out").glob("*.json"))) >= 4
+    example = Path(purelib) / "bpfcert" / "examples" / "xdp-counter-v1"
+    proc = installed("check", str(example))
+    assert proc.returncode == 0 and "verdict: conformant" in proc.stdout, proc.stdout + proc.stderr
+    proc = installed("requirements")
+    assert proc.returncode == 0 and "PKG-MAN-001" in proc.stdout, proc.stderr
+    proc = installed("explain", "PKG-ART-001")
+    assert proc.returncode == 0 and "MUST" in proc.stdout, proc.stderr
+
+
+def test_readme_first_package_walk_through(tmp_path: Path) -> None:
+    """The README's "your first package" builds with the clang command it gives, packs, and checks conformant."""
+    walk = (ROOT / "README.md").read_text().split("## Your first package", 1)[1]
+    source = walk.split("```c\n", 1)[1].split("```", 1)[0]
+    build = next(line[2:] for line in walk.splitlines() if line.startswith("$ clang "))
+    (tmp_path / "prog.bpf.c").write_text(source)
+    subprocess.run(build, shell=True, cwd=tmp_path, check=True, timeout=60)
+    assert main(["pack", str(tmp_path / "prog.bpf.o"), "-o", str(tmp_path / "mypkg"), "--name", "first-pkg"]) == 0
+    proc = bpfcert("check", str(tmp_path / "mypkg"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr

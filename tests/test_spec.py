@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from bpfcert import spec
+from bpfcert import bundled, spec
+from bpfcert.errors import BpfcertError
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDARD = spec.SPEC_DIR / "STANDARD.md"
@@ -185,3 +187,49 @@ def test_every_must_requirement_is_tested() -> None:
     text = "\n".join(sources)
     untested = [r["id"] for r in catalogue_data()["requirements"] if r["level"] == "MUST" and r["id"] not in text]
     assert untested == [], f"MUST requirements no test mentions: {', '.join(untested)}"
+
+
+def test_every_requirement_says_how_to_fix_a_failure() -> None:
+    """`fix` is required by the catalogue's schema and is one line of advice, shown under failed report rows."""
+    validator = jsonschema.Draft202012Validator(spec.schema("requirements"))
+    for requirement in catalogue_data()["requirements"]:
+        fix = requirement.get("fix", "")
+        assert fix.strip() and "\n" not in fix and fix.endswith("."), f"{requirement['id']}: fix {fix!r}"
+    broken = catalogue_data()
+    del broken["requirements"][0]["fix"]
+    assert [e.message for e in validator.iter_errors(broken)] == ["'fix' is a required property"]
+
+
+def test_clause_is_the_requirements_section_of_the_standard() -> None:
+    clauses = standard_requirements()
+    for req_id in spec.catalogue():
+        text = " ".join(spec.clause(req_id).split())
+        assert text.startswith(clauses[req_id][2]), req_id
+        assert not (set(re.findall(r"[A-Z]+-[A-Z]+-\d{3} ·", text))), f"{req_id}: runs into the next clause"
+    with pytest.raises(BpfcertError, match="PKG-NONE-001"):
+        spec.clause("PKG-NONE-001")
+
+
+def test_data_is_found_in_the_package_first_then_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed wheel holds bpfcert/spec; a checkout holds spec/ beside bpfcert/."""
+    package = tmp_path / "bpfcert"
+    (tmp_path / "spec").mkdir(parents=True)
+    package.mkdir()
+    monkeypatch.setattr(bundled, "PACKAGE", package)
+    assert bundled.directory("spec") == tmp_path / "spec"
+    (package / "spec").mkdir()
+    assert bundled.directory("spec") == package / "spec"
+    with pytest.raises(BpfcertError, match="examples"):
+        bundled.directory("examples")
+    assert spec.SPEC_DIR == ROOT / "spec"  # this checkout
+
+
+def test_pyproject_ships_every_package_and_the_data() -> None:
+    """pyproject.toml lists the packages by hand (spec/ and examples/ are mapped into bpfcert): none may be missing."""
+    setuptools_config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "bpfcert").rglob("__init__.py")
+    }
+    mapped = set(setuptools_config["package-dir"])
+    assert set(setuptools_config["packages"]) == on_disk | mapped
+    assert {setuptools_config["package-dir"][m] for m in mapped} == {"spec", "examples"}

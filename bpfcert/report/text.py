@@ -1,7 +1,9 @@
-"""Plain text for people: one line per result, failures first, then the verdict."""
+"""Plain text for people: one line per result (a failure followed by its "fix:" hint), failures first, then the
+verdict."""
 
 from __future__ import annotations
 
+from bpfcert import spec
 from bpfcert.checks import Report
 from bpfcert.report import summary
 from bpfcert.results import Status
@@ -16,6 +18,8 @@ def to_text(report: Report, verbose: bool = False) -> str:
             continue
         tag = "WARN" if r.status is Status.FAIL and r.level != "MUST" else str(r.status).upper()
         lines.append(f"  {tag:<5} {r.id:<13} {r.level:<6} {r.message}")
+        if r.status is Status.FAIL:
+            lines.append(f"{'':8}fix: {spec.requirement(r.id).fix}")
     s = summary(report)
     lines.append(
         f"verdict: {report.verdict} ({s['pass']} passed, {s['must_failed']} failed, "

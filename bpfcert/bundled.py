@@ -1,0 +1,20 @@
+"""Where the data bpfcert ships lives: the standard (`spec`) and the example packages (`examples`).
+
+A wheel installs them inside the package (bpfcert/spec, bpfcert/examples; pyproject.toml maps them there); a
+checkout, editable install included, keeps them beside it at the repository root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bpfcert.errors import BpfcertError
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def directory(name: str) -> Path:
+    """The directory of shipped data `name`: inside the installed package, else beside it in a checkout."""
+    for path in (PACKAGE / name, PACKAGE.parent / name):
+        if path.is_dir():
+            return path
+    raise BpfcertError(f"bpfcert's {name}/ is missing from {PACKAGE} and {PACKAGE.parent} (a broken install?)")

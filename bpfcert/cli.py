@@ -192,8 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", default="host", help="host, 5.10, 6.1, 6.12, 7.2, comma-separated, or all")
     pr.add_argument("--format", choices=["text", "json"], default="text")
     pr.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
-    pr.add_argument("--package", help="predict for this package whether each target meets its requires")
-    pr.add_argument("-o", "--output", help="also save the JSON here (default: reports/probe/<time>.json)")
+    pr.add_argument(
+        "--package", action="append", help="predict from this package's code whether each target runs it (repeatable)"
+    )
+    pr.add_argument("-o", "--output", help="also save the JSON report here")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 

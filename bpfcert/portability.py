@@ -1,15 +1,25 @@
-"""Portability prediction: does a package's `requires` hold on a target, given its probe findings?
+"""Portability prediction: does a package run on a target, given that target's probe findings?
 
-Each unmet requirement becomes a reason naming the feature and the probe's evidence; a requirement the
-findings cannot decide (an inconclusive probe, helpers of a program type that was not probed, no readable
-kconfig) goes to "unknown" and never counts as met or unmet.
+The verdict comes from the code (`code_needs`: what the package's objects use, per bpfcert.usage) and the
+kconfig the manifest declares (which no code shows); `predict` says what the manifest's `requires` alone would
+predict, and `manifest_disagreements` where `requires` and the code differ. Each unmet need becomes a reason
+naming the feature (and its first kernel where known); a need the findings cannot decide (an inconclusive
+probe, helpers of a program type that was not probed, no readable kconfig) goes to "unknown" and never counts
+as met or unmet. Host side only: never imported by the guest agent.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from bpfcert.knowledge.kernel import KernelVersionError, parse_version, satisfies
+from bpfcert.knowledge.kernel import KernelVersionError, format_version, parse_requirement, parse_version, satisfies
+
+if TYPE_CHECKING:
+    from bpfcert.package import Package
+
+# Program types whose programs attach through the kernel's BTF (fentry/fexit/fmod_ret/tp_btf/iter, LSM, struct_ops).
+BTF_PROG_TYPES = ("tracing", "lsm", "struct_ops")
 
 
 def _status(group: dict[str, Any], name: str) -> tuple[str, str]:
@@ -29,6 +39,22 @@ def _check_types(kind: str, wanted: list[str], found: dict[str, Any], reasons: l
             unknown.append(f"{kind} {name}: {status}{detail}")
 
 
+def _helper_findings(findings: dict[str, Any]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """(helpers missing from the kernel, {program type: its helper groups}) from any JSON."""
+    helpers = _object(findings.get("helpers"))
+    by_type = {t: g for t, g in _object(helpers.get("by_prog_type")).items() if isinstance(g, dict)}
+    return set(_names(helpers.get("missing"))), by_type
+
+
+def _helper_status(group: dict[str, Any], name: str) -> tuple[str, str]:
+    """available, not_allowed or inconclusive (with evidence) for one program type's helper groups."""
+    if name in _names(group.get("available")):
+        return "available", ""
+    if name in _names(group.get("not_allowed")):
+        return "not_allowed", ""
+    return "inconclusive", str(_object(group.get("inconclusive")).get(name, "not probed"))
+
+
 def _check_helpers(
     helpers: list[str],
     prog_types: list[str],
@@ -36,32 +62,39 @@ def _check_helpers(
     reasons: list[str],
     unknown: list[str],
 ) -> None:
-    by_type = (findings.get("helpers") or {}).get("by_prog_type") or {}
+    """The manifest does not say which program calls which helper: one program type that has it is enough."""
+    missing, by_type = _helper_findings(findings)
     probed = [t for t in dict.fromkeys(prog_types) if t in by_type]
-    if helpers and not probed:
-        unknown.append(f"helpers: none of the program types {prog_types} had its helpers probed")
-        return
     for helper in helpers:
-        short = helper.removeprefix("bpf_")
-        statuses = {t: _helper_status(by_type[t], short) for t in probed}
-        if statuses and all(s == "unsupported" for s in statuses.values()):
-            reasons.append(f"helper {helper} is not available to program type(s) {', '.join(probed)}")
-        elif not any(s == "available" for s in statuses.values()):
+        if helper in missing:
+            reasons.append(f"helper {helper} is missing from this kernel")
+            continue
+        if not probed:
+            unknown.append(f"helper {helper}: none of the program types {prog_types} had its helpers probed")
+            continue
+        statuses = {t: _helper_status(by_type[t], helper)[0] for t in probed}
+        if all(s == "not_allowed" for s in statuses.values()):
+            reasons.append(f"helper {helper} is not allowed for program type(s) {', '.join(probed)}")
+        elif "available" not in statuses.values():
             unknown.append(f"helper {helper}: not probed as available for {', '.join(probed)}")
-
-
-def _helper_status(group: dict[str, Any], name: str) -> str:
-    if name in group.get("available", ()):
-        return "available"
-    if name in group.get("unsupported", ()):
-        return "unsupported"
-    return "inconclusive"
 
 
 def _kconfig_satisfied(required: str, actual: str | None) -> bool:
     if required == "n":
         return actual in (None, "n")
     return actual == required or (required == "m" and actual == "y")
+
+
+def _check_kconfig(kconfig: dict[str, Any], findings: dict[str, Any], reasons: list[str], unknown: list[str]) -> None:
+    config = _object(findings.get("kconfig"))
+    if kconfig and not config.get("source"):
+        unknown.append("kconfig: the kernel's configuration is not readable on this target")
+    elif kconfig:
+        values = _object(config.get("values"))
+        for key, required in kconfig.items():
+            actual = values.get(key)
+            if not _kconfig_satisfied(str(required), actual):
+                reasons.append(f"{key}={required} required, kernel has {key}={actual or 'not set'}")
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -101,16 +134,242 @@ def predict(manifest: dict[str, Any], findings: dict[str, Any], target: str | No
     _check_types("map type", _names(requires.get("map_types")), _object(findings.get("map_types")), reasons, unknown)
     _check_helpers(_names(requires.get("helpers")), program_types or prog_types, findings, reasons, unknown)
     _check_types("kfunc", _names(requires.get("kfuncs")), _object(findings.get("kfuncs")), reasons, unknown)
-
-    kconfig = _object(requires.get("kconfig"))
-    config = _object(findings.get("kconfig"))
-    if kconfig and not config.get("source"):
-        unknown.append("kconfig: the kernel's configuration is not readable on this target")
-    elif kconfig:
-        values = _object(config.get("values"))
-        for key, required in kconfig.items():
-            actual = values.get(key)
-            if not _kconfig_satisfied(str(required), actual):
-                reasons.append(f"{key}={required} required, kernel has {key}={actual or 'not set'}")
-
+    _check_kconfig(_object(requires.get("kconfig")), findings, reasons, unknown)
     return {"target": target or release, "meets": not reasons, "reasons": reasons, "unknown": unknown}
+
+
+@dataclass(frozen=True)
+class CodeNeeds:
+    """What a package's objects use, as bpfcert.usage finds it: the input of `predict_code`."""
+
+    source: str  # the package as the user named it
+    name: str | None
+    version: str | None
+    prog_types: tuple[str, ...]
+    map_types: tuple[str, ...]
+    helpers: dict[str, tuple[str, ...]]  # helper -> the program types whose programs call it
+    kfuncs: tuple[str, ...]
+    btf: tuple[str, ...]  # why the code needs the kernel's BTF (empty: it does not)
+    min_kernel: tuple[int, int]
+    min_kernel_reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prog_types": list(self.prog_types),
+            "map_types": list(self.map_types),
+            "helpers": {h: list(types) for h, types in self.helpers.items()},
+            "kfuncs": list(self.kfuncs),
+            "btf": list(self.btf),
+            "min_kernel": format_version(self.min_kernel),
+            "min_kernel_reasons": list(self.min_kernel_reasons),
+        }
+
+
+def code_needs(pkg: Package) -> CodeNeeds:
+    """What the package's declared artifacts use; PackageError when there is no code to predict from (no
+    artifact listed, or one that does not load: `bpfcert check` says why)."""
+    from bpfcert.checks.artifacts import load_artifacts
+    from bpfcert.errors import PackageError
+
+    manifest = _object(pkg.manifest)
+    listed = manifest.get("artifacts")
+    entries = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+    if not entries:
+        raise PackageError(f"{pkg.source}: the manifest lists no artifacts, so there is no code to predict from")
+    if any(not isinstance(e.get("path"), str) for e in entries):
+        raise PackageError(f"{pkg.source}: an artifact has no path (run `bpfcert check` for details)")
+    artifacts = load_artifacts(pkg, {"artifacts": entries})
+    for art in artifacts:
+        if art.failure is not None:
+            req_id, why = art.failure
+            raise PackageError(f"cannot predict from the code of {art.name}: {why} ({req_id})")
+    helpers: dict[str, set[str]] = {}
+    prog_types: set[str] = set()
+    map_types: set[str] = set()
+    kfuncs: set[str] = set()
+    btf: set[str] = set()
+    floors: list[tuple[tuple[int, int], tuple[str, ...]]] = []
+    for art in artifacts:
+        usage, obj = art.usage, art.obj
+        assert obj is not None
+        prog_types |= usage.prog_types
+        map_types |= usage.map_types
+        kfuncs |= usage.kfuncs
+        for prog in usage.programs:
+            for helper in prog.helpers:
+                helpers.setdefault(helper, set()).add(prog.prog_type or "unknown")
+            if prog.prog_type in BTF_PROG_TYPES:
+                btf.add(f"program type {prog.prog_type} ({prog.section})")
+        if usage.kfuncs:
+            btf.add("kfunc calls")
+        if obj.btf_ext is not None and any(obj.btf_ext.core_relos.values()):
+            btf.add("CO-RE relocations")
+        floors.append((usage.min_kernel, tuple(usage.min_kernel_reasons)))
+    min_kernel = max(v for v, _ in floors)
+    reasons = sorted({r for v, rs in floors if v == min_kernel for r in rs})
+    return CodeNeeds(
+        source=str(pkg.source),
+        name=manifest.get("name") if isinstance(manifest.get("name"), str) else None,
+        version=manifest.get("version") if isinstance(manifest.get("version"), str) else None,
+        prog_types=tuple(sorted(prog_types)),
+        map_types=tuple(sorted(map_types)),
+        helpers={h: tuple(sorted(types)) for h, types in sorted(helpers.items())},
+        kfuncs=tuple(sorted(kfuncs)),
+        btf=tuple(sorted(btf)),
+        min_kernel=min_kernel,
+        min_kernel_reasons=tuple(reasons),
+    )
+
+
+def _since(kind: str, name: str) -> tuple[int, int] | None:
+    """The first kernel of a program type, map type or helper, from bpfcert.knowledge."""
+    from bpfcert.knowledge.helpers import helper_by_name
+    from bpfcert.knowledge.map_types import map_type_by_name
+    from bpfcert.knowledge.prog_types import prog_type_by_name
+
+    lookup = {"program type": prog_type_by_name, "map type": map_type_by_name, "helper": helper_by_name}[kind]
+    known = lookup(name)
+    return known.since if known is not None else None
+
+
+def _named(kind: str, name: str, since: tuple[int, int] | None) -> str:
+    return f"{kind} {name} ({format_version(since)})" if since else f"{kind} {name}"
+
+
+def predict_code(
+    needs: CodeNeeds, findings: dict[str, Any], target: str | None = None, kconfig: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """{"target", "meets", "limiting", "reasons", "unknown"}: whether the code (and the declared `kconfig`)
+    runs on the probed kernel. Reasons come newest feature first; `limiting` is the first.
+
+    The probes decide for what they probe (a helper a distribution backported counts as there); the code's
+    kernel floor decides only when it is set by something no probe sees (instructions, context fields...).
+    Works on any JSON findings."""
+    system = _object(findings.get("system"))
+    release = str(system.get("release", ""))
+    reasons: list[tuple[tuple[int, int], str]] = []  # (first kernel or (0, 0), reason), for the order
+    unknown: list[str] = []
+
+    def unmet(since: tuple[int, int] | None, text: str) -> None:
+        reasons.append((since or (0, 0), text))
+
+    for kind, names, key in (
+        ("program type", needs.prog_types, "prog_types"),
+        ("map type", needs.map_types, "map_types"),
+    ):
+        for name in names:
+            status, evidence = _status(_object(findings.get(key)), name)
+            detail = f" ({evidence})" if evidence else ""
+            since = _since(kind, name)
+            if status == "unsupported":
+                unmet(since, f"{_named(kind, name, since)} missing from this kernel{detail}")
+            elif status != "available":
+                unknown.append(f"{kind} {name}: {status}{detail}")
+    missing, by_type = _helper_findings(findings)
+    for helper, types in needs.helpers.items():
+        since = _since("helper", helper)
+        if helper in missing:
+            unmet(since, f"{_named('helper', helper, since)} missing from this kernel")
+            continue
+        for prog_type in types:
+            status, evidence = _helper_status(by_type.get(prog_type, {}), helper)
+            if prog_type not in by_type:
+                unknown.append(f"helper {helper}: not probed for program type {prog_type}")
+            elif status == "not_allowed":
+                unmet(None, f"helper {helper} not allowed for program type {prog_type}")
+            elif status != "available":
+                unknown.append(f"helper {helper} for program type {prog_type}: inconclusive ({evidence})")
+    for kfunc in needs.kfuncs:
+        status, evidence = _status(_object(findings.get("kfuncs")), kfunc)
+        if status == "unsupported":
+            unmet(None, f"kfunc {kfunc} missing from this kernel" + (f" ({evidence})" if evidence else ""))
+        elif status != "available":
+            unknown.append(f"kfunc {kfunc}: {evidence or status}")
+    if needs.btf and system.get("btf") is False:
+        unmet(None, f"kernel BTF (/sys/kernel/btf/vmlinux) missing, needed for {', '.join(needs.btf)}")
+    probed_floor = max(
+        (s for kind, names in _probed_features(needs) for n in names if (s := _since(kind, n)) is not None),
+        default=(0, 0),
+    )
+    if needs.min_kernel > probed_floor:
+        try:
+            version = parse_version(release)
+        except KernelVersionError as exc:
+            unknown.append(f"kernel floor {format_version(needs.min_kernel)}: {exc}")
+        else:
+            if version < needs.min_kernel:
+                floor = format_version(needs.min_kernel)
+                why = "; ".join(needs.min_kernel_reasons)
+                unmet(needs.min_kernel, f"kernel {format_version(version)} is older than {floor}: {why}")
+    kconfig_reasons: list[str] = []
+    _check_kconfig(_object(kconfig), findings, kconfig_reasons, unknown)
+    for text in kconfig_reasons:
+        unmet(None, text)
+    ordered = [text for _, text in sorted(reasons, key=lambda r: r[0], reverse=True)]
+    return {
+        "target": target or release,
+        "meets": not ordered,
+        "limiting": ordered[0] if ordered else None,
+        "reasons": ordered,
+        "unknown": unknown,
+    }
+
+
+def _probed_features(needs: CodeNeeds) -> list[tuple[str, tuple[str, ...]]]:
+    return [("program type", needs.prog_types), ("map type", needs.map_types), ("helper", tuple(needs.helpers))]
+
+
+def manifest_disagreements(needs: CodeNeeds, manifest: dict[str, Any]) -> list[str]:
+    """Where the manifest's `requires` says something else than the code: names it leaves out, names the code
+    does not use, a kernel floor below the code's, btf not true for code that needs it. Works on any JSON."""
+    requires = _object(manifest.get("requires"))
+    used = {
+        "prog_types": ("program type", set(needs.prog_types)),
+        "map_types": ("map type", set(needs.map_types)),
+        "helpers": ("helper", set(needs.helpers)),
+        "kfuncs": ("kfunc", {k for k in needs.kfuncs if not k.startswith("btf_id:")}),
+    }
+    out: list[str] = []
+    for key, (kind, names) in used.items():
+        unlisted = sorted(names - set(_names(requires.get(key))))
+        if unlisted:
+            out.append(f"the code uses {kind} {', '.join(unlisted)}, which requires.{key} does not list")
+    for key, (_, names) in used.items():
+        unused = sorted(set(_names(requires.get(key))) - names)
+        if unused:
+            out.append(f"requires.{key} lists {', '.join(unused)}, which the code does not use")
+    kernel, floor = requires.get("kernel"), format_version(needs.min_kernel)
+    if not isinstance(kernel, str):
+        out.append(f"requires.kernel is missing; the code needs >={floor}")
+    else:
+        try:
+            declared = parse_requirement(kernel)
+        except KernelVersionError as exc:
+            out.append(f"requires.kernel {kernel!r}: {exc}")
+        else:
+            if declared < needs.min_kernel:
+                why = "; ".join(needs.min_kernel_reasons)
+                out.append(
+                    f"requires.kernel {kernel!r} admits {format_version(declared)}, older than the {floor} the code "
+                    f"needs ({why})"
+                )
+    if needs.btf and requires.get("btf") is not True:
+        out.append(f"requires.btf is not true, but the code needs the kernel's BTF ({', '.join(needs.btf)})")
+    return out
+
+
+def table(rows: list[tuple[str, dict[str, str]]], targets: list[str]) -> list[str]:
+    """A package x target table: one row per package (label, {target: cell}), columns padded to fit."""
+    header = ["package", *targets]
+    lines = [header, *([label, *(cells.get(t, "-") for t in targets)] for label, cells in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def cell(prediction: dict[str, Any]) -> str:
+    """A table cell: "yes", "yes (2 unknown)", or "no — <limiting feature>" (with how many more reasons)."""
+    if prediction["meets"]:
+        count = len(prediction["unknown"])
+        return f"yes ({count} unknown)" if count else "yes"
+    more = len(prediction["reasons"]) - 1
+    return f"no — {prediction['limiting']}" + (f" (+{more} more)" if more else "")

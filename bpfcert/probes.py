@@ -24,15 +24,21 @@ from bpfcert.targets import bpf
 if TYPE_CHECKING:
     import argparse
 
+    from bpfcert.portability import CodeNeeds
+
 AVAILABLE, UNSUPPORTED, INCONCLUSIVE = "available", "unsupported", "inconclusive"
+# A helper the kernel has but gives no program of this type (not allowed, or disabled by the kernel's config).
+NOT_ALLOWED = "not_allowed"
 
 # Helpers are probed per program type for these types by default (a helper probe costs ~2.5 ms under TCG, so
 # each type adds ~0.5 s per guest; `bpfcert probe --package` adds the package's own program types). The JSON
 # names the set under helpers.probed_prog_types.
 HELPER_PROG_TYPES = ("kprobe", "sched_cls", "xdp")
 
-# Verifier messages meaning "this helper does not exist / is not allowed for this program type".
-_HELPER_UNSUPPORTED = ("unknown func ", "invalid func ", "program of this type cannot use helper ")
+# Verifier messages: an id past the kernel's helper table ("invalid func"), and a helper the kernel has but gives
+# no program of this type ("program of this type cannot use helper" since Linux 6.2, "unknown func" before).
+_HELPER_MISSING = "invalid func "
+_HELPER_NOT_ALLOWED = ("unknown func ", "program of this type cannot use helper ")
 
 # Program types that must be loaded with a particular expected_attach_type, and (for BTF-attached types) a BTF
 # id: type 1 is never a function in vmlinux BTF, so a kernel that knows the type answers from the verifier
@@ -207,15 +213,18 @@ class Prober:
         return Finding(INCONCLUSIVE, _evidence(err, log))
 
     def probe_helper(self, prog_type: str, helper_id: int) -> Finding:
-        """`call helper; r0 = *(u64 *)(r10 + 0); exit`. The verifier either names the helper unknown or not
-        allowed for this program type (unsupported), or accepts the call and rejects a later check: a bad
-        argument or the out-of-frame stack read that ends every helper probe. The probe never loads, so no
-        program is JIT-compiled and freed (JIT text patching is what makes loads slow under TCG)."""
+        """`call helper; r0 = *(u64 *)(r10 + 0); exit`. The verifier either names the helper missing from the
+        kernel (unsupported) or not allowed for this program type (not_allowed), or accepts the call and rejects
+        a later check: a bad argument or the out-of-frame stack read that ends every helper probe. The probe
+        never loads, so no program is JIT-compiled and freed (JIT text patching is what makes loads slow under
+        TCG)."""
         code = insn.encode(insn.call(helper_id), _BYTEORDER) + _HELPER_PROBE_TAIL
         attach, btf_id = _PROG_LOAD_ATTRS.get(prog_type, ("cgroup_inet_ingress", 0))
         fd, err, log = self._load(prog_type, code, attach, btf_id)
-        if err == bpf.ENOTSUPP or any(marker in log for marker in _HELPER_UNSUPPORTED):
+        if _HELPER_MISSING in log:
             return Finding(UNSUPPORTED, _evidence(err, log))
+        if err == bpf.ENOTSUPP or any(marker in log for marker in _HELPER_NOT_ALLOWED):
+            return Finding(NOT_ALLOWED, _evidence(err, log))
         if fd >= 0 or (log.strip() and err in (errno.EINVAL, errno.EACCES)):
             return Finding(AVAILABLE)
         return Finding(INCONCLUSIVE, _evidence(err, log))
@@ -249,7 +258,7 @@ class Prober:
             mid = (low + high) // 2
             code = insn.encode(insn.call(mid), _BYTEORDER) + _HELPER_PROBE_TAIL
             _, _, log = self._load("socket_filter", code)
-            if "invalid func " in log:
+            if _HELPER_MISSING in log:
                 high = mid
             else:
                 low = mid
@@ -458,11 +467,12 @@ def probe_kfuncs(names: Iterable[str], path: str = "/sys/kernel/btf/vmlinux") ->
 
 
 def _split(findings: dict[str, Finding]) -> dict[str, Any]:
-    """Helper findings grouped: name lists per status, evidence only for the inconclusive ones."""
+    """One program type's helper findings: available and not-allowed name lists, evidence for the rest (an
+    id inside the kernel's table that the verifier calls missing contradicts helper_count: inconclusive)."""
     return {
         AVAILABLE: sorted(n for n, f in findings.items() if f.status == AVAILABLE),
-        UNSUPPORTED: sorted(n for n, f in findings.items() if f.status == UNSUPPORTED),
-        INCONCLUSIVE: {n: f.evidence for n, f in findings.items() if f.status == INCONCLUSIVE},
+        NOT_ALLOWED: sorted(n for n, f in findings.items() if f.status == NOT_ALLOWED),
+        INCONCLUSIVE: {n: f.evidence for n, f in findings.items() if f.status in (INCONCLUSIVE, UNSUPPORTED)},
     }
 
 
@@ -513,12 +523,16 @@ def probe_kernel(
         if prog_types[prog_type].status == AVAILABLE
     }
     link_types = {name: prober.probe_link_type(name).to_json() for name in LINK_PROBES}
-    probed = [t for t in dict.fromkeys(helper_prog_types) if prog_types.get(t, _UNKNOWN).status == AVAILABLE]
-    known = prober.helper_count() if probed else len(bpf.HELPER_NAMES)
-    beyond = {name: Finding(UNSUPPORTED) for name in bpf.HELPER_NAMES[known:]}
+    wanted = {t: prog_types.get(t, _UNKNOWN) for t in dict.fromkeys(helper_prog_types)}
+    probed = [t for t, f in wanted.items() if f.status == AVAILABLE]
+    skipped = {
+        t: ": ".join(filter(None, [f"program type {f.status}", f.evidence]))
+        for t, f in wanted.items()
+        if f.status != AVAILABLE
+    }
+    known = prober.helper_count()
     helpers = {
-        t: _split({**{bpf.HELPER_NAMES[i]: prober.probe_helper(t, i) for i in range(1, known)}, **beyond})
-        for t in probed
+        t: _split({f"bpf_{bpf.HELPER_NAMES[i]}": prober.probe_helper(t, i) for i in range(1, known)}) for t in probed
     }
     clock.lap("helpers")
     keys = list(kconfig)
@@ -529,7 +543,12 @@ def probe_kernel(
         "map_types": {k: v.to_json() for k, v in map_types.items()},
         "attach_types": attach_types,
         "link_types": link_types,
-        "helpers": {"probed_prog_types": probed, "by_prog_type": helpers},
+        "helpers": {
+            "probed_prog_types": probed,
+            "skipped_prog_types": skipped,
+            "missing": [f"bpf_{name}" for name in bpf.HELPER_NAMES[known:]],
+            "by_prog_type": helpers,
+        },
         "isa": {k: v.to_json() for k, v in prober.probe_isa().items()},
         "bounded_loops": prober.probe_bounded_loops().to_json(),
         "large_programs": prober.probe_large_programs().to_json(),
@@ -544,22 +563,18 @@ def probe_kernel(
     return out
 
 
-def probe_request(manifest: dict[str, Any] | None) -> dict[str, Any]:
-    """The "probe" op's arguments: defaults, plus what predicting `manifest`'s portability needs (its program
-    types' helpers, its kconfig keys and kfuncs)."""
-    request: dict[str, Any] = {"helper_prog_types": list(HELPER_PROG_TYPES)}
-    if manifest is None:
-        return request
-    requires = manifest.get("requires")
-    requires = requires if isinstance(requires, dict) else {}
-    programs = manifest.get("programs")
-    types = [p.get("type") for p in programs if isinstance(p, dict)] if isinstance(programs, list) else []
-    declared = requires.get("prog_types")
-    types += declared if isinstance(declared, list) else []
-    request["helper_prog_types"] += [t for t in types if isinstance(t, str) and t not in HELPER_PROG_TYPES]
-    kconfig, kfuncs = requires.get("kconfig"), requires.get("kfuncs")
-    request["kconfig"] = sorted(k for k in kconfig if isinstance(k, str)) if isinstance(kconfig, dict) else []
-    request["kfuncs"] = sorted(k for k in kfuncs if isinstance(k, str)) if isinstance(kfuncs, list) else []
+def probe_request(
+    prog_types: Iterable[str] = (), kfuncs: Iterable[str] = (), kconfig: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The "probe" op's arguments: defaults, plus what predicting packages needs (the helpers of the program
+    types their code uses, the kfuncs it calls, the kconfig keys their manifests declare)."""
+    request: dict[str, Any] = {
+        "helper_prog_types": list(dict.fromkeys([*HELPER_PROG_TYPES, *prog_types])),
+    }
+    if kconfig := sorted(set(kconfig)):
+        request["kconfig"] = kconfig
+    if kfuncs := sorted(set(kfuncs)):
+        request["kfuncs"] = kfuncs
     return request
 
 
@@ -608,74 +623,159 @@ def _text(entry: dict[str, Any]) -> list[str]:
         statuses = [v["status"] for v in group.values()]
         return "/".join(str(statuses.count(s)) for s in (AVAILABLE, UNSUPPORTED, INCONCLUSIVE))
 
+    def unsupported(kind: str) -> str:
+        return ", ".join(k for k, v in f[kind].items() if v["status"] == UNSUPPORTED) or "none"
+
     isa = ",".join(v for v, r in f["isa"].items() if r["status"] == AVAILABLE) or "none"
+    helpers = f["helpers"]
     lines = [
         f"{entry['name']}: {system['release']} ({system['machine']}, accel {entry.get('accel', '-')}) "
         f"btf={'yes' if system['btf'] else 'no'} jit={system['bpf_jit_enable']} "
         f"unprivileged_bpf_disabled={system['unprivileged_bpf_disabled']}",
         f"  program types {count(f['prog_types'])}  map types {count(f['map_types'])} "
         f"(available/unsupported/inconclusive)",
+        f"  unsupported program types: {unsupported('prog_types')}",
+        f"  unsupported map types: {unsupported('map_types')}",
         f"  ISA {isa}  bounded loops: {f['bounded_loops']['status']}  large programs: {f['large_programs']['status']}",
         "  links: " + "  ".join(f"{k} {v['status']}" for k, v in f.get("link_types", {}).items()),
     ]
-    for prog_type, helpers in f["helpers"]["by_prog_type"].items():
+    for prog_type, group in helpers["by_prog_type"].items():
         lines.append(
-            f"  helpers for {prog_type}: {len(helpers[AVAILABLE])} available, {len(helpers[UNSUPPORTED])} "
-            f"unsupported, {len(helpers[INCONCLUSIVE])} inconclusive"
+            f"  helpers for {prog_type}: {len(group[AVAILABLE])} available, {len(group[NOT_ALLOWED])} not allowed "
+            f"for this program type, {len(group[INCONCLUSIVE])} inconclusive"
         )
+    lines += [f"  helpers not probed for {t}: {why}" for t, why in helpers["skipped_prog_types"].items()]
+    missing = helpers["missing"]
+    lines.append(f"  helpers missing from this kernel ({len(missing)}): {', '.join(missing) or 'none'}")
     for kind in ("prog_types", "map_types"):
         odd = {k: v.get("evidence", "") for k, v in f[kind].items() if v["status"] == INCONCLUSIVE}
         lines += [f"  inconclusive {kind[:-1].replace('_', ' ')} {k}: {e}" for k, e in odd.items()]
-    prediction = entry.get("portability")
-    if prediction is not None:
-        verdict = "meets" if prediction["meets"] else "does NOT meet"
-        lines.append(f"  package {verdict} its requires")
-        lines += [f"    - {reason}" for reason in prediction["reasons"]]
-        lines += [f"    ? {item}" for item in prediction["unknown"]]
     return lines
 
 
+def _package_label(package: dict[str, Any]) -> str:
+    return " ".join(filter(None, [package["name"], package["version"]])) or package["source"]
+
+
+def _portability_text(packages: list[dict[str, Any]], entries: list[dict[str, Any]]) -> list[str]:
+    """The package x target table (the limiting feature per cell), then each package's reasons and unknowns,
+    where its manifest's requires predict otherwise, and where its manifest disagrees with its code."""
+    from bpfcert.portability import cell, table
+
+    names = [e["name"] for e in entries]
+    errors = {e["name"]: f"error ({e['error']['kind']})" for e in entries if "error" in e}
+    rows = [(_package_label(p), {**errors, **{r["target"]: cell(r) for r in p["predictions"]}}) for p in packages]
+    lines = ["portability, from the code (exit 1 when a target does not run a package):", *table(rows, names)]
+    for package in packages:
+        label = _package_label(package)
+        for prediction in package["predictions"]:
+            said = prediction["manifest"]
+            details = [f"    - {r}" for r in prediction["reasons"][1:]]
+            details += [f"    ? {u}" for u in prediction["unknown"]]
+            if said["meets"] != prediction["meets"]:
+                details.append(f"    the manifest's requires predict {'yes' if said['meets'] else 'no'}")
+                details += [f"      - {r}" for r in said["reasons"]]
+            if details:
+                lines += [f"  {label} on {prediction['target']}:", *details]
+        if package["manifest_disagrees"]:
+            lines.append(f"  {label}: the manifest disagrees with the code:")
+            lines += [f"    - {d}" for d in package["manifest_disagrees"]]
+    return lines
+
+
+def _open_for_prediction(path: str) -> tuple[CodeNeeds, dict[str, Any]]:
+    """A package's code needs and its manifest; PackageError if it is unusable."""
+    from bpfcert.errors import PackageError
+    from bpfcert.package import open_package
+    from bpfcert.portability import code_needs
+
+    with open_package(path) as pkg:
+        if pkg.manifest is None:
+            first = pkg.problems[0].message if pkg.problems else "no manifest"
+            raise PackageError(f"cannot read the package's manifest: {first}")
+        return code_needs(pkg), pkg.manifest
+
+
+def _declared_kconfig(manifest: dict[str, Any]) -> dict[str, Any]:
+    requires = manifest.get("requires")
+    kconfig = requires.get("kconfig") if isinstance(requires, dict) else None
+    return {k: v for k, v in kconfig.items() if isinstance(k, str)} if isinstance(kconfig, dict) else {}
+
+
+def _package_entry(needs: CodeNeeds, manifest: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A package's report entry: what its code needs, where its manifest disagrees, and one prediction per
+    probed target (from the code, with what the manifest's requires alone would predict)."""
+    from bpfcert.portability import manifest_disagreements, predict, predict_code
+
+    kconfig = _declared_kconfig(manifest)
+    return {
+        "source": needs.source,
+        "name": needs.name,
+        "version": needs.version,
+        "needs": needs.to_json(),
+        "manifest_disagrees": manifest_disagreements(needs, manifest),
+        "predictions": [
+            {
+                **predict_code(needs, e["findings"], e["name"], kconfig),
+                "manifest": {k: v for k, v in predict(manifest, e["findings"]).items() if k != "target"},
+            }
+            for e in entries
+            if "findings" in e
+        ],
+    }
+
+
 def command(args: argparse.Namespace) -> int:
-    """`bpfcert probe`: probe each target, print text or JSON, save the JSON; exit 1 if any target errored."""
+    """`bpfcert probe`: probe each target, print text or JSON, save the JSON where asked (-o); with --package,
+    predict from each package's code whether each target runs it. Exit 1 if a target errored or does not run
+    a package, 2 for unusable input."""
     import datetime
     import json
     from pathlib import Path
 
-    from bpfcert import targets
-    from bpfcert.errors import BpfcertError, PackageError
-    from bpfcert.portability import predict
+    from bpfcert import __version__, targets
+    from bpfcert.errors import BpfcertError
 
-    manifest = None
-    if args.package:
-        from bpfcert.package import open_package
-
-        with open_package(args.package) as pkg:
-            if pkg.manifest is None:
-                first = pkg.problems[0].message if pkg.problems else "no manifest"
-                raise PackageError(f"cannot read the package's manifest: {first}")
-            manifest = pkg.manifest
-    request = probe_request(manifest)
+    opened = [_open_for_prediction(path) for path in args.package or []]
+    request = probe_request(
+        prog_types=[t for needs, _ in opened for t in needs.prog_types],
+        kfuncs=[k for needs, _ in opened for k in needs.kfuncs if not k.startswith("btf_id:")],
+        kconfig=[k for _, manifest in opened for k in _declared_kconfig(manifest)],
+    )
     names = targets.resolve_names(args.target)
-    outcomes = targets.map_targets(names, lambda t: _probe_target(t, request), accel=args.accel)
+    outcomes = targets.map_targets(
+        names,
+        lambda t: _probe_target(t, request),
+        accel=args.accel,
+        progress=not args.quiet,
+        label="probe",
+        summary=lambda outcome: f"{outcome[1]['probe_stats']['loads']} loads",
+    )
     entries = [_target_entry(name, outcomes[name]) for name in names]
     for entry in entries:
         _kconfig_from_kernel_cache(entry, request.get("kconfig", []))
-    if manifest is not None:
-        for entry in entries:
-            if "findings" in entry:
-                entry["portability"] = predict(manifest, entry["findings"], entry["name"])
-    report = {"targets": entries}
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = Path(args.output) if args.output else Path("reports") / "probe" / f"{stamp}.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
-    except OSError as exc:
-        raise BpfcertError(f"cannot save the probe report to {path}: {exc.strerror}") from None
+    packages = [_package_entry(needs, manifest, entries) for needs, manifest in opened]
+    report: dict[str, Any] = {
+        "bpfcert": __version__,
+        "kind": "probe",
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "targets": entries,
+    }
+    if packages:
+        report["packages"] = packages
+    if args.output:
+        path = Path(args.output)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as exc:
+            raise BpfcertError(f"cannot save the probe report to {path}: {exc.strerror}") from None
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
         for entry in entries:
             print("\n".join(_text(entry)))
-        print(f"saved {path}")
-    return 1 if any("error" in e for e in entries) else 0
+        if packages:
+            print("\n".join(_portability_text(packages, entries)))
+    failed = any("error" in e for e in entries)
+    return 1 if failed or any(not r["meets"] for p in packages for r in p["predictions"]) else 0

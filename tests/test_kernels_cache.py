@@ -269,3 +269,36 @@ def test_kernel_without_pvh_keeps_its_bzimage(cache: Path) -> None:
     root = fake_kernel(cache, "6.1", "6.1.1-1", "6.1.0-1-cloud-amd64")
     assert kernels.uncompressed_kernel(kernels.cached_kernel("6.1")) is None
     assert not (root / "vmlinux").exists()
+
+
+def test_fetch_prints_one_progress_line_per_state_change(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Progress goes to stderr even when it is not a terminal (as under pytest): one line per state change."""
+    fake_kernel(cache, "6.1", "6.1.1-1", "6.1.0-1-cloud-amd64")
+
+    class Apt:
+        def __init__(self, root: Path) -> None:
+            pass
+
+        def configure(self) -> None:
+            pass
+
+        def run(self, *args: str, **kwargs: object) -> None:
+            pass
+
+    def download(apt: object, series: str, packages: list[str], version: str, target: Path) -> kernels.CachedKernel:
+        fake_kernel(cache, series, version, "5.10.0-9-cloud-amd64")
+        return kernels.cached_kernel(series)
+
+    versions = {"5.10": "5.10.9-1", "6.1": "6.1.1-1"}
+    monkeypatch.setattr(kernels, "PrivateApt", Apt)
+    monkeypatch.setattr(kernels, "_resolve", lambda apt, spec: ([f"linux-image-{spec.series}"], versions[spec.series]))
+    monkeypatch.setattr(kernels, "_download_extract", download)
+    assert cli.main(["kernels", "fetch", "5.10", "6.1"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "kernels: updating the private apt lists",
+        "kernels: 5.10 downloading linux-image-5.10 (5.10.9-1)",
+        "kernels: 5.10 cached (5.10.0-9-cloud-amd64)",
+        "kernels: 6.1 already cached (6.1.1-1)",
+    ]

@@ -74,18 +74,49 @@ def test_helpers_are_read_from_the_verifier_log_not_bpftool() -> None:
     """bpftool 7.1's per-type helper lists are not an oracle on kernels >= 6.1: libbpf 1.1 does not know the
     verifier message "program of this type cannot use helper", so it lists every helper for every type.
     Instead: helpers every kernel gives these types must be available, and ones reserved to other program
-    types must be unsupported, with nothing inconclusive."""
-    by_type = findings()["helpers"]["by_prog_type"]
+    types must be "not allowed", with nothing inconclusive; names are the manifests' (bpf_ prefix)."""
+    helpers = findings()["helpers"]
+    by_type = helpers["by_prog_type"]
     assert set(by_type) == set(probes.HELPER_PROG_TYPES)
     xdp, sched_cls, kprobe = by_type["xdp"], by_type["sched_cls"], by_type["kprobe"]
+    known = len(bpf.HELPER_NAMES) - 1 - len(helpers["missing"])
     for group in (xdp, sched_cls, kprobe):
-        assert {"map_lookup_elem", "map_update_elem", "ktime_get_ns", "tail_call"} <= set(group["available"])
+        assert {"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_ktime_get_ns", "bpf_tail_call"} <= set(
+            group["available"]
+        )
         assert group["inconclusive"] == {}
-        assert len(group["available"]) + len(group["unsupported"]) == len(bpf.HELPER_NAMES) - 1
-    assert "xdp_adjust_head" in xdp["available"] and "xdp_adjust_head" in sched_cls["unsupported"]
-    assert "skb_store_bytes" in sched_cls["available"] and "skb_store_bytes" in xdp["unsupported"]
-    assert "get_current_pid_tgid" in kprobe["available"] and "redirect" in kprobe["unsupported"]
-    assert "override_return" not in xdp["available"]
+        assert len(group["available"]) + len(group["not_allowed"]) == known
+    assert "bpf_xdp_adjust_head" in xdp["available"] and "bpf_xdp_adjust_head" in sched_cls["not_allowed"]
+    assert "bpf_skb_store_bytes" in sched_cls["available"] and "bpf_skb_store_bytes" in xdp["not_allowed"]
+    assert "bpf_get_current_pid_tgid" in kprobe["available"] and "bpf_redirect" in kprobe["not_allowed"]
+    assert "bpf_override_return" not in xdp["available"]
+
+
+def test_not_allowed_for_the_type_is_told_apart_from_missing_from_the_kernel() -> None:
+    prober = probes.Prober()
+    adjust_head = bpf.HELPER_NAMES.index("xdp_adjust_head")
+    not_allowed = prober.probe_helper("sched_cls", adjust_head)
+    assert not_allowed.status == probes.NOT_ALLOWED
+    assert "cannot use helper" in not_allowed.evidence or "unknown func" in not_allowed.evidence
+    missing = prober.probe_helper("sched_cls", len(bpf.HELPER_NAMES) + 50)
+    assert missing.status == probes.UNSUPPORTED and "invalid func" in missing.evidence
+
+
+def test_missing_helpers_are_those_past_the_kernels_table() -> None:
+    helpers = findings()["helpers"]
+    count = probes.Prober().helper_count()
+    assert helpers["missing"] == [f"bpf_{name}" for name in bpf.HELPER_NAMES[count:]]
+    assert helpers["skipped_prog_types"] == {}
+
+
+def test_program_types_the_kernel_lacks_are_skipped_for_helpers_with_the_reason() -> None:
+    from bpfcert.targets import ops
+
+    result = ops.OPS["probe"](helper_prog_types=["xdp", "no_such_type"])
+    assert result["helpers"]["probed_prog_types"] == ["xdp"]
+    assert result["helpers"]["skipped_prog_types"] == {
+        "no_such_type": "program type unsupported: not a program type bpfcert knows"
+    }
 
 
 def test_bpftool_helper_lists_are_indeed_unreliable_here() -> None:

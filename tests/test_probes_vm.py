@@ -42,7 +42,17 @@ def test_basic_types_are_available_on_every_kernel(target: Target) -> None:
 def test_helpers_have_no_inconclusive_answers(target: Target) -> None:
     for prog_type, helpers in findings(target)["helpers"]["by_prog_type"].items():
         assert helpers["inconclusive"] == {}, prog_type
-        assert "map_lookup_elem" in helpers["available"], prog_type
+        assert "bpf_map_lookup_elem" in helpers["available"], prog_type
+
+
+def test_missing_helpers_are_told_apart_from_helpers_not_allowed(target: Target) -> None:
+    """bpf_loop (5.17) is missing from older kernels for every program type; bpf_xdp_adjust_head is in every
+    kernel but not allowed for sched_cls ("unknown func" before 6.2, "cannot use helper" since)."""
+    helpers = findings(target)["helpers"]
+    version = parse_version(findings(target)["system"]["release"])
+    assert ("bpf_loop" in helpers["missing"]) == (version < (5, 17))
+    assert "bpf_xdp_adjust_head" in helpers["by_prog_type"]["sched_cls"]["not_allowed"]
+    assert "bpf_xdp_adjust_head" in helpers["by_prog_type"]["xdp"]["available"]
 
 
 def test_version_dependent_features_follow_the_release(target: Target) -> None:

@@ -133,12 +133,15 @@ def map_targets(
     accel: str = "auto",
     jobs: int | None = None,
     progress: bool = True,
+    label: str = "targets",
+    summary: Callable[[T], str] | None = None,
     **options: Any,
 ) -> dict[str, T | TargetError]:
     """Open each target, run `fn`, close it; a failing target becomes its TargetError, the others carry on.
 
-    The host does not take a VM slot; at most `jobs` VMs run at a time; `options` go to open_target. A live
-    status line goes to stderr when it is a terminal.
+    The host does not take a VM slot; at most `jobs` VMs run at a time; `options` go to open_target. Progress
+    goes to stderr: a live status line on a terminal, else one "<label>: <target> <state>" line per state
+    change (booting, ready in N s, done (<summary of fn's result>), failed (kind)).
     """
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -153,8 +156,10 @@ def map_targets(
             status[name] = state
             if live:
                 line = "  ".join(f"{n}: {s}" for n, s in status.items())
-                sys.stderr.write(f"\r\x1b[K[targets] {line}")
-                sys.stderr.flush()
+                sys.stderr.write(f"\r\x1b[K[{label}] {line}")
+            elif progress:
+                sys.stderr.write(f"{label}: {name} {state}\n")
+            sys.stderr.flush()
 
     def run(name: str) -> T | TargetError:
         slot = slots if name != "host" else None
@@ -164,11 +169,12 @@ def map_targets(
             show(name, "booting" if slot else "opening")
             target = open_target(name, accel, **options)
             try:
-                show(name, "running")
+                boot = target.info().get("boot_seconds")
+                show(name, f"ready in {boot:.1f} s" if boot is not None else "ready")
                 result = fn(target)
             finally:
                 target.close()
-            show(name, "done")
+            show(name, f"done ({summary(result)})" if summary else "done")
             return result
         except TargetError as exc:
             show(name, f"failed ({exc.kind})")

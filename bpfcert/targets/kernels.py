@@ -288,18 +288,19 @@ def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> l
             return []
     apt = PrivateApt(cache_dir() / "apt")
     apt.configure()
-    log("updating the private apt lists ...")
+    log("updating the private apt lists")
     apt.run("apt-get", "update")
     fetched: list[CachedKernel] = []
     for name in series:
         packages, version = _resolve(apt, SERIES_SPECS[name])
         target = cache_dir() / "kernels" / version
         if (target / "kernel.json").is_file():
-            log(f"{name}: {version} already cached")
+            log(f"{name} already cached ({version})")
             fetched.append(cached_kernel(name))
             continue
-        log(f"{name}: downloading {' '.join(packages)} ({version})")
+        log(f"{name} downloading {' '.join(packages)} ({version})")
         fetched.append(_download_extract(apt, name, packages, version, target))
+        log(f"{name} cached ({fetched[-1].release})")
     return fetched
 
 
@@ -338,7 +339,7 @@ def command(args: argparse.Namespace) -> int:
         fetched = fetch(
             list(args.series) or list(SERIES_SPECS),
             if_missing=args.if_missing,
-            log=lambda line: print(line, file=sys.stderr),
+            log=lambda line: print(f"kernels: {line}", file=sys.stderr, flush=True),
         )
         for kernel in fetched:
             print(f"{kernel.series:5} {kernel.version:24} {kernel.release:32} sha256:{kernel.deb_sha256}")

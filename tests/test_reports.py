@@ -14,6 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bpfcert import spec
 from bpfcert.checks import Report, check_package, selected_profiles
@@ -328,3 +330,13 @@ def test_lone_surrogate_and_c1_controls_are_escaped() -> None:
 
     assert printable("a\ud800b\x9bc\u202ed e") == "a\\ud800b\\x9bc\\u202ed e"
     assert printable("plain text, ünïcode") == "plain text, ünïcode"
+
+
+@given(st.text(alphabet=st.sampled_from(list("MITGPL-2.0only ()ANDORWITHLicenseRef:+\x00\ud800é/_")), max_size=40))
+def test_spdx_parser_answers_and_pack_writes_only_valid_spdx(text: str) -> None:
+    from bpfcert.knowledge.licenses import parse_spdx, spdx_for_section
+
+    normalised, problem = parse_spdx(text)
+    assert (normalised is None) != (problem is None)
+    derived = spdx_for_section(text)
+    assert derived is None or parse_spdx(derived)[1] is None

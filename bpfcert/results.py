@@ -13,6 +13,7 @@ class Status(enum.StrEnum):
     FAIL = "fail"
     SKIP = "skip"  # the requirement does not apply (e.g. no signature present)
     ERROR = "error"  # the check could not be carried out (e.g. a target died)
+    NOT_RUN = "not-run"  # the check was not reached: what it needs failed first (e.g. the manifest's schema)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Result:
     level: str = "MUST"
     target: str = "static"
     evidence: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""  # what the row is about, "kind:name" (artifact:x.o, map:counters...); "" is the package
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -34,14 +36,16 @@ class Result:
             "target": self.target,
             "message": self.message,
         }
+        if self.subject:
+            out["subject"] = self.subject
         if self.evidence:
             out["evidence"] = self.evidence
         return out
 
 
 def verdict(results: Iterable[Result]) -> str:
-    """ "conformant" unless a MUST requirement failed or errored; SHOULD failures are warnings."""
+    """ "conformant" unless a MUST requirement failed, errored or was not run; SHOULD failures are warnings."""
     for r in results:
-        if r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR):
+        if r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR, Status.NOT_RUN):
             return "nonconformant"
     return "conformant"

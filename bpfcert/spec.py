@@ -60,6 +60,12 @@ def profiles() -> dict[str, list[str]]:
     return out
 
 
+@functools.cache
+def profile_applies_to() -> dict[str, str]:
+    """Profile name -> what its requirements judge: "package" or "kernel"."""
+    return {name: p["appliesTo"] for name, p in _load("requirements.json")["profiles"].items()}
+
+
 def requirement(req_id: str) -> Requirement:
     try:
         return catalogue()[req_id]

@@ -2,12 +2,17 @@
 
 A check receives the Context (the opened package, its manifest and parsed artifacts) and yields Results.
 Checks never print and never decide exit codes; `run_checks` orders them and applies profiles.
+
+A report is complete: every requirement of every profile checked gets at least one row, one per subject it
+judges. A check that yields nothing becomes one SKIP "not applicable: <why>" row (the reason registered with
+@check), or NOT_RUN when artifacts it would have judged did not load; when the manifest fails PKG-MAN-00x,
+every later requirement is one NOT_RUN row naming it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,27 +27,41 @@ if TYPE_CHECKING:
 
 CheckFn = Callable[["Context"], Iterable[Result]]
 REGISTRY: dict[str, CheckFn] = {}
+# requirement ID -> why the check judged nothing, when that means the requirement does not apply
+NOT_APPLICABLE: dict[str, str] = {}
 # Check modules, in report order. Importing one registers its checks.
 MODULES = ("manifest", "artifacts", "programs", "maps", "license", "requires", "portable", "service")
 
 
-def check(req_id: str) -> Callable[[CheckFn], CheckFn]:
-    """Register `fn` as the check of requirement `req_id` (which must be in the catalogue)."""
+def check(req_id: str, *, absent: str = "") -> Callable[[CheckFn], CheckFn]:
+    """Register `fn` as the check of requirement `req_id` (which must be in the catalogue).
+
+    `absent` says why the requirement does not apply when the check yields nothing ("the manifest preserves
+    no maps"); without it such a requirement reads "not applicable: nothing in the package it judges".
+    """
 
     def register(fn: CheckFn) -> CheckFn:
         spec.requirement(req_id)
         REGISTRY[req_id] = fn
+        if absent:
+            NOT_APPLICABLE[req_id] = absent
         return fn
 
     return register
 
 
 def result(
-    req_id: str, status: Status, message: str, *, target: str = "static", evidence: dict[str, Any] | None = None
+    req_id: str,
+    status: Status,
+    message: str,
+    *,
+    target: str = "static",
+    subject: str = "",
+    evidence: dict[str, Any] | None = None,
 ) -> Result:
     """A Result of requirement `req_id`, at the level the catalogue gives it."""
     level = spec.requirement(req_id).level
-    return Result(req_id, status, message, level=level, target=target, evidence=evidence or {})
+    return Result(req_id, status, message, level=level, target=target, evidence=evidence or {}, subject=subject)
 
 
 @dataclass
@@ -64,6 +83,10 @@ class Artifact:
         return str(self.entry.get("path", "?"))
 
     @property
+    def subject(self) -> str:
+        return f"artifact:{self.name}"
+
+    @property
     def usage(self) -> ObjectUsage:
         assert self.analysis is not None, "only loaded artifacts have a usage"
         return self.analysis
@@ -79,8 +102,15 @@ class Context:
     manifest: dict[str, Any]
     artifacts: list[Artifact] = field(default_factory=list)
 
-    def result(self, req_id: str, status: Status, message: str, **evidence: Any) -> Result:
-        return result(req_id, status, message, evidence=evidence)
+    def result(self, req_id: str, status: Status, message: str, *, subject: str = "", **evidence: Any) -> Result:
+        return result(req_id, status, message, subject=subject, evidence=evidence)
+
+    def not_loaded(self, req_id: str, art: Artifact, *, subject: str = "") -> Result:
+        """The NOT_RUN row of `req_id` for an artifact that did not load."""
+        failed = f" (failed {art.failure[0]})" if art.failure else ""
+        return self.result(
+            req_id, Status.NOT_RUN, f"not run: {art.name} did not load{failed}", subject=subject or art.subject
+        )
 
     def loaded(self) -> Iterator[Artifact]:
         """Artifacts that loaded: object parsed, ELF64 EM_BPF, code decoded."""
@@ -99,33 +129,50 @@ class Context:
 
 
 def selected_profiles(manifest: dict[str, Any] | None, requested: list[str] | None) -> list[str]:
-    """The profiles to check: those requested, else those the package claims; package-core always."""
+    """The profiles to check: those requested, else the package profiles the package claims; package-core always.
+
+    Only profiles that apply to packages can be requested (BpfcertError otherwise)."""
+    from bpfcert.errors import BpfcertError
+
     known = spec.profiles()
+    applies = spec.profile_applies_to()
     names = list(requested or [])
     if not names and manifest and isinstance(manifest.get("conformsTo"), list):
-        names = [p for p in manifest["conformsTo"] if isinstance(p, str) and p in known]
+        names = [p for p in manifest["conformsTo"] if isinstance(p, str) and applies.get(p) == "package"]
     out: list[str] = ["package-core"]
     for name in names:
         if name not in known:
-            from bpfcert.errors import BpfcertError
-
             raise BpfcertError(f"unknown profile {name!r} (known: {', '.join(sorted(known))})")
+        if applies[name] != "package":
+            raise BpfcertError(
+                f"profile {name} applies to {applies[name]} targets, not packages; see bpfcert probe"
+            )
         out.extend(p for p in known[name] if p not in out)
     return out
 
 
-def run_checks(ctx: Context, profiles: list[str]) -> list[Result]:
-    """Run every registered check whose requirement belongs to one of `profiles`, in catalogue order."""
+def run_checks(ctx: Context, profiles: list[str], judged: Collection[str] = ()) -> list[Result]:
+    """Run the check of every requirement of `profiles` but those already `judged`, in catalogue order; one
+    row at least for each."""
     for module in MODULES:
         importlib.import_module(f"bpfcert.checks.{module}")
-    catalogue = spec.catalogue()
     results: list[Result] = []
-    for req_id, requirement in catalogue.items():
-        fn = REGISTRY.get(req_id)
-        if fn is None or requirement.profile not in profiles:
+    for req_id, requirement in spec.catalogue().items():
+        if requirement.profile not in profiles or req_id in judged:
             continue
-        results.extend(fn(ctx))
+        fn = REGISTRY.get(req_id)
+        rows = list(fn(ctx)) if fn else [result(req_id, Status.NOT_RUN, "not run: no check implements it")]
+        results.extend(rows or [_nothing_judged(ctx, req_id)])
     return results
+
+
+def _nothing_judged(ctx: Context, req_id: str) -> Result:
+    """The one row of a requirement whose check judged nothing: not applicable, or not run for want of objects."""
+    unloaded = [a.name for a in ctx.artifacts if a.obj is None]
+    if req_id in NOT_APPLICABLE or not unloaded:
+        why = NOT_APPLICABLE.get(req_id, "nothing in the package it judges")
+        return result(req_id, Status.SKIP, f"not applicable: {why}")
+    return result(req_id, Status.NOT_RUN, f"not run: {', '.join(unloaded)} did not load")
 
 
 @dataclass
@@ -144,12 +191,22 @@ class Report:
 
         return verdict(self.results)
 
+    @property
+    def title(self) -> str:
+        """The package's name and version, or the base name of its source: a name stable across machines."""
+        m = self.manifest if isinstance(self.manifest, dict) else {}
+        name, version = m.get("name"), m.get("version")
+        if isinstance(name, str) and name:
+            return f"{name} {version}" if isinstance(version, str) and version else name
+        return Path(self.package).name or self.package
+
 
 def check_package(pkg: Package, requested_profiles: list[str] | None = None) -> Report:
     """Check an opened package against the selected profiles.
 
-    Manifest problems stop the run early (later checks would only repeat them); an artifact that fails to load
-    is reported once, by the requirement it failed, and left out of the checks that need its object.
+    Manifest problems stop the run early: every later requirement is NOT_RUN (its check would only repeat
+    them), while the inventory still lists what the objects hold. An artifact that fails to load is reported
+    by the requirement it failed, and NOT_RUN by the checks that need its object.
     """
     from bpfcert.checks.artifacts import load_artifacts
     from bpfcert.checks.manifest import manifest_results
@@ -157,16 +214,37 @@ def check_package(pkg: Package, requested_profiles: list[str] | None = None) -> 
     manifest = pkg.manifest
     profiles = selected_profiles(manifest if isinstance(manifest, dict) else None, requested_profiles)
     results = list(manifest_results(pkg))
-    if manifest is None or any(r.id.startswith("PKG-MAN-") and r.status is not Status.PASS for r in results):
-        return Report(str(pkg.source), manifest, profiles, results, {"programs": [], "maps": []})
+    gate = next((r.id for r in results if r.id.startswith("PKG-MAN-") and r.status is not Status.PASS), None)
+    if manifest is None or gate is not None:
+        reason = f"not run: the manifest failed {gate or 'PKG-MAN-001'}"
+        seen = {r.id for r in results}
+        results += [
+            result(req_id, Status.NOT_RUN, reason)
+            for req_id, requirement in spec.catalogue().items()
+            if requirement.profile in profiles and req_id not in seen
+        ]
+        ctx = Context(pkg, {})
+        ctx.artifacts = load_artifacts(pkg, {"artifacts": [{"path": p} for p in _object_paths(pkg, manifest)]})
+        return Report(str(pkg.source), manifest, profiles, results, inventory(ctx))
     ctx = Context(pkg, manifest)
     ctx.artifacts = load_artifacts(pkg, manifest)
-    results.extend(run_checks(ctx, profiles))
+    results.extend(run_checks(ctx, profiles, {r.id for r in results if r.id.startswith("PKG-MAN-")}))
     return Report(str(pkg.source), manifest, profiles, results, inventory(ctx))
 
 
+def _object_paths(pkg: Package, manifest: Any) -> list[str]:
+    """Where the objects of a package with an unusable manifest are: the artifact paths the manifest lists,
+    else every *.o file at the package root."""
+    entries = manifest.get("artifacts") if isinstance(manifest, dict) else None
+    listed = [e["path"] for e in entries if isinstance(e, dict) and isinstance(e.get("path"), str)] if (
+        isinstance(entries, list)
+    ) else []
+    return listed or sorted(p.name for p in pkg.root.glob("*.o"))
+
+
 def inventory(ctx: Context) -> dict[str, Any]:
-    """Everything the objects define: entry programs (libbpf's definition) and every map, internal ones included."""
+    """Everything the loaded objects define: entry programs (libbpf's definition) and every map, internal ones
+    included."""
     from bpfcert.knowledge.sections import classify_section
 
     programs: list[dict[str, Any]] = []

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from bpfcert.package import Package
 
 
-def _result(req_id: str, status: Status, message: str, **evidence: object) -> Result:
-    return Result(req_id, status, message, level=spec.requirement(req_id).level, evidence=dict(evidence))
+def _result(req_id: str, status: Status, message: str, *, subject: str = "", **evidence: object) -> Result:
+    return Result(
+        req_id, status, message, level=spec.requirement(req_id).level, evidence=dict(evidence), subject=subject
+    )
 
 
 def manifest_results(pkg: Package) -> Iterator[Result]:
@@ -32,7 +34,7 @@ def manifest_results(pkg: Package) -> Iterator[Result]:
     errors = validate_manifest(pkg.manifest)
     if errors:
         for err in errors:
-            yield _result("PKG-MAN-002", Status.FAIL, f"{err.path}: {err.message}", path=err.path)
+            yield _result("PKG-MAN-002", Status.FAIL, f"{err.path}: {err.message}", subject=err.path, path=err.path)
         return
     yield _result("PKG-MAN-002", Status.PASS, "manifest is valid against package.schema.json")
     ref_errors = manifest_reference_errors(pkg.manifest)
@@ -42,10 +44,9 @@ def manifest_results(pkg: Package) -> Iterator[Result]:
         yield _result("PKG-MAN-003", Status.PASS, "names are unique and every reference resolves")
 
 
-@check("PKG-SIG-001")
+@check("PKG-SIG-001", absent="the manifest carries no signature")
 def signature_verifies(ctx: Context) -> Iterator[Result]:
     if "signature" not in ctx.manifest:
-        yield ctx.result("PKG-SIG-001", Status.SKIP, "the manifest carries no signature")
         return
     from bpfcert.signing import verify_manifest
 
@@ -53,4 +54,4 @@ def signature_verifies(ctx: Context) -> Iterator[Result]:
     if problem is None:
         yield ctx.result("PKG-SIG-001", Status.PASS, "signature verifies over the canonical manifest")
     else:
-        yield ctx.result("PKG-SIG-001", Status.FAIL, f"signature does not verify: {problem}")
+        yield ctx.result("PKG-SIG-001", Status.FAIL, f"signature does not verify: {problem}", path="$.signature")

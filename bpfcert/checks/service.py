@@ -18,35 +18,51 @@ BTF_INT_SIGNED, BTF_INT_BOOL = 1, 4  # BTF_KIND_INT encoding bits (linux/btf.h)
 EXPORT_MAP_TYPES = {"ringbuf": "ringbuf", "perf_event_array": "perf_event_array"}
 
 
-def _services(ctx: Context, key: str) -> list[dict[str, Any]]:
+def _services(ctx: Context, key: str) -> list[tuple[str, dict[str, Any]]]:
+    """(JSON path, item) of every service export or tunable."""
     service = ctx.manifest.get("service", {})
     items = service.get(key, []) if isinstance(service, dict) else []
-    return [i for i in items if isinstance(i, dict)]
+    return [(f"$.service.{key}[{i}]", item) for i, item in enumerate(items) if isinstance(item, dict)]
 
 
 def _export_map(ctx: Context, export: dict[str, Any]) -> tuple[Artifact | None, Any, str | None]:
-    """(artifact, MapDef, problem) for the map an export names."""
+    """(artifact, MapDef, problem) for the map an export names; an artifact without object when it did not load."""
     name = export["map"]
     decl = next((d for d in ctx.declared("maps") if d["name"] == name), None)
     if decl is None:
         return None, None, f"export {export['name']}: map {name} is not declared under maps"
     art = ctx.artifact(decl["artifact"])
     if art is None or art.obj is None:
-        return None, None, None
+        return art, None, None
     found = next((m for m in art.obj.maps if m.name == name), None)
     if found is None:
         return art, None, f"export {export['name']}: map {name} does not exist in {art.name}"
     return art, found, None
 
 
-@check("PKG-SVC-001")
+@check("PKG-SVC-001", absent="the manifest declares no service exports")
 def exports_name_maps(ctx: Context) -> Iterator[Result]:
-    for export in _services(ctx, "exports"):
-        _, found, problem = _export_map(ctx, export)
+    service = ctx.manifest.get("service")
+    if not isinstance(service, dict) or not (service.get("exports") or service.get("tunables")):
+        yield ctx.result(
+            "PKG-SVC-001",
+            Status.FAIL,
+            "the package-service profile demands a service interface, but the manifest has no service exports "
+            "or tunables",
+            path="$.service",
+            expected="service.exports or service.tunables",
+            actual=service,
+        )
+        return
+    for path, export in _services(ctx, "exports"):
+        subject = f"export:{export['name']}"
+        art, found, problem = _export_map(ctx, export)
         if problem:
-            yield ctx.result("PKG-SVC-001", Status.FAIL, problem)
+            yield ctx.result("PKG-SVC-001", Status.FAIL, problem, subject=subject, path=f"{path}.map")
             continue
         if found is None:
+            if art is not None:
+                yield ctx.not_loaded("PKG-SVC-001", art, subject=subject)
             continue
         kind = export.get("kind", "map")
         want = EXPORT_MAP_TYPES.get(kind)
@@ -55,9 +71,15 @@ def exports_name_maps(ctx: Context) -> Iterator[Result]:
                 "PKG-SVC-001",
                 Status.FAIL,
                 f"export {export['name']} is a {kind} export but map {found.name} is a {found.type}",
+                subject=subject,
+                path=path,
+                expected=want or f"a map type other than {' or '.join(EXPORT_MAP_TYPES.values())}",
+                actual=found.type,
             )
         else:
-            yield ctx.result("PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}")
+            yield ctx.result(
+                "PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}", subject=subject
+            )
 
 
 def _json_type(btf: Btf, type_id: int) -> str:
@@ -89,16 +111,29 @@ def _record_problems(btf: Btf, type_id: int, record: dict[str, Any]) -> list[str
     return problems
 
 
-@check("PKG-SVC-002")
+@check("PKG-SVC-002", absent="the manifest declares no service exports")
 def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
-    for export in _services(ctx, "exports"):
+    for path, export in _services(ctx, "exports"):
+        subject = f"export:{export['name']}"
         art, found, problem = _export_map(ctx, export)
-        if problem or found is None or art is None or art.obj is None:
+        if problem or art is None:
             continue  # PKG-SVC-001 reports it
+        if art.obj is None:
+            yield ctx.not_loaded("PKG-SVC-002", art, subject=subject)
+            continue
+        if found is None:
+            continue
         btf = art.obj.btf
         record = export.get("record", {})
         if btf is None:
-            yield ctx.result("PKG-SVC-002", Status.FAIL, f"export {export['name']}: {art.name} has no BTF")
+            yield ctx.result(
+                "PKG-SVC-002",
+                Status.FAIL,
+                f"export {export['name']}: {art.name} has no BTF",
+                subject=subject,
+                expected=".BTF describing the map's values",
+                actual=None,
+            )
             continue
         type_id = found.value_type_id
         if not type_id:
@@ -110,14 +145,27 @@ def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
                     Status.FAIL,
                     f"export {export['name']}: map {found.name} has no BTF value type; the record schema's "
                     f"title must name the record struct (title {title!r} found no struct)",
+                    subject=subject,
+                    path=f"{path}.record.title",
+                    expected="the name of a BTF struct",
+                    actual=title,
                 )
                 continue
             type_id = struct.id
         problems = _record_problems(btf, type_id, record)
         if problems:
-            yield ctx.result("PKG-SVC-002", Status.FAIL, f"export {export['name']}: " + "; ".join(problems))
+            yield ctx.result(
+                "PKG-SVC-002",
+                Status.FAIL,
+                f"export {export['name']}: " + "; ".join(problems),
+                subject=subject,
+                path=f"{path}.record",
+                problems=problems,
+            )
         else:
-            yield ctx.result("PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF")
+            yield ctx.result(
+                "PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF", subject=subject
+            )
 
 
 # tunable type -> (size in bytes, signed); "bool" is a 1-byte BTF INT with the BOOL encoding
@@ -155,7 +203,7 @@ def _rodata_vars(btf: Btf) -> dict[str, int]:
     return out
 
 
-@check("PKG-SVC-003")
+@check("PKG-SVC-003", absent="the manifest declares no tunables")
 def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
     variables: dict[str, tuple[Btf, int]] = {}
     for art in ctx.loaded():
@@ -163,20 +211,36 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
         if art.obj.btf is not None:
             btf = art.obj.btf
             variables.update({n: (btf, tid) for n, tid in _rodata_vars(btf).items()})
-    for tunable in _services(ctx, "tunables"):
+    unloaded = [a for a in ctx.artifacts if a.obj is None]
+    for path, tunable in _services(ctx, "tunables"):
         name, declared = tunable["name"], str(tunable.get("type", "")).lstrip("_")
+        subject = f"tunable:{name}"
         if name not in variables:
-            yield ctx.result("PKG-SVC-003", Status.FAIL, f"tunable {name}: no .rodata variable {name} in BTF")
-            continue
-        btf, type_id = variables[name]
-        t = btf.resolve(type_id)
-        ok = _tunable_type_matches(btf, t, declared)
-        if ok:
-            yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}")
-        else:
+            if unloaded:  # the variable may be in an object that did not load
+                yield ctx.not_loaded("PKG-SVC-003", unloaded[0], subject=subject)
+                continue
             yield ctx.result(
                 "PKG-SVC-003",
                 Status.FAIL,
-                f"tunable {name} is declared {tunable.get('type')} but BTF says {t.kind} {t.name or ''} "
-                f"of size {t.size}",
+                f"tunable {name}: no .rodata variable {name} in BTF",
+                subject=subject,
+                path=f"{path}.name",
+                expected=f"a .rodata variable {name}",
+                actual=sorted(variables),
+            )
+            continue
+        btf, type_id = variables[name]
+        t = btf.resolve(type_id)
+        if _tunable_type_matches(btf, t, declared):
+            yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}", subject=subject)
+        else:
+            found = f"{t.kind} {t.name or ''} of size {t.size}".replace("  ", " ")
+            yield ctx.result(
+                "PKG-SVC-003",
+                Status.FAIL,
+                f"tunable {name} is declared {tunable.get('type')} but BTF says {found}",
+                subject=subject,
+                path=f"{path}.type",
+                expected=tunable.get("type"),
+                actual=found,
             )

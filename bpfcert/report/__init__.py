@@ -1,4 +1,8 @@
-"""Report writers: one results model in, JSON / JUnit / text out."""
+"""Report writers: one results model in, JSON / JUnit / text out.
+
+Text from a package (names, paths, manifest values) reaches every writer; the text and JUnit writers pass it
+through `printable`, so that it cannot forge lines or terminal output. JSON escapes it by itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,14 @@ from typing import Any
 from bpfcert import SPEC_VERSION, __version__
 from bpfcert.checks import Report
 from bpfcert.results import Status
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character (controls, ANSI escapes, line separators, bidi overrides, lone
+    surrogates) written as a visible Python-style escape: "\\x1b", "\\n", "\\u202e"."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def summary(report: Report) -> dict[str, int]:

@@ -1,43 +1,66 @@
-"""JUnit XML: one testsuite per package, one testcase per result, the requirement ID as classname.
-MUST failures are <failure>, errors <error>, skips <skipped>; SHOULD failures are warnings in <system-err>."""
+"""JUnit XML: one testsuite per package (named by the package's name and version), one testcase per result.
+
+A testcase is named by requirement ID and subject only, never by message text, so CI can follow it across runs
+(a requirement with several rows of one subject gets " #2", " #3" in report order). MUST failures and MUST rows
+not run are <failure>, errors <error>, skips and other rows not run <skipped>; SHOULD failures are warnings in
+<system-err>. Text from the package is escaped (report.printable): XML 1.0 cannot carry most control
+characters, not even as character references.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable
 
 from bpfcert.checks import Report
-from bpfcert.report import summary
-from bpfcert.results import Status
+from bpfcert.report import printable
+from bpfcert.results import Result, Status
+
+
+def _case_names(results: list[Result]) -> list[str]:
+    seen: Counter[str] = Counter()
+    out = []
+    for r in results:
+        name = printable(f"{r.id} {r.subject}" if r.subject else r.id)
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
+
+
+def _outcome(r: Result) -> str:
+    """The JUnit element of a result: failure, error, skipped, system-err (a warning) or "" (passed)."""
+    if r.status is Status.FAIL:
+        return "failure" if r.level == "MUST" else "system-err"
+    if r.status is Status.NOT_RUN:
+        return "failure" if r.level == "MUST" else "skipped"
+    return {Status.ERROR: "error", Status.SKIP: "skipped"}.get(r.status, "")
 
 
 def to_junit(reports: Iterable[Report]) -> str:
     root = ET.Element("testsuites", name="bpfcert")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for report in reports:
-        counts = summary(report)
+        outcomes = [_outcome(r) for r in report.results]
         suite_counts = {
             "tests": len(report.results),
-            "failures": counts["must_failed"],
-            "errors": counts["error"],
-            "skipped": counts["skip"],
+            "failures": outcomes.count("failure"),
+            "errors": outcomes.count("error"),
+            "skipped": outcomes.count("skipped"),
         }
-        attrs = {"name": report.package, **{k: str(v) for k, v in suite_counts.items()}}
+        attrs = {"name": printable(report.title), **{k: str(v) for k, v in suite_counts.items()}}
         suite = ET.SubElement(root, "testsuite", attrs)
         for k, v in suite_counts.items():
             totals[k] += v
-        for r in report.results:
-            case = ET.SubElement(
-                suite, "testcase", classname=r.id, name=f"{r.id} [{r.level}] {r.message}"[:200]
-            )
-            if r.status is Status.FAIL and r.level == "MUST":
-                ET.SubElement(case, "failure", message=r.message, type=r.id).text = r.message
-            elif r.status is Status.FAIL:
-                ET.SubElement(case, "system-err").text = f"warning ({r.level} not met): {r.message}"
-            elif r.status is Status.ERROR:
-                ET.SubElement(case, "error", message=r.message, type=r.id).text = r.message
-            elif r.status is Status.SKIP:
-                ET.SubElement(case, "skipped", message=r.message)
+        for r, name, outcome in zip(report.results, _case_names(report.results), outcomes, strict=True):
+            case = ET.SubElement(suite, "testcase", classname=r.id, name=name)
+            message = printable(r.message)
+            if outcome == "system-err":
+                ET.SubElement(case, outcome).text = f"warning ({r.level} not met): {message}"
+            elif outcome == "skipped":
+                ET.SubElement(case, outcome, message=message)
+            elif outcome:
+                ET.SubElement(case, outcome, message=message, type=r.id).text = message
     root.attrib.update({k: str(v) for k, v in totals.items()})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

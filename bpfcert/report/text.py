@@ -1,28 +1,28 @@
 """Plain text for people: one line per result (a failure followed by its "fix:" hint), failures first, then the
-verdict."""
+verdict. Text from the package is escaped (report.printable), so that only this writer ends lines."""
 
 from __future__ import annotations
 
 from bpfcert import spec
 from bpfcert.checks import Report
-from bpfcert.report import summary
+from bpfcert.report import printable, summary
 from bpfcert.results import Status
 
-ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.SKIP: 2, Status.PASS: 3}
+ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Status.PASS: 4}
 
 
 def to_text(report: Report, verbose: bool = False) -> str:
-    lines = [f"{report.package}  (profiles: {', '.join(report.profiles)})"]
+    lines = [f"{printable(report.package)}  (profiles: {', '.join(report.profiles)})"]
     for r in sorted(report.results, key=lambda r: ORDER[r.status]):
         if r.status is Status.PASS and not verbose:
             continue
         tag = "WARN" if r.status is Status.FAIL and r.level != "MUST" else str(r.status).upper()
-        lines.append(f"  {tag:<5} {r.id:<13} {r.level:<6} {r.message}")
+        lines.append(f"  {tag:<7} {r.id:<13} {r.level:<6} {printable(r.message)}")
         if r.status is Status.FAIL:
-            lines.append(f"{'':8}fix: {spec.requirement(r.id).fix}")
+            lines.append(f"{'':10}fix: {spec.requirement(r.id).fix}")
     s = summary(report)
     lines.append(
         f"verdict: {report.verdict} ({s['pass']} passed, {s['must_failed']} failed, "
-        f"{s['should_failed']} warnings, {s['skip']} skipped, {s['error']} errors)"
+        f"{s['should_failed']} warnings, {s['skip']} skipped, {s['not-run']} not run, {s['error']} errors)"
     )
     return "\n".join(lines) + "\n"

@@ -62,6 +62,9 @@ def pack(args: argparse.Namespace) -> int:
         manifest = sign_manifest(manifest, key)
     path = write_package(Path(args.output), manifest, inputs, force=args.force)
     print(f"wrote {path} ({len(manifest['programs'])} programs, {len(manifest['maps'])} maps)")
+    from bpfcert.pack import floor_reasons
+
+    print(f"requires.kernel {manifest['requires']['kernel']} ({'; '.join(floor_reasons(inputs))})")
     return 0
 
 

@@ -51,16 +51,41 @@ def read_inputs(paths: list[str]) -> list[Input]:
     return out
 
 
+# What libbpf reads from the part of a SEC() name after the '/', per convention (libbpf 1.x's attach_kprobe,
+# attach_uprobe, attach_tp, attach_raw_tp, attach_trace): a kernel function with an optional +offset, an absolute
+# binary and its symbol, a category/name tracepoint, a raw tracepoint, a BTF target. Anything else -- multi-probe
+# and session globs, USDT notes, syscall names -- names no single function and gives no `function`.
+_OFFSET = r"(?:\+(?P<offset>0x[0-9a-fA-F]+|[0-9]+))?"
+_KPROBE = re.compile(r"(?P<function>[A-Za-z0-9_.]+)" + _OFFSET)
+_UPROBE = re.compile(r"(?P<binary>/[^:]+):(?P<function>[A-Za-z0-9_.]+)" + _OFFSET)
+_TRACEPOINT = re.compile(r"([A-Za-z0-9_]+)/([A-Za-z0-9_]+)")
+_RAW_TRACEPOINT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BTF_TARGET = re.compile(r"[A-Za-z0-9_.:/]+")
+
+
 def _attach(info: SectionInfo) -> dict[str, Any]:
+    """The `attach` keys the section name itself gives: only what libbpf would read from it."""
     attach: dict[str, Any] = {}
     if info.attach_type:
         attach["expected_attach_type"] = info.attach_type
-    target = info.attach_target
-    if target:
-        if info.prog_type == "tracepoint":
-            attach["tracepoint"] = target.replace("/", ":", 1)
-        elif info.prog_type in ("kprobe", "tracing", "lsm"):
-            attach["function"] = target
+    word, target = info.pattern.rstrip("+"), info.attach_target or ""
+    if word.startswith(("kret", "uret")):
+        attach["retprobe"] = True
+    probe = None
+    if word in ("kprobe", "kretprobe"):
+        probe = _KPROBE.fullmatch(target)
+    elif word in ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s"):
+        probe = _UPROBE.fullmatch(target)
+    elif word in ("tracepoint", "tp") and (tp := _TRACEPOINT.fullmatch(target)):
+        attach["tracepoint"] = f"{tp[1]}:{tp[2]}"
+    elif word.startswith(("raw_tracepoint", "raw_tp")) and _RAW_TRACEPOINT.fullmatch(target):
+        attach["tracepoint"] = target
+    elif info.prog_type in ("tracing", "lsm", "ext") and _BTF_TARGET.fullmatch(target):
+        attach["function"] = target
+    if probe is not None:
+        attach.update({k: v for k, v in probe.groupdict().items() if k != "offset" and v})
+        if probe["offset"]:
+            attach["offset"] = int(probe["offset"], 0)
     return attach
 
 
@@ -74,6 +99,7 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
     needed = (0, 0)
     licenses: set[str | None] = set()
     portable = True
+    needs_btf = False
     for item in inputs:
         obj = BpfObject.from_bytes(item.data, item.filename)
         usage = analyze(obj)
@@ -120,9 +146,10 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
         prog_types |= usage.prog_types
         map_types |= usage.map_types
         needed = max(needed, usage.min_kernel)
+        needs_btf = needs_btf or bool(usage.btf_needs)
         licenses.add(obj.license)
         has_core = obj.btf_ext is not None and any(obj.btf_ext.core_relos.values())
-        portable = portable and obj.btf is not None and has_core
+        portable = portable and obj.btf is not None and (has_core or not usage.kernel_struct_reads)
     spdx = license or _spdx(licenses)
     manifest: dict[str, Any] = {
         "specVersion": SPEC_VERSION,
@@ -136,7 +163,7 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
         "maps": maps,
         "requires": {
             "kernel": f">={format_version(needed)}",
-            "btf": portable,
+            "btf": needs_btf,
             "prog_types": sorted(prog_types),
             "map_types": sorted(map_types),
             "helpers": sorted(helpers),
@@ -144,6 +171,13 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
         },
     }
     return manifest
+
+
+def floor_reasons(inputs: list[Input]) -> list[str]:
+    """What sets the kernel floor `derive_manifest` writes: '5.17: helper bpf_loop', '5.8: xdp_md.egress_ifindex'."""
+    from bpfcert.usage import kernel_floor
+
+    return kernel_floor(analyze(BpfObject.from_bytes(i.data, i.filename)) for i in inputs)[1]
 
 
 def _spdx(licenses: set[str | None]) -> str:

@@ -1,6 +1,11 @@
-"""What an object's code really uses: helpers, kfuncs, maps, bpf-to-bpf calls, ISA level, and the oldest
-kernel that offers all of it. Facts come from the decoded instructions and their relocations, per entry
-program and everything it reaches through calls."""
+"""What an object's code really uses: helpers, kfuncs, maps, bpf-to-bpf calls, ISA level, context fields, whether
+it needs the kernel's BTF or reads kernel structs, and the oldest kernel that offers all of it. Facts come from the
+decoded instructions and their relocations, per entry program and everything it reaches through calls.
+
+Context fields and kernel-pointer loads come from a small forward data flow over registers and 8-byte stack
+slots (`_pointer_flow`). Not tracked: the context passed on to a subprogram, pointer arithmetic on the context
+(the verifier refuses it), pointers read from __sk_buff->sk and similar (UAPI structs, stable), typed __ksym
+variables, and kernel pointers a subprogram receives as arguments."""
 
 from __future__ import annotations
 
@@ -11,14 +16,26 @@ from bpfcert.elf import BpfObject, Program, Relocation, Symbol
 from bpfcert.errors import FormatError
 from bpfcert.insn import Insn, decode
 from bpfcert.knowledge import features
+from bpfcert.knowledge.context_fields import CONTEXT_STRUCTS, ContextField, context_field
 from bpfcert.knowledge.helpers import helper_by_id, helper_by_name
-from bpfcert.knowledge.kernel import format_version
+from bpfcert.knowledge.kernel import KernelVersion, format_version
 from bpfcert.knowledge.map_types import map_type_by_name
 from bpfcert.knowledge.prog_types import prog_type_by_name
 from bpfcert.knowledge.sections import classify_section
 
 MAP_SECTIONS = (".maps", "maps")
 GLOBAL_DATA_PREFIXES = (".rodata", ".data", ".bss")
+# Program types whose context holds BTF-typed kernel pointers (function arguments, LSM hook arguments, iterator
+# fields) that the program reads directly, and which load against the kernel's BTF (fentry/, fexit/, fmod_ret/,
+# tp_btf/, iter/, lsm/, struct_ops).
+BTF_CONTEXT_TYPES = frozenset({"tracing", "lsm", "struct_ops"})
+# Helpers that return a BTF-typed kernel pointer, and those that take a kernel BTF type id.
+BTF_POINTER_HELPERS = frozenset({"bpf_get_current_task_btf"})
+BTF_HELPERS = BTF_POINTER_HELPERS | {"bpf_snprintf_btf", "bpf_seq_printf_btf"}
+# Helpers that copy kernel memory at an address the program computes, i.e. read kernel structs by offset.
+KERNEL_READ_HELPERS = frozenset(
+    {"bpf_probe_read", "bpf_probe_read_str", "bpf_probe_read_kernel", "bpf_probe_read_kernel_str"}
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class ProgramUsage:
     maps: frozenset[str]
     isa: int
     insn_count: int
+    context_fields: frozenset[str]  # 'xdp_md.egress_ifindex': context fields the entry function reads or writes
 
 
 @dataclass(frozen=True)
@@ -43,8 +61,11 @@ class ObjectUsage:
     prog_types: frozenset[str]
     map_types: frozenset[str]
     gpl_only_helpers: frozenset[str]
-    min_kernel: tuple[int, int]
-    min_kernel_reasons: list[str]
+    min_kernel: KernelVersion
+    min_kernel_reasons: list[str]  # what sets min_kernel: '5.17: helper bpf_loop', '5.8: xdp_md.egress_ifindex'
+    kernel_needs: list[tuple[KernelVersion, str]]  # every (first version, feature) the code uses, newest first
+    btf_needs: list[str]  # why the code needs the kernel's BTF (/sys/kernel/btf/vmlinux); empty: it does not
+    kernel_struct_reads: list[str]  # evidence that the code reads kernel structs (so layouts matter: CO-RE)
 
 
 @dataclass
@@ -60,6 +81,8 @@ class _FunctionFacts:
     acquire_release: bool = False
     may_goto: bool = False
     slots: int = 0
+    context_fields: set[ContextField] = field(default_factory=set)
+    kernel_pointer_loads: bool = False
 
 
 class _Analyzer:
@@ -111,6 +134,13 @@ class _Analyzer:
                 self._call(func, insn, reloc, facts)
             elif insn.cls == "JMP" and insn.op == "jcond":
                 facts.may_goto = True
+        info = None if func.is_subprogram else classify_section(func.section)
+        prog_type = info.prog_type if info else None
+        btf_context = prog_type in BTF_CONTEXT_TYPES
+        if prog_type in CONTEXT_STRUCTS or btf_context or facts.kfuncs or facts.helpers & BTF_POINTER_HELPERS:
+            accesses, facts.kernel_pointer_loads = _pointer_flow(insns, not func.is_subprogram, btf_context)
+            fields = (context_field(prog_type, offset) for offset in accesses)
+            facts.context_fields = {f for f in fields if f is not None}
         return facts
 
     def _lddw(self, insn: Insn, reloc: Relocation | None, facts: _FunctionFacts) -> None:
@@ -172,15 +202,116 @@ class _Analyzer:
             maps=frozenset().union(*(f.maps for f in reached)),
             isa=max(f.isa for f in reached),
             insn_count=sum(f.slots for f in reached),
+            context_fields=frozenset(f.name for f in self.facts_of(root).context_fields),
         )
         return usage, reached
 
 
-def _min_kernel(needs: Iterable[tuple[tuple[int, int], str]]) -> tuple[tuple[int, int], list[str]]:
-    """The newest of the (version, what) needs, and every reason at that version."""
+# Opcode fields (RFC 9669): class (low 3 bits), load/store mode (high 3), size (bits 3-4), ALU/jump operation.
+_LD, _LDX, _ST, _STX, _ALU, _JMP, _JMP32, _ALU64 = range(8)
+_MEM, _MEMSX, _ATOMIC = 3, 4, 6
+_SIZE_BYTES = (4, 2, 1, 8)
+_MOV64_X, _JA, _CALL, _EXIT = 0xBF, 0x0, 0x8, 0x9
+_STACK_BASE = 16  # bit of stack slot k (bytes [r10-8k, r10-8k+8), k = 1..64) in a mark mask: _STACK_BASE + k
+
+
+def _slot_bits(offset: int, size: int) -> int:
+    """Mask of the stack slots that bytes [r10+offset, r10+offset+size) touch."""
+    first, last = (-offset + 7) // 8, (-(offset + size - 1) + 7) // 8
+    return sum(1 << (_STACK_BASE + k) for k in range(last, first + 1) if 1 <= k <= 64)
+
+
+def _pointer_flow(insns: list[Insn], ctx_at_entry: bool, btf_context: bool) -> tuple[set[int], bool]:
+    """(byte offsets of the context the code loads or stores, whether it loads through a BTF-typed kernel pointer).
+
+    A forward "may" analysis: each instruction's state is two masks (registers and 8-byte stack slots that may hold
+    the context, or a kernel pointer), joined by union where paths meet. r1 holds the context at entry; a
+    register-to-register mov and a spill/fill of 8 bytes carry a mark; any other write clears it. Kernel pointers
+    are what a load of 8 bytes from a BTF-typed context returns (`btf_context`), and what a kfunc or
+    bpf_get_current_task_btf returns. Decodes opcodes by their bits (RFC 9669 section 3): this runs on every
+    instruction of every context-reading program `check` sees."""
+    accesses: set[int] = set()
+    kernel_loads = False
+    if not insns:
+        return accesses, kernel_loads
+    at = {insn.index: i for i, insn in enumerate(insns)}
+    count = len(insns)
+    states: list[tuple[int, int] | None] = [None] * count
+    states[0] = (0b10 if ctx_at_entry else 0, 0)
+    todo = [0]
+    while todo:
+        i = todo.pop()
+        insn, state = insns[i], states[i]
+        assert state is not None
+        ctx, ptr = in_ctx, in_ptr = state
+        opcode, cls = insn.opcode, insn.opcode & 0x07
+        dst, src = 1 << insn.dst_reg, 1 << insn.src_reg
+        nexts: tuple[int, ...] = (i + 1,)
+        if cls in (_ALU, _ALU64):
+            ctx, ptr = ctx & ~dst, ptr & ~dst
+            if opcode == _MOV64_X and insn.offset == 0:
+                ctx, ptr = ctx | (dst if in_ctx & src else 0), ptr | (dst if in_ptr & src else 0)
+        elif cls == _LDX and opcode >> 5 in (_MEM, _MEMSX):
+            size = _SIZE_BYTES[opcode >> 3 & 0x03]
+            from_ctx = in_ctx & src
+            kernel_loads |= bool(in_ptr & src)
+            if from_ctx:
+                accesses.add(insn.offset)
+            ctx, ptr = ctx & ~dst, ptr & ~dst
+            if insn.src_reg == 10 and size == 8 and insn.offset % 8 == 0:
+                slot = _slot_bits(insn.offset, 8)
+                ctx, ptr = ctx | (dst if in_ctx & slot else 0), ptr | (dst if in_ptr & slot else 0)
+            elif from_ctx and btf_context and size == 8:
+                ptr |= dst
+        elif cls in (_ST, _STX):
+            size, mode = _SIZE_BYTES[opcode >> 3 & 0x03], opcode >> 5
+            if in_ctx & dst and mode == _MEM:
+                accesses.add(insn.offset)
+            if insn.dst_reg == 10:
+                slot = _slot_bits(insn.offset, size)
+                ctx, ptr = ctx & ~slot, ptr & ~slot
+                if cls == _STX and mode == _MEM and size == 8 and insn.offset % 8 == 0:
+                    ctx, ptr = ctx | (slot if in_ctx & src else 0), ptr | (slot if in_ptr & src else 0)
+            if mode == _ATOMIC:  # fetching atomics write src (cmpxchg: r0)
+                ctx, ptr = ctx & ~(src | 1), ptr & ~(src | 1)
+        elif cls == _LD:  # lddw writes dst; legacy packet loads write r0 and clobber r1-r5
+            clobbered = dst if insn.wide else 0b111111
+            ctx, ptr = ctx & ~clobbered, ptr & ~clobbered
+        elif cls == _JMP and opcode >> 4 == _CALL:
+            kind = insn.call_kind
+            helper = helper_by_id(insn.imm) if kind == "helper" else None
+            returns_pointer = kind == "kfunc" or (helper is not None and helper.name in BTF_POINTER_HELPERS)
+            ctx, ptr = ctx & ~0b111111, (ptr & ~0b111111) | (1 if returns_pointer else 0)
+        elif cls == _JMP and opcode >> 4 == _EXIT:
+            nexts = ()
+        elif cls in (_JMP, _JMP32):
+            jump = insn.jump_target
+            target = at.get(jump) if jump is not None else None
+            always = opcode >> 4 == _JA
+            nexts = (() if always else nexts) + ((target,) if target is not None else ())
+        for j in nexts:
+            if j >= count:
+                continue
+            old = states[j]
+            new = (ctx, ptr) if old is None else (old[0] | ctx, old[1] | ptr)
+            if new != old:
+                states[j] = new
+                todo.append(j)
+    return accesses, kernel_loads
+
+
+def _min_kernel(needs: Iterable[tuple[KernelVersion, str]]) -> tuple[KernelVersion, list[str]]:
+    """The newest of the (version, what) needs, and every reason at that version ('5.17: helper bpf_loop')."""
     needs = list(needs)
     newest = max(v for v, _ in needs)
-    return newest, sorted({f"{what} needs {format_version(v)}" for v, what in needs if v == newest})
+    return newest, sorted({f"{format_version(v)}: {what}" for v, what in needs if v == newest})
+
+
+def kernel_floor(usages: Iterable[ObjectUsage]) -> tuple[KernelVersion, list[str]]:
+    """The newest min_kernel of `usages` (objects of one package) and the reasons that set it."""
+    usages = list(usages)
+    newest = max((u.min_kernel for u in usages), default=(0, 0))
+    return newest, sorted({r for u in usages if u.min_kernel == newest for r in u.min_kernel_reasons})
 
 
 def analyze(obj: BpfObject) -> ObjectUsage:
@@ -228,6 +359,7 @@ def analyze(obj: BpfObject) -> ObjectUsage:
         needs.append((features.KFUNC_CALLS, "kfunc calls"))
     if any(m.startswith(GLOBAL_DATA_PREFIXES) for p in programs for m in p.maps):
         needs.append((features.GLOBAL_DATA, "global data (.rodata/.data/.bss)"))
+    needs.extend((f.since, f.name) for f in set().union(*(f.context_fields for f in reached)))
     min_kernel, reasons = _min_kernel(needs)
     return ObjectUsage(
         programs=programs,
@@ -238,4 +370,28 @@ def analyze(obj: BpfObject) -> ObjectUsage:
         gpl_only_helpers=frozenset(gpl_only),
         min_kernel=min_kernel,
         min_kernel_reasons=reasons,
+        kernel_needs=sorted(set(needs), key=lambda n: (n[0], n[1]), reverse=True),
+        btf_needs=_btf_needs(obj, programs, helpers, kfuncs),
+        kernel_struct_reads=sorted(
+            {f"helper {h}" for h in helpers & KERNEL_READ_HELPERS}
+            | {"loads through BTF-typed kernel pointers" for f in reached if f.kernel_pointer_loads}
+        ),
     )
+
+
+def _btf_needs(
+    obj: BpfObject, programs: list[ProgramUsage], helpers: frozenset[str], kfuncs: frozenset[str]
+) -> list[str]:
+    """Why loading this object needs the kernel's BTF: BTF-attached programs, kfuncs, BTF helpers, CO-RE."""
+    needs = [
+        f"program {p.name} ({p.section}) is a {p.prog_type} program, attached through the kernel's BTF"
+        for p in programs
+        if p.prog_type in BTF_CONTEXT_TYPES
+    ]
+    needs += [f"helper {h} takes or returns kernel BTF types" for h in sorted(helpers & BTF_HELPERS)]
+    if kfuncs:
+        needs.append("kfunc calls are resolved against the kernel's BTF")
+    relos = obj.btf_ext.core_relos.values() if obj.btf_ext is not None else ()
+    if any(r.kind_name != "type_id_local" for recs in relos for r in recs):
+        needs.append("CO-RE relocations are resolved against the kernel's BTF")
+    return needs

@@ -130,6 +130,18 @@ def _sign_then_tamper(m: M, root: Path) -> None:
     m["summary"] = "tampered after signing"
 
 
+def _strip_core_relocations(m: M, root: Path) -> None:
+    """Set core_relo_len (bytes 28-31 of the .BTF.ext header) to 0: the same code without its CO-RE records."""
+    from elftools.elf.elffile import ELFFile
+
+    obj = root / m["artifacts"][0]["path"]
+    with obj.open("rb") as f:
+        at = ELFFile(f).get_section_by_name(".BTF.ext")["sh_offset"] + 28
+    raw = bytearray(obj.read_bytes())
+    raw[at : at + 4] = bytes(4)
+    obj.write_bytes(bytes(raw))
+
+
 # (requirement, example, edit, refresh sha256 after the edit)
 VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ("PKG-MAN-001", "socket-filter", _drop_manifest, False),
@@ -161,7 +173,7 @@ VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ("PKG-LIF-001", "xdp-counter-v1", _set("lifecycle.preserve_maps", ["proto_counters", "gone"]), True),
     ("PKG-SIG-001", "socket-filter", _sign_then_tamper, True),
     ("PKG-PORT-001", "core-tracing", _patch(".BTF", b"\x00\x00"), True),
-    ("PKG-PORT-002", "xdp-counter-v1", _set("conformsTo", ["package-core", "package-portable"]), True),
+    ("PKG-PORT-002", "core-tracing", _strip_core_relocations, True),
     ("PKG-SVC-001", "xdp-counter-v1", _set("service.exports.0.map", "no_such_map"), True),
     ("PKG-SVC-001", "core-tracing", _set("service.exports.0.kind", "map"), True),
     (
@@ -173,6 +185,15 @@ VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ("PKG-SVC-002", "core-tracing", _set("service.exports.0.record.title", "no_such_struct"), True),
     ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.type", "u64"), True),
     ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.name", "not_a_rodata_var"), True),
+    (
+        "PKG-REQ-006",
+        "socket-filter",
+        _set("requires.helpers", ["bpf_loop", "bpf_map_lookup_elem", "bpf_skb_load_bytes_relative"]),
+        True,
+    ),
+    ("PKG-REQ-006", "xdp-counter-v1", _set("requires.map_types", ["array", "hash", "ringbuf"]), True),
+    ("PKG-REQ-006", "socket-filter", _set("requires.btf", True), True),
+    ("PKG-REQ-007", "core-tracing", _set("requires.btf", False), True),
 ]
 
 
@@ -225,3 +246,41 @@ def test_yaml_manifest_equivalent(tmp_path: Path) -> None:
     (root / "bpfpkg.json").unlink()
     (root / "bpfpkg.yaml").write_text(yaml.safe_dump(manifest))
     assert run(root).verdict == "conformant"
+
+
+def test_core_relocations_only_where_the_code_reads_kernel_structs(make_package: Callable[..., Path]) -> None:
+    """PKG-PORT-002: code that reads only its context, packets and maps needs no CO-RE relocations."""
+    report = run(make_package("xdp-counter-v1", _set("conformsTo", ["package-core", "package-portable"])))
+    (port,) = [r for r in report.results if r.id == "PKG-PORT-002"]
+    assert port.status is Status.PASS and "reads no kernel struct" in port.message
+    stripped = run(make_package("core-tracing", _strip_core_relocations))
+    (port,) = [r for r in stripped.results if r.id == "PKG-PORT-002"]
+    assert port.status is Status.FAIL and "helper bpf_probe_read_kernel" in port.message
+
+
+def test_declared_types_are_not_said_to_be_used(make_package: Callable[..., Path]) -> None:
+    """PKG-REQ-003 reports a type only the manifest declares as declared, not as something the code uses."""
+    report = run(make_package("socket-filter", _set("programs.0.type", "kprobe")))
+    (req,) = [r for r in report.results if r.id == "PKG-REQ-003"]
+    assert req.status is Status.FAIL
+    assert "uses" not in req.message and "the manifest declares programs of type kprobe" in req.message
+    assert req.evidence["declared_by_manifest"] == ["kprobe"] and req.evidence["implied_by_sections"] == []
+
+
+def test_kernel_floor_names_what_sets_it(make_package: Callable[..., Path]) -> None:
+    report = run(make_package("core-tracing", _set("requires.kernel", ">=4.18")))
+    (req,) = [r for r in report.results if r.id == "PKG-REQ-005"]
+    assert req.status is Status.FAIL
+    assert "5.8: helper bpf_ringbuf_reserve" in req.message and "5.8: map type ringbuf" in req.message
+    assert (req.evidence["expected"], req.evidence["actual"]) == (">=5.8", ">=4.18")
+
+
+def test_unused_requirements_are_a_warning(make_package: Callable[..., Path]) -> None:
+    """PKG-REQ-006 (SHOULD) names what requires lists but no code uses; one result per list."""
+    edit = _set("requires.kfuncs", ["bpf_task_acquire"])
+    report = run(make_package("socket-filter", edit))
+    rows = {r.evidence.get("path"): r for r in report.results if r.id == "PKG-REQ-006"}
+    assert rows["$.requires.kfuncs"].status is Status.FAIL and rows["$.requires.kfuncs"].level == "SHOULD"
+    assert rows["$.requires.kfuncs"].evidence["unused"] == ["bpf_task_acquire"]
+    assert rows["$.requires.helpers"].status is Status.PASS
+    assert report.verdict == "conformant"

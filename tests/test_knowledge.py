@@ -132,7 +132,6 @@ def test_map_types_are_contiguous_monotone_and_in_the_schema() -> None:
     assert [m.name for m in MAP_TYPES] == schema_enum("mapType")
 
 
-
 @pytest.mark.parametrize(
     ("alias", "name"),
     [("per_cpu_array", "percpu_array"), ("ring_buf", "ringbuf"), ("BPF_MAP_TYPE_LRU_HASH", "lru_hash"),
@@ -282,3 +281,43 @@ def test_feature_versions_are_ordered() -> None:
     cpu = features.CPU_VERSION_SINCE
     assert cpu[1] < cpu[2] < cpu[3] < features.EXTENDED_ATOMICS < cpu[4]
     assert features.BPF_SYSCALL < features.BPF_TO_BPF_CALLS < features.GLOBAL_DATA < features.KFUNC_CALLS
+
+
+# ---- context fields ---------------------------------------------------------------------------------------------
+
+
+def test_context_field_offsets_and_sizes_match_the_uapi_header() -> None:
+    """Every row against /usr/include/linux/bpf.h, through offsetof/sizeof in static assertions clang checks."""
+    import shutil
+    import subprocess
+
+    from bpfcert.knowledge.context_fields import CONTEXT_FIELDS
+
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    lines = ["#include <stddef.h>", "#include <linux/bpf.h>"]
+    for f in CONTEXT_FIELDS:
+        lines.append(f'_Static_assert(offsetof(struct {f.struct}, {f.field}) == {f.offset}, "{f.name} offset");')
+        lines.append(f'_Static_assert(sizeof(((struct {f.struct} *)0)->{f.field}) == {f.size}, "{f.name} size");')
+    cmd = ["clang", "-fsyntax-only", "-x", "c", "-I", "/usr/include/x86_64-linux-gnu", "-"]
+    done = subprocess.run(cmd, input="\n".join(lines), text=True, capture_output=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_context_fields_are_known_types_and_never_older_than_their_struct() -> None:
+    from bpfcert.knowledge.context_fields import CONTEXT_FIELDS, CONTEXT_STRUCTS, context_field
+
+    for prog_type, ctx_struct in CONTEXT_STRUCTS.items():
+        pt = prog_type_by_name(prog_type)
+        assert pt is not None and pt.name == prog_type
+        assert any(f.struct == ctx_struct for f in CONTEXT_FIELDS)
+    first = {}
+    for f in CONTEXT_FIELDS:
+        first.setdefault(f.struct, f.since)
+        assert f.since >= first[f.struct], f  # the first field of each struct came with it
+        assert f.source
+    egress = context_field("xdp", 21)  # a narrow load inside the field
+    assert egress is not None and (egress.name, egress.since) == ("xdp_md.egress_ifindex", (5, 8))
+    assert context_field("xdp", 24) is None and context_field("kprobe", 0) is None
+    cb = context_field("sched_cls", 52)  # cb[1]
+    assert cb is not None and cb.name == "__sk_buff.cb"

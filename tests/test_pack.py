@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import string
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bpfcert.checks import Report, check_package
 from bpfcert.cli import main
@@ -92,3 +98,176 @@ def test_tunable_types_against_btf(tmp_path: Path, tunables: list[dict[str, str]
         results = [r for r in check_package(pkg).results if r.id == "PKG-SVC-003"]
     assert len(results) == len(tunables)
     assert all(r.status is (Status.PASS if passes else Status.FAIL) for r in results), results
+
+
+# ---- derived requirements: the kernel's BTF, the floor and its reasons, attach keys from section names ----------
+
+CLANG = ["clang", "-O2", "-target", "bpf", "-c", "-I", "/usr/include/x86_64-linux-gnu"]
+needs_clang = pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+
+
+def compile_bpf(tmp: Path, name: str, body: str, *flags: str) -> Path:
+    src, out = tmp / f"{name}.c", tmp / f"{name}.bpf.o"
+    prelude = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+    src.write_text(prelude + body + 'char LICENSE[] SEC("license") = "GPL";\n')
+    subprocess.run([*CLANG, *flags, str(src), "-o", str(out)], check=True)
+    return out
+
+
+def rewrite(manifest: dict[str, Any], root: Path) -> Report:
+    (root / "bpfpkg.json").write_text(json.dumps(manifest))
+    with open_package(root) as pkg:
+        return check_package(pkg)
+
+
+def outcome(report: Report, req_id: str) -> set[Status]:
+    return {r.status for r in report.results if r.id == req_id}
+
+
+FENTRY_NO_CORE = r"""
+struct task_struct { int pid; };
+SEC("fentry/do_exit") int on_exit(unsigned long long *ctx) {
+    return ((struct task_struct *)ctx[0])->pid & 1;
+}
+"""
+
+
+@needs_clang
+def test_btf_attached_program_requires_btf(tmp_path: Path) -> None:
+    """PKG-REQ-007: an fentry program without CO-RE relocations still needs the kernel's BTF."""
+    obj = compile_bpf(tmp_path, "fentry", FENTRY_NO_CORE, "-g")
+    manifest, report = pack_and_check(tmp_path, obj)
+    assert manifest["requires"]["btf"] is True
+    assert outcome(report, "PKG-REQ-007") == {Status.PASS}
+    manifest["requires"]["btf"] = False
+    failed = [r for r in rewrite(manifest, tmp_path / "pkg").results if r.id == "PKG-REQ-007"]
+    assert [r.status for r in failed] == [Status.FAIL]
+    assert "on_exit (fentry/do_exit) is a tracing program" in failed[0].message
+
+
+EGRESS = 'SEC("xdp") int egress(struct xdp_md *ctx) { return ctx->egress_ifindex ? XDP_PASS : XDP_DROP; }\n'
+
+
+@needs_clang
+def test_context_fields_set_the_packed_floor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    obj = compile_bpf(tmp_path, "egress", EGRESS)
+    manifest, report = pack_and_check(tmp_path, obj)
+    assert manifest["requires"]["kernel"] == ">=5.8"
+    assert "requires.kernel >=5.8 (5.8: xdp_md.egress_ifindex)" in capsys.readouterr().out
+    assert outcome(report, "PKG-REQ-005") == {Status.PASS}
+    manifest["requires"]["kernel"] = ">=5.7"
+    (req,) = [r for r in rewrite(manifest, tmp_path / "pkg").results if r.id == "PKG-REQ-005"]
+    assert req.status is Status.FAIL and req.message.endswith("floor: 5.8: xdp_md.egress_ifindex")
+
+
+TRACEPOINT_COUNTER = r"""
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); }
+    hits SEC(".maps");
+SEC("tp/syscalls/sys_enter_openat") int count(void *ctx) {
+    __u32 key = 0; __u64 *v = bpf_map_lookup_elem(&hits, &key);
+    if (v) __sync_fetch_and_add(v, 1);
+    return 0;
+}
+"""
+KPROBE_READ = r"""
+SEC("kprobe/do_unlinkat") int peek(void *ctx) {
+    int pid = 0; bpf_probe_read_kernel(&pid, sizeof(pid), ctx); return pid & 1;
+}
+"""
+
+
+@needs_clang
+def test_core_relocations_are_demanded_only_of_kernel_struct_reads(tmp_path: Path) -> None:
+    """PKG-PORT-002: a tracepoint that reads only its maps is portable without CO-RE; probe_read without it is not."""
+    tracepoint = compile_bpf(tmp_path, "tp", TRACEPOINT_COUNTER, "-g")
+    manifest, report = pack_and_check(tmp_path, tracepoint)
+    assert "package-portable" in manifest["conformsTo"] and manifest["requires"]["btf"] is False
+    assert outcome(report, "PKG-PORT-002") == {Status.PASS}
+    kprobe = compile_bpf(tmp_path, "kp", KPROBE_READ, "-g")
+    (tmp_path / "kp").mkdir()
+    manifest, _ = pack_and_check(tmp_path / "kp", kprobe)
+    assert manifest["conformsTo"] == ["package-core"]
+    with open_package(tmp_path / "kp" / "pkg") as pkg:
+        port = [r for r in check_package(pkg, ["package-portable"]).results if r.id == "PKG-PORT-002"]
+    assert [r.status for r in port] == [Status.FAIL]
+    assert "reads kernel structs (helper bpf_probe_read_kernel)" in port[0].message
+
+
+@pytest.mark.parametrize(
+    ("section", "attach"),
+    [
+        ("kprobe.multi/skb-1", {"expected_attach_type": "trace_kprobe_multi"}),
+        ("kretprobe.multi/tcp_*", {"expected_attach_type": "trace_kprobe_multi", "retprobe": True}),
+        ("kprobe/do_unlinkat+0x10", {"function": "do_unlinkat", "offset": 16}),
+        ("kretprobe/do_exit", {"function": "do_exit", "retprobe": True}),
+        ("uprobe//usr/lib/libc.so.6:malloc", {"binary": "/usr/lib/libc.so.6", "function": "malloc"}),
+        ("uprobe/libc.so.6:malloc", {}),
+        ("usdt/libc.so.6:libc:setjmp", {}),
+        ("ksyscall/openat", {}),
+        ("tp/sched/sched_switch", {"tracepoint": "sched:sched_switch"}),
+        ("tp/sched/sched_switch/extra", {}),
+        ("raw_tp/sched_switch", {"tracepoint": "sched_switch"}),
+        ("fentry/do_exit", {"expected_attach_type": "trace_fentry", "function": "do_exit"}),
+        ("lsm/file_open", {"expected_attach_type": "lsm_mac", "function": "file_open"}),
+    ],
+)
+def test_attach_says_only_what_the_section_says(section: str, attach: dict[str, Any]) -> None:
+    from bpfcert.knowledge.sections import classify_section
+    from bpfcert.pack import _attach
+
+    info = classify_section(section)
+    assert info is not None
+    assert _attach(info) == attach
+
+
+PLACEHOLDER = "kprobe/" + "x" * 200
+
+
+@pytest.fixture(scope="module")
+def placeholder_object(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A one-program object in section PLACEHOLDER, whose name a test overwrites in place."""
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    body = f'SEC("{PLACEHOLDER}") int prog(void *ctx) {{ return 0; }}\n'
+    return compile_bpf(tmp_path_factory.mktemp("placeholder"), "placeholder", body).read_bytes()
+
+
+_TARGETS = st.one_of(
+    st.sampled_from(
+        ["do_exit", "do_exit+0x10", "do_exit+8", "skb-1", "*", "tcp_*", "/usr/lib/libc.so.6:malloc", "libc.so.6:malloc",
+         "/bin/x:main+4", "x:y:z", "sched/sched_switch", "a/b/c", "sched_switch", "mod:func", "task", "9lives"]
+    ),
+    st.text(string.ascii_letters + string.digits + "_-.*?:/+@ ", max_size=40),
+)  # fmt: skip
+
+
+@st.composite
+def section_names(draw: st.DrawFn) -> str:
+    """Names that follow a libbpf convention: a SECTION_DEFS pattern, with any target after a '+' pattern's '/'."""
+    from bpfcert.knowledge.sections import SECTION_DEFS
+
+    definition = draw(st.sampled_from(SECTION_DEFS))
+    if not definition.pattern.endswith("+"):
+        return definition.pattern
+    word = definition.pattern[:-1]
+    return draw(st.one_of(st.just(word), _TARGETS.map(lambda target: f"{word}/{target}")))
+
+
+@given(section=section_names())
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_pack_check_round_trip_over_section_names(placeholder_object: bytes, section: str) -> None:
+    """derive -> validate -> check: whatever the section name, the packed manifest passes the schema and check."""
+    from bpfcert.pack import Input, derive_manifest
+    from bpfcert.package import validate_manifest
+
+    old = PLACEHOLDER.encode() + b"\0"
+    data = placeholder_object.replace(old, section.encode().ljust(len(old), b"\0"))
+    manifest = derive_manifest([Input("prog.bpf.o", data)], "prop", "1.0.0", None)
+    assert manifest["programs"][0]["section"] == section
+    assert validate_manifest(manifest) == [], manifest["programs"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "prog.bpf.o").write_bytes(data)
+        report = rewrite(manifest, root)
+    failed = [r for r in report.results if r.level == "MUST" and r.status is not Status.PASS and r.id != "PKG-SIG-001"]
+    assert failed == [], failed

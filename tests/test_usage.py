@@ -97,7 +97,7 @@ def test_ringbuf_output_needs_5_8(tmp_path: Path) -> None:
     assert usage.helpers == {"bpf_ringbuf_output"}
     assert usage.map_types == {"ringbuf"} and usage.prog_types == {"socket_filter"}
     assert usage.min_kernel == (5, 8)
-    assert usage.min_kernel_reasons == ["helper bpf_ringbuf_output needs 5.8", "map type ringbuf needs 5.8"]
+    assert usage.min_kernel_reasons == ["5.8: helper bpf_ringbuf_output", "5.8: map type ringbuf"]
     assert usage.gpl_only_helpers == frozenset()
     assert program(usage, "send").maps == {"events"}
 
@@ -123,9 +123,9 @@ def test_subprogram_facts_are_attributed_to_their_callers(tmp_path: Path) -> Non
     assert (leaf.calls, leaf.helpers, leaf.maps) == (frozenset(), frozenset(), frozenset())
     assert via_global.insn_count > leaf.insn_count == 2
     assert {p.name for p in usage.programs} == {"via_global", "via_static", "leaf"}
-    assert "bpf-to-bpf calls needs 4.16" not in usage.min_kernel_reasons  # outranked by global data (5.2)
+    assert "4.16: bpf-to-bpf calls" not in usage.min_kernel_reasons  # outranked by global data (5.2)
     assert usage.min_kernel == (5, 2)
-    assert usage.min_kernel_reasons == ["global data (.rodata/.data/.bss) needs 5.2"]
+    assert usage.min_kernel_reasons == ["5.2: global data (.rodata/.data/.bss)"]
 
 
 def test_kfunc_calls_through_ksym_externs(tmp_path: Path) -> None:
@@ -134,18 +134,18 @@ def test_kfunc_calls_through_ksym_externs(tmp_path: Path) -> None:
     assert usage.helpers == frozenset()
     on_new = program(usage, "on_new")
     assert (on_new.prog_type, on_new.attach_type) == ("tracing", "trace_raw_tp")
-    assert usage.min_kernel == (5, 13) and usage.min_kernel_reasons == ["kfunc calls needs 5.13"]
+    assert usage.min_kernel == (5, 13) and usage.min_kernel_reasons == ["5.13: kfunc calls"]
 
 
 def test_isa_levels_raise_the_minimum_kernel(tmp_path: Path) -> None:
     v1 = usage_of(tmp_path, "cmp_v1", UNSIGNED_COMPARE, "-mcpu=v1")
     v2 = usage_of(tmp_path, "cmp_v2", UNSIGNED_COMPARE, "-mcpu=v2")
     v3 = usage_of(tmp_path, "atomic", ATOMIC, "-mcpu=v3")
-    assert program(v1, "small").isa == 1 and v1.min_kernel == (3, 19)
+    assert program(v1, "small").isa == 1 and v1.min_kernel == (4, 1)  # __sk_buff fields: 4.1
     assert program(v2, "small").isa == 2 and v2.min_kernel == (4, 14)
-    assert v2.min_kernel_reasons == ["BPF CPU v2 instructions needs 4.14"]
+    assert v2.min_kernel_reasons == ["4.14: BPF CPU v2 instructions"]
     assert program(v3, "swap").isa == 3 and v3.min_kernel == (5, 12)
-    assert v3.min_kernel_reasons == ["atomic fetch/xchg/cmpxchg/and/or/xor instructions needs 5.12"]
+    assert v3.min_kernel_reasons == ["5.12: atomic fetch/xchg/cmpxchg/and/or/xor instructions"]
 
 
 def test_big_endian_objects_give_the_same_usage(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_unconventional_section_has_no_type(tmp_path: Path) -> None:
     odd = program(usage, "odd")
     assert (odd.prog_type, odd.attach_type) == (None, None)
     assert usage.prog_types == frozenset()
-    assert usage.min_kernel == (3, 18) and usage.min_kernel_reasons == ["the bpf() syscall needs 3.18"]
+    assert usage.min_kernel == (3, 18) and usage.min_kernel_reasons == ["3.18: the bpf() syscall"]
 
 
 def patched(obj: BpfObject, section: str, slot: int, replacement: bytes) -> BpfObject:
@@ -184,13 +184,13 @@ def test_load_acquire_needs_6_15(tmp_path: Path) -> None:
     usage = analyze(patched(obj, "xdp", xchg.index, acquire))
     assert program(usage, "swap").isa == 4
     assert usage.min_kernel == (6, 15)
-    assert usage.min_kernel_reasons == ["load-acquire/store-release instructions needs 6.15"]
+    assert usage.min_kernel_reasons == ["6.15: load-acquire/store-release instructions"]
 
 
 def test_may_goto_needs_6_9(tmp_path: Path) -> None:
     obj = build(tmp_path, "plain", UNSIGNED_COMPARE, "-target", "bpf")
     usage = analyze(patched(obj, "socket", 0, bi.encode(bi.Insn(0, 0xE5, 0, 0, 0, 0))))  # may_goto +0
-    assert usage.min_kernel == (6, 9) and usage.min_kernel_reasons == ["the may_goto instruction needs 6.9"]
+    assert usage.min_kernel == (6, 9) and usage.min_kernel_reasons == ["6.9: the may_goto instruction"]
 
 
 def test_undecodable_code_names_the_function(tmp_path: Path) -> None:
@@ -203,3 +203,121 @@ def test_undecodable_code_names_the_function(tmp_path: Path) -> None:
         FormatError, match=r"patched.o: function small in socket: lddw at instruction \d+ is truncated"
     ):
         analyze(broken)
+
+
+# ---- context fields, the kernel's BTF, kernel struct reads ------------------------------------------------------
+
+CONTEXT_FIELD = r"""
+SEC("{section}") int reads(struct {struct} *ctx) {{ return ctx->{field} & 1; }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("section", "struct", "field", "floor"),
+    [
+        ("xdp", "xdp_md", "egress_ifindex", (5, 8)),
+        ("xdp", "xdp_md", "ingress_ifindex", (4, 16)),
+        ("tc", "__sk_buff", "tstamp", (5, 0)),
+        ("tc", "__sk_buff", "gso_size", (5, 7)),
+        ("cgroup/sock_create", "bpf_sock", "rx_queue_mapping", (5, 9)),
+        ("cgroup/sendmsg4", "bpf_sock_addr", "msg_src_ip4", (4, 18)),
+        ("sk_msg", "sk_msg_md", "size", (4, 20)),
+    ],
+)
+def test_context_fields_raise_the_floor(
+    tmp_path: Path, section: str, struct: str, field: str, floor: tuple[int, int]
+) -> None:
+    body = CONTEXT_FIELD.format(section=section, struct=struct, field=field)
+    usage = usage_of(tmp_path, "ctx", body)
+    assert program(usage, "reads").context_fields == {f"{struct}.{field}"}
+    assert usage.min_kernel == floor
+    assert usage.min_kernel_reasons == [f"{floor[0]}.{floor[1]}: {struct}.{field}"]
+    assert ((floor, f"{struct}.{field}")) in usage.kernel_needs
+
+
+def test_context_kept_in_a_callee_saved_register_across_calls(tmp_path: Path) -> None:
+    body = r"""
+    SEC("xdp") int later(struct xdp_md *ctx) {
+        __u64 t = bpf_ktime_get_ns();
+        return (t + bpf_get_prandom_u32() + ctx->egress_ifindex) & 1;
+    }
+    """
+    usage = usage_of(tmp_path, "later", body)
+    assert program(usage, "later").context_fields == {"xdp_md.egress_ifindex"}
+    assert usage.min_kernel_reasons == ["5.8: xdp_md.egress_ifindex"]
+
+
+def flow(*insns: bi.Insn, btf_context: bool = False) -> tuple[set[int], bool]:
+    from bpfcert.usage import _pointer_flow
+
+    code = b"".join(bi.encode(i) for i in insns)
+    return _pointer_flow(bi.decode(code), True, btf_context)
+
+
+MOV_X, MOV_K, LDX_W, LDX_DW, STX_DW, JEQ_K, JA, CALL, EXIT = 0xBF, 0xB7, 0x61, 0x79, 0x7B, 0x15, 0x05, 0x85, 0x95
+
+
+def ins(opcode: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bi.Insn:
+    return bi.Insn(0, opcode, dst, src, off, imm)
+
+
+def test_flow_follows_copies_spills_and_both_sides_of_a_branch() -> None:
+    spill = flow(
+        ins(MOV_X, 6, 1), ins(STX_DW, 10, 6, -8), ins(MOV_K, 6), ins(LDX_DW, 2, 10, -8), ins(LDX_W, 0, 2, 20), ins(EXIT)
+    )
+    assert spill == ({20}, False)
+    overwritten = flow(ins(MOV_X, 6, 1), ins(MOV_K, 6), ins(LDX_W, 0, 6, 20), ins(EXIT))
+    assert overwritten == (set(), False)
+    clobbered = flow(ins(CALL, imm=5), ins(LDX_W, 0, 1, 12), ins(EXIT))  # r1 is caller-saved: gone after a call
+    assert clobbered == (set(), False)
+    # r6 = ctx; if r2 == 0 goto L; r6 = 5; goto M; L: r0 = *(u32 *)(r6 + 20); M: exit
+    branch = flow(
+        ins(MOV_X, 6, 1), ins(JEQ_K, 2, 0, 2), ins(MOV_K, 6, 0, 0, 5), ins(JA, 0, 0, 1), ins(LDX_W, 0, 6, 20), ins(EXIT)
+    )
+    assert branch == ({20}, False)
+
+
+def test_flow_sees_loads_through_btf_pointers() -> None:
+    # r1 = ctx[0] (a task_struct * argument of an fentry program); r0 = *(u32 *)(r1 + 8)
+    code = (ins(LDX_DW, 1, 1, 0), ins(LDX_W, 0, 1, 8), ins(EXIT))
+    assert flow(*code, btf_context=True) == ({0}, True)
+    assert flow(*code, btf_context=False) == ({0}, False)  # a raw tracepoint's u64 args are not BTF-typed
+
+
+FENTRY = r"""
+struct task_struct { int pid; };
+SEC("fentry/do_exit") int on_exit(unsigned long long *ctx) {
+    struct task_struct *t = (struct task_struct *)ctx[0];
+    return t->pid & 1;
+}
+"""
+TRACEPOINT_MAPS_ONLY = r"""
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); }
+    hits SEC(".maps");
+SEC("tp/syscalls/sys_enter_openat") int count(void *ctx) {
+    __u32 key = 0; __u64 *v = bpf_map_lookup_elem(&hits, &key);
+    if (v) __sync_fetch_and_add(v, 1);
+    return 0;
+}
+"""
+
+
+def test_btf_attached_programs_and_kfuncs_need_the_kernels_btf(tmp_path: Path) -> None:
+    fentry = usage_of(tmp_path, "fentry", FENTRY)
+    assert fentry.btf_needs == [
+        "program on_exit (fentry/do_exit) is a tracing program, attached through the kernel's BTF"
+    ]
+    assert fentry.kernel_struct_reads == ["loads through BTF-typed kernel pointers"]
+    kfunc = usage_of(tmp_path, "kfunc", KFUNC)
+    assert "kfunc calls are resolved against the kernel's BTF" in kfunc.btf_needs
+    assert any("on_new (tp_btf/task_newtask)" in n for n in kfunc.btf_needs)
+    lsm = usage_of(tmp_path, "lsm", 'SEC("lsm/file_open") int check(void *ctx) { return 0; }\n')
+    assert lsm.btf_needs and lsm.kernel_struct_reads == []
+    socket = usage_of(tmp_path, "ringbuf", RINGBUF)
+    assert socket.btf_needs == [] and socket.kernel_struct_reads == []
+
+
+def test_kernel_struct_reads_come_from_the_code(tmp_path: Path) -> None:
+    assert usage_of(tmp_path, "gpl", GPL_ONLY).kernel_struct_reads == ["helper bpf_probe_read_kernel"]
+    plain = usage_of(tmp_path, "tp", TRACEPOINT_MAPS_ONLY)
+    assert plain.kernel_struct_reads == [] and plain.btf_needs == []

@@ -1,5 +1,6 @@
 """`requires` covers what the code uses: helpers (PKG-REQ-001), kfuncs (PKG-REQ-002), program types
-(PKG-REQ-003), map types (PKG-REQ-004), and a kernel version new enough for all of it (PKG-REQ-005)."""
+(PKG-REQ-003), map types (PKG-REQ-004), a kernel version new enough for all of it (PKG-REQ-005), and the
+kernel's BTF when the code needs it (PKG-REQ-007); it lists nothing the code does not use (PKG-REQ-006)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,32 @@ def kfuncs_covered(ctx: Context) -> Iterator[Result]:
 
 @check("PKG-REQ-003")
 def prog_types_covered(ctx: Context) -> Iterator[Result]:
-    used: dict[str, set[str]] = {a.name: set(a.usage.prog_types) for a in ctx.loaded()}
+    """Both what the manifest declares (programs[].type) and what the sections imply, each said as such."""
+    listed = {str(x) for x in ctx.requires().get("prog_types", [])}
+    implied = {a.name: set(a.usage.prog_types) for a in ctx.loaded()}
+    declared: dict[str, set[str]] = {}
     for decl in ctx.declared("programs"):
-        used.setdefault(decl["artifact"], set()).add(decl["type"])
-    yield from _coverage(ctx, "PKG-REQ-003", "prog_types", used)
+        declared.setdefault(decl["artifact"], set()).add(str(decl["type"]))
+    for artifact in sorted(implied.keys() | declared.keys()):
+        from_code = sorted(implied.get(artifact, set()) - listed)
+        from_manifest = sorted(declared.get(artifact, set()) - listed - set(from_code))
+        if not from_code and not from_manifest:
+            count = len(implied.get(artifact, set()) | declared.get(artifact, set()))
+            yield ctx.result(
+                "PKG-REQ-003", Status.PASS, f"requires.prog_types covers the {count} prog_types of {artifact}"
+            )
+            continue
+        parts = [f"its sections imply {', '.join(from_code)}"] if from_code else []
+        if from_manifest:
+            parts.append(f"the manifest declares programs of type {', '.join(from_manifest)} in it")
+        yield ctx.result(
+            "PKG-REQ-003",
+            Status.FAIL,
+            f"{artifact}: {' and '.join(parts)}, which requires.prog_types does not list",
+            missing=from_code + from_manifest,
+            implied_by_sections=from_code,
+            declared_by_manifest=from_manifest,
+        )
 
 
 @check("PKG-REQ-004")
@@ -53,15 +76,17 @@ def map_types_covered(ctx: Context) -> Iterator[Result]:
 def kernel_new_enough(ctx: Context) -> Iterator[Result]:
     from bpfcert.errors import BpfcertError
     from bpfcert.knowledge.kernel import format_version, parse_requirement
+    from bpfcert.usage import kernel_floor
 
     spec = ctx.requires().get("kernel")
-    needed = max((a.usage.min_kernel for a in ctx.loaded()), default=(0, 0))
-    reasons = sorted({r for a in ctx.loaded() for r in a.usage.min_kernel_reasons})
+    needed, reasons = kernel_floor(a.usage for a in ctx.loaded())
+    floor = "; ".join(reasons) or format_version(needed)
     if spec is None:
         yield ctx.result(
             "PKG-REQ-005",
             Status.FAIL,
-            f"requires.kernel is missing; the code needs >={format_version(needed)}",
+            f"requires.kernel is missing; the code needs >={format_version(needed)} ({floor})",
+            expected=f">={format_version(needed)}",
             reasons=reasons,
         )
         return
@@ -72,14 +97,82 @@ def kernel_new_enough(ctx: Context) -> Iterator[Result]:
         return
     if declared >= needed:
         yield ctx.result(
-            "PKG-REQ-005", Status.PASS, f"requires.kernel {spec} >= {format_version(needed)} the code needs"
+            "PKG-REQ-005", Status.PASS, f"requires.kernel {spec} meets the code's floor ({floor})", reasons=reasons
         )
     else:
-        newest = [r for r in reasons if r.endswith(format_version(needed))] or reasons
         yield ctx.result(
             "PKG-REQ-005",
             Status.FAIL,
-            f"requires.kernel {spec} is lower than {format_version(needed)}: {'; '.join(newest)}",
+            f"requires.kernel {spec} is lower than the code's floor: {floor}",
+            expected=f">={format_version(needed)}",
+            actual=str(spec),
             needed=format_version(needed),
             reasons=reasons,
         )
+
+
+@check("PKG-REQ-006")
+def nothing_unused_required(ctx: Context) -> Iterator[Result]:
+    """One result per requires list (and btf): listed names that no loaded artifact uses."""
+    unloaded = sorted(a.name for a in ctx.artifacts if a.obj is None)
+    if unloaded:
+        yield ctx.result(
+            "PKG-REQ-006",
+            Status.SKIP,
+            f"{', '.join(unloaded)} did not load, so what the code uses is not fully known",
+        )
+        return
+    usages = [a.usage for a in ctx.loaded()]
+    used = {
+        "helpers": set().union(*(u.helpers for u in usages)),
+        "kfuncs": set().union(*(u.kfuncs for u in usages)),
+        "prog_types": set().union(*(u.prog_types for u in usages)) | {str(d["type"]) for d in ctx.declared("programs")},
+        "map_types": set().union(*(u.map_types for u in usages)),
+    }
+    requires = ctx.requires()
+    for key, names in used.items():
+        listed = requires.get(key, [])
+        unused = sorted({str(x) for x in listed} - names) if isinstance(listed, list) else []
+        if unused:
+            yield ctx.result(
+                "PKG-REQ-006",
+                Status.FAIL,
+                f"requires.{key} lists {', '.join(unused)}, which no artifact's code uses",
+                unused=unused,
+                path=f"$.requires.{key}",
+            )
+        else:
+            yield ctx.result(
+                "PKG-REQ-006", Status.PASS, f"requires.{key} lists only what the code uses", path=f"$.requires.{key}"
+            )
+    if requires.get("btf") is True and not any(u.btf_needs for u in usages):
+        yield ctx.result(
+            "PKG-REQ-006",
+            Status.FAIL,
+            "requires.btf is true, but no artifact's code needs the kernel's BTF",
+            expected=False,
+            actual=True,
+            path="$.requires.btf",
+        )
+
+
+@check("PKG-REQ-007")
+def btf_required(ctx: Context) -> Iterator[Result]:
+    declared = ctx.requires().get("btf")
+    for art in ctx.loaded():
+        needs = art.usage.btf_needs
+        if not needs:
+            yield ctx.result("PKG-REQ-007", Status.PASS, f"{art.name}: no code needs the kernel's BTF")
+        elif declared is True:
+            yield ctx.result("PKG-REQ-007", Status.PASS, f"requires.btf is true, as {art.name} needs: {needs[0]}")
+        else:
+            yield ctx.result(
+                "PKG-REQ-007",
+                Status.FAIL,
+                f"requires.btf is {str(declared).lower() if declared is not None else 'missing'}, but {art.name} "
+                f"needs the kernel's BTF: {'; '.join(needs)}",
+                expected=True,
+                actual=declared,
+                path="$.requires.btf",
+                reasons=needs,
+            )

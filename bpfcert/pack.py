@@ -118,6 +118,11 @@ def derive_manifest(inputs: list[Input], name: str, version: str, license: str |
                     f"{item.filename}: program {prog.name} is in section {prog.section!r}, which follows no libbpf "
                     "convention; its program type cannot be derived"
                 )
+            if not prog.section.isprintable() or any(c.isspace() for c in prog.section):
+                raise BpfcertError(
+                    f"{item.filename}: program {prog.name} is in section {prog.section!r}; a manifest cannot name a "
+                    "section with spaces or control characters (PKG-MAN-002)"
+                )
             entry: dict[str, Any] = {
                 "name": prog.name,
                 "artifact": item.filename,

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bpfcert.checks import Report, check_package
 from bpfcert.cli import main
+from bpfcert.errors import BpfcertError
 from bpfcert.package import open_package
 from bpfcert.results import Status
 
@@ -262,6 +263,10 @@ def test_pack_check_round_trip_over_section_names(placeholder_object: bytes, sec
 
     old = PLACEHOLDER.encode() + b"\0"
     data = placeholder_object.replace(old, section.encode().ljust(len(old), b"\0"))
+    if any(c.isspace() for c in section):  # the schema's section pattern cannot hold it: pack refuses, says why
+        with pytest.raises(BpfcertError, match="cannot name a section with spaces"):
+            derive_manifest([Input("prog.bpf.o", data)], "prop", "1.0.0", None)
+        return
     manifest = derive_manifest([Input("prog.bpf.o", data)], "prop", "1.0.0", None)
     assert manifest["programs"][0]["section"] == section
     assert validate_manifest(manifest) == [], manifest["programs"]
@@ -269,5 +274,6 @@ def test_pack_check_round_trip_over_section_names(placeholder_object: bytes, sec
         root = Path(tmp)
         (root / "prog.bpf.o").write_bytes(data)
         report = rewrite(manifest, root)
-    failed = [r for r in report.results if r.level == "MUST" and r.status is not Status.PASS and r.id != "PKG-SIG-001"]
+    bad = (Status.FAIL, Status.ERROR, Status.NOT_RUN)
+    failed = [r for r in report.results if r.level == "MUST" and r.status in bad]
     assert failed == [], failed

@@ -21,10 +21,16 @@ def _coverage(ctx: Context, req_id: str, key: str, used: dict[str, set[str]]) ->
                 Status.FAIL,
                 f"{artifact} uses {', '.join(missing)} but requires.{key} does not list "
                 f"{'it' if len(missing) == 1 else 'them'}",
+                subject=f"artifact:{artifact}",
                 missing=missing,
             )
         else:
-            yield ctx.result(req_id, Status.PASS, f"requires.{key} covers the {len(names)} {key} of {artifact}")
+            yield ctx.result(
+                req_id,
+                Status.PASS,
+                f"requires.{key} covers the {len(names)} {key} of {artifact}",
+                subject=f"artifact:{artifact}",
+            )
 
 
 @check("PKG-REQ-001")
@@ -118,8 +124,8 @@ def nothing_unused_required(ctx: Context) -> Iterator[Result]:
     if unloaded:
         yield ctx.result(
             "PKG-REQ-006",
-            Status.SKIP,
-            f"{', '.join(unloaded)} did not load, so what the code uses is not fully known",
+            Status.NOT_RUN,
+            f"not run: {', '.join(unloaded)} did not load, so what the code uses is not fully known",
         )
         return
     usages = [a.usage for a in ctx.loaded()]
@@ -138,18 +144,24 @@ def nothing_unused_required(ctx: Context) -> Iterator[Result]:
                 "PKG-REQ-006",
                 Status.FAIL,
                 f"requires.{key} lists {', '.join(unused)}, which no artifact's code uses",
+                subject=f"requires.{key}",
                 unused=unused,
                 path=f"$.requires.{key}",
             )
         else:
             yield ctx.result(
-                "PKG-REQ-006", Status.PASS, f"requires.{key} lists only what the code uses", path=f"$.requires.{key}"
+                "PKG-REQ-006",
+                Status.PASS,
+                f"requires.{key} lists only what the code uses",
+                subject=f"requires.{key}",
+                path=f"$.requires.{key}",
             )
     if requires.get("btf") is True and not any(u.btf_needs for u in usages):
         yield ctx.result(
             "PKG-REQ-006",
             Status.FAIL,
             "requires.btf is true, but no artifact's code needs the kernel's BTF",
+            subject="requires.btf",
             expected=False,
             actual=True,
             path="$.requires.btf",
@@ -162,15 +174,18 @@ def btf_required(ctx: Context) -> Iterator[Result]:
     for art in ctx.loaded():
         needs = art.usage.btf_needs
         if not needs:
-            yield ctx.result("PKG-REQ-007", Status.PASS, f"{art.name}: no code needs the kernel's BTF")
+            message = f"{art.name}: no code needs the kernel's BTF"
+            yield ctx.result("PKG-REQ-007", Status.PASS, message, subject=art.subject)
         elif declared is True:
-            yield ctx.result("PKG-REQ-007", Status.PASS, f"requires.btf is true, as {art.name} needs: {needs[0]}")
+            message = f"requires.btf is true, as {art.name} needs: {needs[0]}"
+            yield ctx.result("PKG-REQ-007", Status.PASS, message, subject=art.subject)
         else:
             yield ctx.result(
                 "PKG-REQ-007",
                 Status.FAIL,
                 f"requires.btf is {str(declared).lower() if declared is not None else 'missing'}, but {art.name} "
                 f"needs the kernel's BTF: {'; '.join(needs)}",
+                subject=art.subject,
                 expected=True,
                 actual=declared,
                 path="$.requires.btf",

@@ -1,24 +1,25 @@
 """Packages: opening a directory, .tar.gz archive or manifest file; reading and validating the manifest.
 
 Opening never crashes on hostile input: unsafe archive members and unreadable manifests become `problems`
-(failed results carrying the requirement ID), and only unusable input raises `PackageError`.
+(failed results carrying the requirement ID), and only unusable input raises `PackageError`. Nothing here follows
+a symbolic link inside a package, and archives are extracted by our own code, never by `tarfile`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import math
 import os
-import posixpath
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bpfcert import spec
 from bpfcert.errors import ManifestError, PackageError
@@ -33,6 +34,12 @@ MANIFEST_NAMES = ("bpfpkg.json", "bpfpkg.yaml")
 MANIFEST_MAX_BYTES = 1 << 20
 ARCHIVE_MAX_MEMBERS = 10_000
 ARCHIVE_MAX_BYTES = 256 << 20  # the package size limit of PKG-ART-002
+ARCHIVE_MEMBER_MAX_BYTES = 64 << 20  # the artifact size limit of PKG-ART-002
+ARCHIVE_MAX_DEPTH = 32  # directory levels of a member name
+ARCHIVE_MAX_NAME_BYTES = 1024  # a member name, so that the extracted path stays far below PATH_MAX
+MANIFEST_MAX_DEPTH = 64  # nesting of objects and arrays in a manifest
+INT_RANGE = (-(1 << 63), 1 << 64)  # manifest integers fit in 64 bits, signed or unsigned
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 _MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -105,7 +112,7 @@ def _is_gzip(path: Path) -> bool:
 
 def _open_directory(root: Path, source: Path, cleanup: contextlib.ExitStack | None = None) -> Package:
     pkg = Package(root, None, None, source, cleanup=cleanup or contextlib.ExitStack())
-    found = [root / name for name in MANIFEST_NAMES if (root / name).is_file()]
+    found = [root / name for name in MANIFEST_NAMES if os.path.lexists(root / name)]  # links too, to refuse them
     if not found:
         pkg.problems.append(_problem("PKG-MAN-001", f"no {' or '.join(MANIFEST_NAMES)} at the package root"))
         return pkg
@@ -148,74 +155,148 @@ def _open_archive(archive: Path) -> Package:
     return pkg
 
 
-def _member_problem(member: tarfile.TarInfo) -> tuple[str, str] | None:
-    """(requirement ID, reason) if the archive member must not be extracted."""
-    name = member.name
-    if name.startswith("/") or "\\" in name:
-        return "PKG-ART-001", "absolute member name"
-    if ".." in name.split("/"):
-        return "PKG-ART-001", "member name with a '..' segment"
-    if member.issym() or member.islnk():
-        target = member.linkname
-        base = posixpath.dirname(name) if member.issym() else ""
-        resolved = posixpath.normpath(posixpath.join(base, target))
-        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
-            return "PKG-ART-001", f"link to {target!r} leaves the package"
-        return None
-    if not (member.isfile() or member.isdir()):
-        return "PKG-ART-002", "not a regular file, directory or link (device, FIFO...)"
-    return None
-
-
 def _extract_archive(archive: Path, dest: Path) -> list[Result]:
+    """Extract the regular files of `archive` into the empty directory `dest`; the findings on the rest.
+
+    Every member is read and judged before anything is written. Refused (PKG-ART-001), and not extracted:
+    symbolic and hard links, devices, FIFOs and other non-regular members; names that are absolute, hold '..',
+    backslashes or non-UTF-8 bytes, or exceed the depth and length limits; names that occur twice; members under a
+    refused name (meant to be written through a link). Members over the size limits are refused under PKG-ART-002.
+    The other members are still extracted so the remaining checks can run. Only regular files are written, each
+    created anew (O_EXCL) in directories opened with O_NOFOLLOW, so no link is ever followed or created; the
+    directories their paths imply are created along the way.
+    """
     import tarfile
 
-    problems: list[Result] = []
     try:
         with tarfile.open(archive, "r:gz") as tar:
             members: list[tarfile.TarInfo] = []
+            total = 0
             for member in tar:
                 members.append(member)
+                total += member.size if member.isfile() else 0
                 if len(members) > ARCHIVE_MAX_MEMBERS:
                     reason = f"archive has more than {ARCHIVE_MAX_MEMBERS} members; not extracted"
-                    problems.append(_problem("PKG-ART-002", reason))
-                    return problems
-            total = sum(m.size for m in members if m.isfile())
-            if total > ARCHIVE_MAX_BYTES:
-                reason = f"archive expands to {total} bytes (limit {ARCHIVE_MAX_BYTES}); not extracted"
-                problems.append(_problem("PKG-ART-002", reason))
-                return problems
-            for member in members:
-                refusal = _member_problem(member)
-                if refusal is None and not hasattr(tarfile, "data_filter") and (member.issym() or member.islnk()):
-                    # Pythons before 3.11.4 (Debian 12's 3.11.2) lack the extraction filter that resolves
-                    # chains of links safely, so links are not extracted there at all.
-                    refusal = ("PKG-ART-001", "links are not extracted by this Python (no tarfile data filter)")
-                if refusal is None:
+                    return [_problem("PKG-ART-002", reason)]
+                if total > ARCHIVE_MAX_BYTES:
+                    reason = f"archive expands to more than {ARCHIVE_MAX_BYTES} bytes; not extracted"
+                    return [_problem("PKG-ART-002", reason)]
+            accepted, findings = _judge_members(members)
+            dest_fd = os.open(dest, _DIR_FLAGS)
+            try:
+                for index, parts in accepted:
                     try:
-                        if hasattr(tarfile, "data_filter"):
-                            tar.extract(member, dest, set_attrs=False, filter="data")
-                        else:
-                            tar.extract(member, dest, set_attrs=False)
-                        continue
-                    except (tarfile.FilterError, KeyError) as exc:
-                        refusal = ("PKG-ART-001", f"refused by the extraction filter: {exc}")
-                req_id, why = refusal
-                message = f"archive member {member.name!r} not extracted: {why}"
-                problems.append(_problem(req_id, message, member=member.name))
+                        _write_member(tar, members[index], parts, dest_fd)
+                    except OSError as exc:
+                        why = exc.strerror or str(exc)
+                        findings.append((index, _member_problem("PKG-ART-001", members[index].name, why)))
+            finally:
+                os.close(dest_fd)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise PackageError(f"cannot read archive {archive}: {exc}") from None
-    return problems
+    return [r for _, r in sorted(findings, key=lambda f: f[0])]
+
+
+def _judge_members(members: list[tarfile.TarInfo]) -> tuple[list[tuple[int, list[str]]], list[tuple[int, Result]]]:
+    """(index, path segments) of the regular members to write, and (index, finding) of the refused ones."""
+    findings: list[tuple[int, Result]] = []
+    candidates: list[tuple[int, list[str]]] = []
+    refused: set[tuple[str, ...]] = set()
+    for index, member in enumerate(members):
+        parts, why = _member_parts(member.name)
+        req_id = "PKG-ART-001"
+        if why is None:
+            why = _member_type_refusal(member)
+        if why is None and member.isfile() and member.size > ARCHIVE_MEMBER_MAX_BYTES:
+            req_id, why = "PKG-ART-002", f"{member.size} bytes, over the artifact limit of {ARCHIVE_MEMBER_MAX_BYTES}"
+        if why is not None:
+            findings.append((index, _member_problem(req_id, member.name, why)))
+            refused.add(tuple(parts))
+        elif parts and not member.isdir():  # directories are created as the files below them imply
+            candidates.append((index, parts))
+    counts = Counter(tuple(parts) for _, parts in candidates)
+    accepted: list[tuple[int, list[str]]] = []
+    for index, parts in candidates:
+        above = next((parts[:i] for i in range(1, len(parts)) if tuple(parts[:i]) in refused), None)
+        if counts[tuple(parts)] > 1:
+            why = "its name occurs more than once in the archive"
+        elif above is not None:
+            why = f"it lies under the refused member {'/'.join(above)!r}"
+        else:
+            accepted.append((index, parts))
+            continue
+        findings.append((index, _member_problem("PKG-ART-001", members[index].name, why)))
+    return accepted, findings
+
+
+def _member_parts(name: str) -> tuple[list[str], str | None]:
+    """The path segments of a member name ('.' and empty ones dropped), or why the name is refused."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/"):
+        return [], "absolute member name"
+    if "\\" in name:
+        return [], "backslash in the member name"
+    if ".." in parts:
+        return [], "member name with a '..' segment"
+    if len(parts) > ARCHIVE_MAX_DEPTH:
+        return [], f"{len(parts)} directories deep, more than {ARCHIVE_MAX_DEPTH} levels"
+    try:
+        encoded = [p.encode("utf-8") for p in parts]
+    except UnicodeEncodeError:
+        return [], "the member name is not UTF-8"
+    if sum(len(p) + 1 for p in encoded) > ARCHIVE_MAX_NAME_BYTES:
+        return [], f"the member name is longer than {ARCHIVE_MAX_NAME_BYTES} bytes"
+    if any(len(p) > 255 for p in encoded):
+        return [], "a segment of the member name is longer than 255 bytes"
+    return parts, None
+
+
+def _member_type_refusal(member: tarfile.TarInfo) -> str | None:
+    """Why a member is refused for its type (a package holds regular files only), if it is."""
+    if member.isfile() or member.isdir():
+        return None
+    if member.issym():
+        return "a symbolic link; a package must not contain links"
+    if member.islnk():
+        return "a hard link; a package must not contain links"
+    if member.ischr() or member.isblk():
+        return "a device file; a package holds regular files only"
+    if member.isfifo():
+        return "a FIFO; a package holds regular files only"
+    return f"tar member type {member.type!r} is not a regular file"
+
+
+def _member_problem(req_id: str, name: str, why: str) -> Result:
+    shown = repr(name) if len(name) <= 100 else f"{name[:60]!r}… ({len(name)} characters)"
+    message = f"archive member {shown} not extracted: {why}"
+    return _problem(req_id, message, member=name.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str], dest_fd: int) -> None:
+    """Write a regular member below `dest_fd`, creating its directories, never following a link."""
+    source = tar.extractfile(member)
+    assert source is not None, "regular members have data"
+    with contextlib.ExitStack() as fds:
+        dir_fd = dest_fd
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=dir_fd)
+            dir_fd = os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
+            fds.callback(os.close, dir_fd)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(parts[-1], flags, 0o644, dir_fd=dir_fd), "wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
 
 
 def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a JSON or YAML manifest into a JSON-compatible dict; ManifestError when that is unsafe."""
     p = Path(path)
     try:
-        with p.open("rb") as f:
+        with _open_regular_file(p) as f:
             data = f.read(MANIFEST_MAX_BYTES + 1)
     except OSError as exc:
-        raise ManifestError(f"cannot read manifest {p.name}: {exc.strerror}") from None
+        raise ManifestError(f"cannot read manifest {p.name}: {_open_failure(p, exc)}") from None
     if len(data) > MANIFEST_MAX_BYTES:
         raise ManifestError(f"manifest {p.name} is larger than {MANIFEST_MAX_BYTES} bytes")
     try:
@@ -225,7 +306,7 @@ def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         loaded = _parse_yaml(text, p.name) if p.suffix in (".yaml", ".yml") else _parse_json(text, p.name)
     except RecursionError:
-        raise ManifestError(f"manifest {p.name} is nested too deeply") from None
+        raise ManifestError(f"manifest {p.name} is nested deeper than {MANIFEST_MAX_DEPTH} levels") from None
     if not isinstance(loaded, dict):
         raise ManifestError(f"manifest {p.name}: the top level must be an object, not {_json_type(loaded)}")
     _check_json_compatible(loaded, "$", p.name)
@@ -247,8 +328,14 @@ def _parse_json(text: str, name: str) -> Any:
     def no_constant(token: str) -> Any:
         raise ManifestError(f"manifest {name}: {token} is not valid JSON")
 
+    def bounded_int(literal: str) -> int:
+        digits = len(literal.lstrip("-"))
+        if digits > 20:  # 2**64 has 20 digits; Python refuses to convert over 4,300
+            raise ManifestError(f"manifest {name}: an integer of {digits} digits does not fit in 64 bits")
+        return int(literal)
+
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest {name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
 
@@ -290,26 +377,55 @@ def _plain_yaml_loader() -> type[Any]:
     def timestamp_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         return str(node.value)
 
+    def bounded_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+        if len(node.value) > 80:  # 64 binary digits with separators; Python refuses to convert over 4,300
+            reason = f"an integer of {len(node.value)} characters is too long for 64 bits"
+            raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark)
+        value: int = base.construct_yaml_int(loader, node)
+        return value
+
     PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", timestamp_as_string)
+    PlainLoader.add_constructor("tag:yaml.org,2002:int", bounded_int)
     return PlainLoader
 
 
 def _check_json_compatible(value: Any, where: str, name: str) -> None:
-    """Refuse what YAML can express but JSON cannot (non-string keys, bytes, NaN)."""
-    stack: list[tuple[Any, str]] = [(value, where)]
+    """Refuse what YAML can express but JSON cannot (non-string keys, bytes, NaN), and what later JSON encoding,
+    validation or printing could not take: nesting deeper than MANIFEST_MAX_DEPTH, integers outside 64 bits,
+    strings that are not Unicode text (lone surrogates, which JSON's \\ud800 escapes can express)."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
-        item, at = stack.pop()
+        item, at, depth = stack.pop()
+        if isinstance(item, dict | list) and depth >= MANIFEST_MAX_DEPTH:
+            raise ManifestError(f"manifest {name} is nested deeper than {MANIFEST_MAX_DEPTH} levels (at {at})")
         if isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise ManifestError(f"manifest {name}: key {key!r} at {at} is not a string")
-                stack.append((child, _child_path(at, key)))
+                if not _is_text(key):
+                    raise ManifestError(f"manifest {name}: a key at {at} holds a lone surrogate, not Unicode text")
+                stack.append((child, _child_path(at, key), depth + 1))
         elif isinstance(item, list):
-            stack.extend((child, f"{at}[{i}]") for i, child in enumerate(item))
+            stack.extend((child, f"{at}[{i}]", depth + 1) for i, child in enumerate(item))
         elif isinstance(item, float) and not math.isfinite(item):
             raise ManifestError(f"manifest {name}: {item} at {at} is not a JSON number")
+        elif isinstance(item, int) and not isinstance(item, bool) and not INT_RANGE[0] <= item < INT_RANGE[1]:
+            raise ManifestError(f"manifest {name}: the integer at {at} does not fit in 64 bits")
+        elif isinstance(item, str) and not _is_text(item):
+            raise ManifestError(f"manifest {name}: the string at {at} holds a lone surrogate, not Unicode text")
         elif item is not None and not isinstance(item, str | int | float | bool):
             raise ManifestError(f"manifest {name}: the {type(item).__name__} value at {at} is not JSON data")
+
+
+def _is_text(value: str) -> bool:
+    """False if `value` holds a lone surrogate (which no UTF-8 encoder accepts)."""
+    if value.isascii():  # constant time for str
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _child_path(parent: str, key: str | int) -> str:
@@ -350,9 +466,15 @@ def validate_manifest(manifest: Any) -> list[SchemaError]:
         message = err.message
         pattern = getattr(err.kind, "pattern", None)
         if isinstance(pattern, str) and pattern in described:
-            message = f"{json.dumps(err.instance, ensure_ascii=False)} does not match: {described[pattern]}"
+            message = f"{_shown_value(err.instance)} does not match: {described[pattern]}"
         errors.append(SchemaError(path, message))
     return sorted(set(errors), key=lambda e: (e.path, e.message))
+
+
+def _shown_value(value: Any) -> str:
+    """A JSON value for a message, long ones cut to their start and length."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(text)} characters)"
 
 
 def manifest_reference_errors(manifest: dict[str, Any]) -> list[str]:
@@ -381,29 +503,76 @@ def manifest_reference_errors(manifest: dict[str, Any]) -> list[str]:
 
 
 def resolve_artifact(pkg: Package, rel: str) -> Path:
-    """The real path of an artifact; PackageError if `rel` is not relative or resolves outside the package."""
-    if not rel or rel.startswith("/") or "\\" in rel or ".." in rel.split("/"):
+    """The path of an artifact in the package; PackageError if `rel` is not a relative path inside it or any of
+    its components is a symbolic link (a package has no use for links; they may lead anywhere). A path that does
+    not exist is returned as it is, for the caller to report."""
+    parts = rel.split("/")
+    if rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in parts):
         raise PackageError(f"artifact path {rel!r} is not a relative path inside the package")
     root = Path(os.path.realpath(pkg.root))
-    real = Path(os.path.realpath(root / rel))
-    if not real.is_relative_to(root):
-        raise PackageError(f"artifact path {rel!r} resolves to {real}, outside the package")
-    return real
+    path = root
+    for part in parts:
+        path /= part
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            break  # missing: the caller reports it
+        except OSError as exc:
+            raise PackageError(f"artifact path {rel!r}: {exc.strerror}") from None
+        if stat.S_ISLNK(mode):
+            inner = path.relative_to(root).as_posix()
+            raise PackageError(f"artifact path {rel!r}: {inner!r} is a symbolic link; a package must not contain links")
+    return root / rel
+
+
+def read_artifact(path: Path, limit: int) -> bytes:
+    """Up to `limit` + 1 bytes of the regular file at `path` (from resolve_artifact), never following a link."""
+    try:
+        with _open_regular_file(path) as f:
+            return f.read(limit + 1)
+    except OSError as exc:
+        raise PackageError(f"cannot read {path}: {_open_failure(path, exc)}") from None
+
+
+def _open_regular_file(path: Path) -> BinaryIO:
+    """`path` opened for reading; OSError unless it is a regular file, ELOOP if its last component is a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise OSError(errno.EINVAL, "not a regular file")
+    return f
+
+
+def _open_failure(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return f"{path.name} is a symbolic link, not followed"
+    return exc.strerror or str(exc)
 
 
 def canonical_manifest(manifest: dict[str, Any]) -> bytes:
-    """The signed form: the manifest without `signature`, as UTF-8 JSON with sorted keys and no whitespace."""
+    """The signed form: the manifest without `signature`, as UTF-8 JSON with sorted keys and no whitespace;
+    ManifestError if it has none (nested too deeply, an integer Python will not print, a lone surrogate)."""
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
-    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
+    except RecursionError:
+        reason = "it is nested too deeply"
+    except UnicodeEncodeError:
+        reason = "a string holds a lone surrogate, not Unicode text"
+    except (ValueError, TypeError) as exc:  # e.g. an integer of over 4,300 digits, a value that is not JSON
+        reason = str(exc).split(";")[0]
+    raise ManifestError(f"the manifest has no canonical form: {reason}")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Lowercase hex SHA-256 of a file's contents."""
+    """Lowercase hex SHA-256 of a regular file's contents; PackageError for anything else, links included."""
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with _open_regular_file(Path(path)) as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     except OSError as exc:
-        raise PackageError(f"cannot read {path}: {exc.strerror}") from None
+        raise PackageError(f"cannot read {path}: {_open_failure(Path(path), exc)}") from None
     return digest.hexdigest()

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from bpfcert.errors import BpfcertError
+from bpfcert.errors import BpfcertError, ManifestError
 from bpfcert.package import canonical_manifest
 
 ALGORITHM = "ed25519"
@@ -24,7 +24,8 @@ def generate_key() -> tuple[bytes, str]:
 
 
 def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes | str) -> dict[str, Any]:
-    """A copy of the manifest carrying a signature made with the given PEM Ed25519 private key."""
+    """A copy of the manifest carrying a signature made with the given PEM Ed25519 private key; ManifestError if
+    the manifest has no canonical form."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -63,7 +64,11 @@ def verify_manifest(manifest: dict[str, Any]) -> str | None:
     if len(public_raw) != 32 or len(value) != 64:
         return f"expected a 32-byte key and a 64-byte signature, got {len(public_raw)} and {len(value)} bytes"
     try:
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(value, canonical_manifest(manifest))
+        signed = canonical_manifest(manifest)
+    except ManifestError as exc:
+        return str(exc)
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(value, signed)
     except InvalidSignature:
         return "the signature does not match the canonical manifest"
     except ValueError as exc:

@@ -8,6 +8,7 @@ of this module run >= 10,000 examples in total (see test_ci_profile_runs_ten_tho
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpfcert import spec
-from bpfcert.package import canonical_manifest, load_manifest, manifest_reference_errors, validate_manifest
+from bpfcert.errors import ManifestError
+from bpfcert.package import (
+    MANIFEST_MAX_DEPTH,
+    canonical_manifest,
+    load_manifest,
+    manifest_reference_errors,
+    validate_manifest,
+)
 from bpfcert.strategies import (
     kernel_ranges,
     manifest_mutations,
@@ -40,6 +48,8 @@ SCALE = {
     "canonical": 1,
     "fields": 16,
     "unsafe_paths": 11,
+    "hostile": 2,
+    "bounds": 1,
 }
 
 
@@ -200,3 +210,63 @@ def test_ci_profile_runs_ten_thousand_examples() -> None:
 def test_minimal_manifest_is_valid() -> None:
     assert validate_manifest(MINIMAL) == []
     assert Path(spec.SPEC_DIR / "package.schema.json").is_file()
+
+
+# -- hostile values: each once crashed a later stage (int-str conversion, UTF-8 encoding, recursion) ------------
+
+_surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+_with_surrogate = st.tuples(st.text(max_size=4), _surrogates, st.text(max_size=4)).map("".join)
+_int_outside_64_bits = st.one_of(st.integers(min_value=1 << 64), st.integers(max_value=-(1 << 63) - 1))
+_nesting = st.integers(MANIFEST_MAX_DEPTH + 1, 1500)
+# (JSON text, YAML text) of one hostile value; huge literals as text, since Python will not print them
+HOSTILE_VALUES = st.one_of(
+    st.integers(4_301, 6_000).map(lambda n: ("9" * n,) * 2),
+    st.integers(1_500, 6_000).map(lambda n: ("-" + "1" * n, "0x" + "f" * n)),
+    _int_outside_64_bits.map(lambda i: (str(i), str(i))),
+    _with_surrogate.map(lambda t: (json.dumps(t), json.dumps(t))),  # "\udXXX" escapes in both
+    _with_surrogate.map(lambda k: ("{" + json.dumps(k) + ": 1}",) * 2),
+    _nesting.map(lambda d: ("[" * d + "]" * d,) * 2),
+    _nesting.map(lambda d: ('{"a": ' * d + "1" + "}" * d,) * 2),
+)
+
+
+def embed(manifest: dict[str, Any], fragment: str, wrap: int) -> str:
+    """The manifest as JSON text, with `fragment` as the value of an extension key, inside `wrap` arrays."""
+    return json.dumps(manifest)[:-1] + ', "x-hostile": ' + "[" * wrap + fragment + "]" * wrap + "}"
+
+
+@scaled("hostile")
+@given(manifests(), HOSTILE_VALUES, st.integers(0, 3), st.booleans())
+def test_hostile_values_are_manifest_errors(
+    tmp_path_factory: pytest.TempPathFactory, manifest: dict[str, Any], value: tuple[str, str], wrap: int, as_yaml: bool
+) -> None:
+    """Huge integers, lone surrogates and deep nesting in any manifest: a one-line ManifestError (PKG-MAN-001)
+    from load_manifest, never another exception from it or from the stages after it."""
+    path = tmp_path_factory.mktemp("hostile") / ("bpfpkg.yaml" if as_yaml else "bpfpkg.json")
+    path.write_text(embed(manifest, value[as_yaml], wrap), encoding="utf-8")  # JSON is YAML (flow style)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+@scaled("bounds")
+@given(
+    manifests(),
+    st.one_of(
+        st.integers(-(1 << 63), (1 << 64) - 1),
+        st.text(st.characters(exclude_categories=("Cs", "Cc", "Cn")), max_size=8),  # text YAML can carry raw
+        st.integers(0, MANIFEST_MAX_DEPTH - 2).map(lambda d: functools.reduce(lambda v, _: [v], range(d), [])),
+    ),
+    st.booleans(),
+)
+def test_values_within_the_bounds_load_and_canonicalise(
+    tmp_path_factory: pytest.TempPathFactory, manifest: dict[str, Any], value: Any, as_yaml: bool
+) -> None:
+    """The limits refuse nothing they promise to keep: 64-bit integers, Unicode text, 64 levels of nesting."""
+    path = tmp_path_factory.mktemp("bounds") / ("bpfpkg.yaml" if as_yaml else "bpfpkg.json")
+    expected = manifest | {"x-value": value}
+    path.write_text(json.dumps(expected, ensure_ascii=not as_yaml), encoding="utf-8")  # YAML lacks \ud83d pairs
+    loaded = load_manifest(path)
+    assert loaded == expected
+    assert json.loads(canonical_manifest(loaded)) == {k: v for k, v in expected.items() if k != "signature"}
+

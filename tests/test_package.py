@@ -4,6 +4,7 @@ signatures (PKG-SIG-001). Hostile archives and YAML must give problems or typed 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ from bpfcert.package import (
     load_manifest,
     manifest_reference_errors,
     open_package,
+    read_artifact,
     resolve_artifact,
     sha256_file,
     validate_manifest,
@@ -32,8 +34,6 @@ from bpfcert.results import Status
 from bpfcert.signing import generate_key, sign_manifest, verify_manifest
 
 ARTIFACT = b"\x7fELF not really, but bytes to hash"
-
-HAS_DATA_FILTER = hasattr(tarfile, "data_filter")  # Python >= 3.11.4; Debian 12 ships 3.11.2 without it
 
 
 def manifest_for(path: str = "prog.o", data: bytes = ARTIFACT) -> dict[str, Any]:
@@ -175,9 +175,10 @@ def test_unusable_input_raises_package_error(tmp_path: Path, make: Any) -> None:
         (lambda t: add_special(t, "up", tarfile.SYMTYPE, "../../.."), "PKG-ART-001"),
         (lambda t: add_special(t, "hard", tarfile.LNKTYPE, "../outside"), "PKG-ART-001"),
         (lambda t: add_special(t, "passwd", tarfile.LNKTYPE, "/etc/passwd"), "PKG-ART-001"),
-        (lambda t: add_special(t, "null", tarfile.CHRTYPE), "PKG-ART-002"),
-        (lambda t: add_special(t, "disk", tarfile.BLKTYPE), "PKG-ART-002"),
-        (lambda t: add_special(t, "pipe", tarfile.FIFOTYPE), "PKG-ART-002"),
+        (lambda t: add_special(t, "null", tarfile.CHRTYPE), "PKG-ART-001"),
+        (lambda t: add_special(t, "disk", tarfile.BLKTYPE), "PKG-ART-001"),
+        (lambda t: add_special(t, "pipe", tarfile.FIFOTYPE), "PKG-ART-001"),
+        (lambda t: add_special(t, "inside", tarfile.SYMTYPE, "prog.o"), "PKG-ART-001"),
     ],
     ids=[
         "dotdot",
@@ -190,6 +191,7 @@ def test_unusable_input_raises_package_error(tmp_path: Path, make: Any) -> None:
         "char-device",
         "block-device",
         "fifo",
+        "symlink-inside",
     ],
 )
 def test_hostile_archive_members_become_problems(tmp_path: Path, hostile: Any, req_id: str) -> None:
@@ -207,7 +209,7 @@ def test_hostile_archive_members_become_problems(tmp_path: Path, hostile: Any, r
 
 
 def test_symlink_then_write_through_it_is_refused(tmp_path: Path) -> None:
-    """A member written through an earlier symlink that points outside never lands outside."""
+    """A member meant to be written through an earlier symlink that points outside is refused with the link."""
     archive = tmp_path / "chain.tar.gz"
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -216,14 +218,16 @@ def test_symlink_then_write_through_it_is_refused(tmp_path: Path) -> None:
     add_bytes(tar, "dir/planted", b"gotcha")
     tar.close()
     with open_package(archive) as pkg:
-        assert problem_ids(pkg) == ["PKG-ART-001"]
+        assert [(p.id, p.evidence["member"]) for p in pkg.problems] == [
+            ("PKG-ART-001", "dir"),
+            ("PKG-ART-001", "dir/planted"),
+        ]
     assert list(outside.iterdir()) == []
 
 
-def test_symlink_chain_escape_is_caught_by_the_extraction_filter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """'sub/up' -> '..' stays inside; 'sub/up2' -> 'up/..' looks inside lexically but resolves outside."""
+def test_symlink_chain_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'sub/up' -> '..' stays inside; 'sub/up2' -> 'up/..' looks inside lexically but resolves outside. Both are
+    refused and nothing lands outside the extraction directory, on every Python (no tarfile filter involved)."""
     extraction_parent = tmp_path / "tmp"
     extraction_parent.mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(extraction_parent))
@@ -235,29 +239,28 @@ def test_symlink_chain_escape_is_caught_by_the_extraction_filter(
     add_bytes(tar, "sub/up2/planted", b"gotcha")
     tar.close()
     with open_package(archive) as pkg:
-        if HAS_DATA_FILTER:
-            assert problem_ids(pkg) == ["PKG-ART-001"]
-            assert "sub/up2" in pkg.problems[0].message
-        else:  # Debian 12's Python 3.11.2: every link is refused, so both are
-            assert problem_ids(pkg) == ["PKG-ART-001", "PKG-ART-001"]
-            assert [p.evidence["member"] for p in pkg.problems] == ["sub/up", "sub/up2"]
-    assert [p.name for p in extraction_parent.rglob("planted")] == []
+        assert [p.evidence["member"] for p in pkg.problems] == ["sub/up", "sub/up2", "sub/up2/planted"]
+        assert {p.id for p in pkg.problems} == {"PKG-ART-001"}
+        assert sorted(p.name for p in pkg.root.iterdir()) == ["bpfpkg.json", "prog.o"]
+    assert [p.name for p in tmp_path.rglob("planted")] == []
     assert list(extraction_parent.iterdir()) == []
 
 
-def test_in_package_symlink_is_kept_where_python_can_filter_links(tmp_path: Path) -> None:
-    """With tarfile's data filter (Python >= 3.11.4) an in-package link is extracted; without it, refused."""
-    archive = tmp_path / "link.tar.gz"
-    tar = make_archive(archive)
-    add_special(tar, "alias.o", tarfile.SYMTYPE, "prog.o")
-    tar.close()
+def test_extraction_never_uses_tarfile_extract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our extraction behaves the same with and without tarfile's data filter (3.11.2 vs 3.11.7): it uses
+    neither `extract` nor `extractall`."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("tarfile extraction used")
+
+    monkeypatch.setattr(tarfile.TarFile, "extract", refuse)
+    monkeypatch.setattr(tarfile.TarFile, "extractall", refuse)
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive = tmp_path / "demo.tar.gz"
+    make_archive(archive, "demo-1.0.0/").close()
     with open_package(archive) as pkg:
-        if HAS_DATA_FILTER:
-            assert pkg.problems == []
-            assert resolve_artifact(pkg, "alias.o").read_bytes() == ARTIFACT
-        else:
-            assert problem_ids(pkg) == ["PKG-ART-001"]
-            assert "no tarfile data filter" in pkg.problems[0].message
+        assert pkg.problems == []
+        assert (pkg.root / "prog.o").read_bytes() == ARTIFACT
 
 
 def test_member_count_limit(tmp_path: Path) -> None:
@@ -299,7 +302,7 @@ def test_json_duplicate_keys_rejected(tmp_path: Path) -> None:
         ("[1, 2]", "top level must be an object"),
         ('"just a string"', "top level must be an object"),
         ('{"x": NaN}', "NaN is not valid JSON"),
-        ("{" * 100_000, "nested too deeply|not valid JSON"),
+        ("{" * 100_000, "nested deeper than 64 levels|not valid JSON"),
     ],
 )
 def test_bad_json_manifests(tmp_path: Path, text: str, reason: str) -> None:
@@ -314,6 +317,41 @@ def test_manifest_size_limit(tmp_path: Path) -> None:
     path.write_text('{"description": "' + "x" * MANIFEST_MAX_BYTES + '"}')
     with pytest.raises(ManifestError, match="larger than"):
         load_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"x": ' + "9" * 5000 + "}", "5000 digits does not fit in 64 bits"),
+        ('{"x": 18446744073709551616}', "at \\$.x does not fit in 64 bits"),
+        ('{"x": "\\ud800"}', "string at \\$.x holds a lone surrogate"),
+        ('{"a": {"\\udfff": 1}}', "key at \\$.a holds a lone surrogate"),
+        ('{"x": ' + "[" * 990 + "]" * 990 + "}", "nested deeper than 64 levels"),
+    ],
+    ids=["5000-digits", "2**64", "surrogate", "surrogate-key", "990-deep"],
+)
+def test_json_values_that_later_crashed_are_refused(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "bpfpkg.json"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=reason):
+        load_manifest(path)
+
+
+def test_manifest_symlink_or_fifo_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("{}")
+    os.symlink(tmp_path / "real.json", tmp_path / "bpfpkg.json")
+    os.mkfifo(tmp_path / "bpfpkg.yaml")
+    with pytest.raises(ManifestError, match=r"bpfpkg\.json is a symbolic link"):
+        load_manifest(tmp_path / "bpfpkg.json")
+    with pytest.raises(ManifestError, match="not a regular file"):
+        load_manifest(tmp_path / "bpfpkg.yaml")
+
+
+def test_dangling_manifest_link_is_reported_not_missing(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "absent.json", tmp_path / "bpfpkg.json")
+    with open_package(tmp_path) as pkg:
+        assert problem_ids(pkg) == ["PKG-MAN-001"]
+        assert "symbolic link" in pkg.problems[0].message
 
 
 def test_non_utf8_manifest(tmp_path: Path) -> None:
@@ -383,6 +421,36 @@ def test_hostile_yaml_is_refused(tmp_path: Path, yaml_backend: str, text: str, r
     with pytest.raises(ManifestError, match=reason) as info:
         load_manifest(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("x: " + "9" * 5000 + "\n", "too long for 64 bits"),
+        ("x: 0x" + "f" * 5000 + "\n", "too long for 64 bits"),
+        ("x: 0b" + "1" * 65 + "\n", "does not fit in 64 bits"),
+        ("x: -9223372036854775809\n", "does not fit in 64 bits"),
+        ("x: " + "[" * 65 + "]" * 65 + "\n", "nested deeper than 64 levels"),
+        ("x:\n" + "".join(" " * (i + 1) + "a:\n" for i in range(64)) + " " * 65 + "b: 1\n", "nested deeper than 64"),
+        ('x: "\\ud800"\n', "lone surrogate|invalid Unicode"),  # libyaml refuses the escape itself
+        ('"\\udfff": 1\n', "lone surrogate|invalid Unicode"),
+    ],
+    ids=["decimal", "hex", "binary", "below-int64", "flow-depth", "block-depth", "surrogate", "surrogate-key"],
+)
+def test_yaml_values_that_later_crashed_are_refused(tmp_path: Path, yaml_backend: str, text: str, reason: str) -> None:
+    """Values Python cannot print or encode (over 4,300 digits, lone surrogates) or recurse through."""
+    path = tmp_path / "bpfpkg.yaml"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=reason) as info:
+        load_manifest(path)
+    assert "\n" not in str(info.value)
+
+
+def test_manifest_limits_admit_what_they_promise(tmp_path: Path) -> None:
+    """The bounds themselves are allowed: 64 levels, the full signed and unsigned 64-bit ranges."""
+    path = tmp_path / "bpfpkg.json"
+    path.write_text('{"a": ' + "[" * 63 + "]" * 63 + ', "min": -9223372036854775808, "max": 18446744073709551615}')
+    assert load_manifest(path)["max"] == (1 << 64) - 1
 
 
 def test_yaml_timestamps_stay_strings(tmp_path: Path, yaml_backend: str) -> None:
@@ -458,17 +526,36 @@ def test_reference_errors_tolerate_malformed_manifests() -> None:
 # -- artifacts, canonical form, signatures ---------------------------------------------------------------------
 
 
-def test_resolve_artifact_refuses_escapes(tmp_path: Path) -> None:
+def test_resolve_artifact_refuses_escapes_and_links(tmp_path: Path) -> None:
+    """Any link on the way is refused, also one that stays inside the package; a missing path is returned."""
     root = write_package(tmp_path / "pkg")
     (tmp_path / "secret").write_text("outside")
     os.symlink(tmp_path / "secret", root / "escape.o")
     os.symlink("prog.o", root / "alias.o")
+    os.symlink(".", root / "here")
     with open_package(root) as pkg:
         assert resolve_artifact(pkg, "prog.o") == (root / "prog.o").resolve()
-        assert resolve_artifact(pkg, "alias.o") == (root / "prog.o").resolve()
-        for bad in ("escape.o", "../secret", "/etc/passwd", "a\\b", ""):
-            with pytest.raises(PackageError):
+        assert resolve_artifact(pkg, "gone/x.o") == root.resolve() / "gone/x.o"
+        assert resolve_artifact(pkg, "prog.o/x.o") == root.resolve() / "prog.o/x.o"  # not a file: PKG-ART-002
+        for bad in ("escape.o", "alias.o", "here/prog.o", "../secret", "/etc/passwd", "a\\b", "", "./prog.o", "a//b"):
+            with pytest.raises(PackageError) as info:
                 resolve_artifact(pkg, bad)
+            assert "\n" not in str(info.value)
+        with pytest.raises(PackageError, match="'here' is a symbolic link"):
+            resolve_artifact(pkg, "here/prog.o")
+
+
+def test_artifact_reads_never_follow_a_link(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"abc")
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    os.mkfifo(tmp_path / "fifo")
+    assert read_artifact(tmp_path / "real", 10) == b"abc"
+    assert read_artifact(tmp_path / "real", 1) == b"ab"  # limit + 1, for the caller to see it was exceeded
+    for reader in (lambda p: read_artifact(p, 10), sha256_file):
+        with pytest.raises(PackageError, match="link is a symbolic link"):
+            reader(tmp_path / "link")
+        with pytest.raises(PackageError, match="not a regular file"):
+            reader(tmp_path / "fifo")  # and does not block
 
 
 def test_sha256_file(tmp_path: Path) -> None:
@@ -482,6 +569,36 @@ def test_sha256_file(tmp_path: Path) -> None:
 def test_canonical_manifest_known_answer() -> None:
     manifest = {"name": "é", "b": [1, {"z": 1, "a": None}], "signature": {"value": "x"}}
     assert canonical_manifest(manifest) == '{"b":[1,{"a":null,"z":1}],"name":"é"}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (1 << 20_000, "integer string conversion"),
+        ("\ud800", "lone surrogate"),
+        (functools.reduce(lambda inner, _: [inner], range(5000), []), "nested too deeply"),
+    ],
+    ids=["huge-int", "surrogate", "deep"],
+)
+def test_manifest_without_canonical_form(value: Any, reason: str) -> None:
+    """Manifests not read by load_manifest (built in code) can still lack a canonical form: a ManifestError to
+    sign, and a reason (not "unusable public key") to verify."""
+    manifest = manifest_for() | {"x-value": value}
+    with pytest.raises(ManifestError, match=reason):
+        canonical_manifest(manifest)
+    with pytest.raises(ManifestError, match="no canonical form"):
+        sign_manifest(manifest, generate_key()[0])
+    signed = sign_manifest(manifest_for(), generate_key()[0]) | {"x-value": value}
+    problem = verify_manifest(signed)
+    assert problem is not None and problem.startswith("the manifest has no canonical form")
+
+
+def test_long_values_are_cut_in_schema_messages() -> None:
+    manifest = manifest_for()
+    manifest["requires"] = {"kernel": ">=5." + "1" * 5000}
+    [error] = validate_manifest(manifest)
+    assert error.path == "$.requires.kernel"
+    assert len(error.message) < 300 and "(5006 characters)" in error.message
 
 
 def test_sign_and_verify_roundtrip() -> None:

@@ -23,7 +23,7 @@ ARCH_BYTE_ORDER = {"bpfel": "little", "bpfeb": "big"}
 def load_artifacts(pkg: Package, manifest: dict[str, Any]) -> list[Artifact]:
     """Resolve, parse and analyse every declared artifact, recording the requirement that stopped one."""
     from bpfcert.elf import BpfObject
-    from bpfcert.package import resolve_artifact
+    from bpfcert.package import read_artifact, resolve_artifact
     from bpfcert.usage import analyze
 
     out: list[Artifact] = []
@@ -45,7 +45,7 @@ def load_artifacts(pkg: Package, manifest: dict[str, Any]) -> list[Artifact]:
             art.failure = ("PKG-ART-002", f"{art.name} exceeds the size limits ({size} bytes)")
             continue
         try:
-            obj = BpfObject.open(art.path)
+            obj = BpfObject.from_bytes(read_artifact(art.path, MAX_ARTIFACT_BYTES), str(art.path))
             wrong = _not_bpf_object(obj)
             if wrong:
                 art.failure = ("PKG-ELF-001", f"{art.name}: {wrong}")

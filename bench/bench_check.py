@@ -1,9 +1,11 @@
-"""Benchmark `bpfcert check`: throughput over a directory of packages on one core, and the wall time of one
-`bpfcert check` process on a ~50 KB object, interpreter start-up included.
+"""Benchmark `bpfcert check`: throughput over a directory of packages on one core, the wall time of one
+`bpfcert check` process on a ~50 KB object, interpreter start-up included, and the CPU time and peak RSS of
+`bpfcert check` on two hostile objects (40,000 zero-size functions; 16,000 sections over the whole file).
 
     python bench/bench_check.py [--packages N] [--runs N]
 
-Prints figures; asserts nothing (targets: >= 50 objects/s, <= 150 ms per invocation). Needs clang for the 50 KB object.
+Prints figures; asserts nothing (targets: >= 300 objects/s, <= 150 ms per invocation, <= 1 s on the 40,000
+functions, <= 200 MB on the 16,000 sections). Needs clang for the 50 KB object.
 """
 
 from __future__ import annotations
@@ -71,6 +73,23 @@ def throughput(packages: list[Path]) -> float:
     return len(packages) / (time.perf_counter() - start)
 
 
+def hostile(work: Path) -> None:
+    """CPU seconds and peak RSS of one `bpfcert check` of each hostile object (tests/elf_build.py builds them)."""
+    from tests import elf_build
+
+    for label, data in [
+        ("40,000 zero-size functions", elf_build.many_zero_size_functions(40_000)),
+        ("16,000 overlapping sections", elf_build.overlapping_sections(16_000)),
+    ]:
+        pkg = elf_build.write_package(work / label.split()[0].replace(",", ""), data)
+        proc = subprocess.Popen([sys.executable, "-m", "bpfcert", "check", str(pkg)], stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        print(
+            f"check of {label} ({len(data) / 1e6:.1f} MB): {usage.ru_utime + usage.ru_stime:.2f} s CPU, "
+            f"{usage.ru_maxrss / 1024:.0f} MB peak RSS (exit {os.waitstatus_to_exitcode(status)})"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packages", type=int, default=200)
@@ -107,6 +126,7 @@ def main() -> None:
             f"median {statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms "
             f"over {args.runs} runs (exit {proc.returncode}; {' '.join(cmd[:2])})"
         )
+        hostile(work)
 
 
 if __name__ == "__main__":

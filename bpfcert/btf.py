@@ -130,7 +130,9 @@ class Btf:
         body = data[hdr_len:]
         strings = _Strings(_slice(body, str_off, str_len, ".BTF string section"), ".BTF")
         type_data = _slice(body, type_off, type_len, ".BTF type section")
-        return cls(_decode_types(type_data, strings, o), strings)
+        types = _decode_types(type_data, strings, o)
+        _check_references(types)
+        return cls(types, strings)
 
     def string(self, offset: int) -> str:
         """The string at `offset` in the string section (used by `.BTF.ext`)."""
@@ -209,6 +211,27 @@ def _decode_types(data: bytes, strings: _Strings, o: str) -> list[BtfType]:
     except struct.error:
         raise FormatError(f".BTF: type {len(types)} is truncated at byte {pos} of the type section") from None
     return types
+
+
+def _check_references(types: list[BtfType]) -> None:
+    """Every type id a type refers to exists (the kernel's BTF verifier and libbpf refuse dangling ids), so
+    consumers can follow any reference without a bounds check of their own."""
+    count = len(types)
+    for t in types:
+        refs: list[int] = [t.type] if t.type is not None else []
+        refs.extend(m.type for m in t.members)
+        if t.kind == "ARRAY":
+            refs += (t.extra["elem_type"], t.extra["index_type"])
+        elif t.kind == "FUNC_PROTO":
+            refs.extend(p for _, p in t.extra["params"])
+        elif t.kind == "DATASEC":
+            refs.extend(v for v, _, _ in t.extra["vars"])
+        dangling = next((r for r in refs if r >= count), None)
+        if dangling is not None:
+            raise FormatError(
+                f".BTF: type {t.id} ({t.kind} {t.name or '(anon)'!r}) refers to type {dangling}, which does not "
+                f"exist ({count} types)"
+            )
 
 
 def _decode_type(

@@ -4,13 +4,14 @@ a quarter of the CLI's 150 ms budget, so pyelftools serves as the independent or
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bpfcert.btf import Btf, BtfExt
+from bpfcert.btf import Btf, BtfExt, BtfType
 from bpfcert.errors import BpfcertError, FormatError
 from bpfcert.knowledge.map_types import map_type_by_value
 
@@ -43,6 +44,7 @@ _LEGACY_MAP_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flag
 _BTF_MAP_INT_FIELDS = ("type", "max_entries", "map_flags", "key_size", "value_size", "pinning")
 _PINNING = ("none", "by_name")
 _INTERNAL_MAP_PREFIXES = (".rodata", ".data", ".bss")
+_LIBBPF_BY_NAME = frozenset({"license", "version", "maps", ".maps", ".BTF", ".BTF.ext"})  # last one wins
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,15 @@ class BpfObject:
         self.sections = self._read_sections()
         self._by_name = {s.name: s for s in reversed(self.sections)}
         self.symbols = self._read_symbols()
+        self._symbols_by_section: dict[int, list[Symbol]] = {}
+        for sym in self.symbols:
+            if sym.section is not None:
+                self._symbols_by_section.setdefault(sym.section_index, []).append(sym)
         self.relocations = self._read_relocations()
         self.license = self._read_license()
         self.kern_version = self._read_kern_version()
         self.btf, self.btf_error = self._read_btf()
+        self._map_layouts: dict[int, tuple[dict[str, int], dict[str, int], bool]] = {}
         self.btf_ext, self.btf_ext_error = self._read_btf_ext()
         is_bpf = self.machine == EM_BPF
         functions = self._read_functions() if is_bpf else []
@@ -194,24 +201,67 @@ class BpfObject:
         if names is None or names[4] + names[5] > size:
             raise self._fail(f"section name table (section {h.shstrndx}) is missing or beyond the file")
         name_table = self.data[names[4] : names[4] + names[5]]
+        self._check_no_overlap(raw)
         sections = []
         self._links: list[tuple[int, int]] = []
         for index, (name_off, sh_type, flags, _, offset, length, link, info, *_) in enumerate(raw):
             type_name = _SECTION_TYPES.get(sh_type, f"0x{sh_type:x}")
-            if type_name in ("SHT_NOBITS", "SHT_NULL"):
-                data = b""
-            elif offset + length > size:
-                raise self._fail(
-                    f"section {index} [{offset}, {offset + length}) lies beyond the {size}-byte file"
-                )
-            else:
-                data = self.data[offset : offset + length]
+            has_bytes = type_name not in ("SHT_NOBITS", "SHT_NULL")
+            data = self.data[offset : offset + length] if has_bytes else b""  # no overlaps: <= file size in all
             name = _c_string(name_table, name_off, f"{self.path}: section {index} name") if index else ""
             sections.append(
                 Section(index, name, type_name, flags, offset, length, bool(flags & SHF_EXECINSTR), data)
             )
             self._links.append((link, info))
+        self._check_unambiguous(sections)
         return sections
+
+    def _check_no_overlap(self, raw: list[tuple[int, ...]]) -> None:
+        """Every section with bytes lies inside the file and shares none of them (the ELF gABI: "no byte in a
+        file resides in more than one section"); checked by sorting once, before any bytes are copied."""
+        spans = []
+        for index, (_, sh_type, _, _, offset, length, *_) in enumerate(raw):
+            if sh_type in (0, SHT_NOBITS):
+                continue
+            if offset + length > len(self.data):
+                raise self._fail(
+                    f"section {index} [{offset}, {offset + length}) lies beyond the {len(self.data)}-byte file"
+                )
+            if length:
+                spans.append((offset, offset + length, index))
+        spans.sort()
+        reach = (0, 0, 0)  # the span reaching furthest so far
+        for span in spans:
+            if span[0] < reach[1]:
+                (a_start, a_end, a), (b_start, b_end, b) = sorted((reach, span), key=lambda s: s[2])
+                raise self._fail(
+                    f"sections {a} [{a_start}, {a_end}) and {b} [{b_start}, {b_end}) overlap; "
+                    "the ELF gABI puts no byte in two sections"
+                )
+            if span[1] > reach[1]:
+                reach = span
+
+    def _check_unambiguous(self, sections: list[Section]) -> None:
+        """Refuse what loaders read differently: libbpf refuses a second symbol table, and for a repeated section
+        name it reads only the last `license`/`version`/`.maps`/`.BTF`/... while other readers (this one, and
+        programs and relocations, which are named by section) would take the first or mix them up."""
+        symtabs = [s.index for s in sections if s.type == "SHT_SYMTAB"]
+        if len(symtabs) > 1:
+            raise self._fail(
+                f"sections {symtabs[0]} and {symtabs[1]} are both symbol tables; libbpf refuses such an object"
+            )
+        seen: dict[str, int] = {}
+        for sec in sections:
+            if not sec.name or sec.type == "SHT_GROUP":
+                continue
+            first = seen.setdefault(sec.name, sec.index)
+            if first != sec.index:
+                why = (
+                    "libbpf reads only the last, other loaders the first"
+                    if sec.name in _LIBBPF_BY_NAME
+                    else "programs and relocations are known by their section's name"
+                )
+                raise self._fail(f"sections {first} and {sec.index} are both named {sec.name!r}; {why}")
 
     def _section_at(self, index: int, what: str) -> Section:
         if not 0 < index < len(self.sections):
@@ -320,34 +370,35 @@ class BpfObject:
             return None, str(exc)
 
     def _read_functions(self) -> list[Program]:
-        """Entry programs and subprograms, by libbpf's rules, ordered by section and offset."""
-        code = {s.index for s in self.sections if s.executable and s.type == "SHT_PROGBITS"}
-        by_section: dict[int, list[Symbol]] = {}
-        for sym in self.symbols:
-            if sym.type == "FUNC" and sym.section is not None and sym.section_index in code:
-                by_section.setdefault(sym.section_index, []).append(sym)
+        """Entry programs and subprograms, by libbpf's rules, ordered by section and offset. A zero-size
+        function runs to the next function's start (bisected in the starts, sorted once per section).
+        Functions may share a range (and its bytes) but not overlap, so the code read is at most the file."""
         functions = []
-        for index, syms in sorted(by_section.items()):
+        for index, syms in sorted(self._symbols_by_section.items()):
             sec = self.sections[index]
-            starts = {s.value for s in syms}
-            for sym in sorted(syms, key=lambda s: s.value):
-                size = sym.size or min((v for v in starts if v > sym.value), default=sec.size) - sym.value
-                if sym.value + size > sec.size or size < 0:
+            if not (sec.executable and sec.type == "SHT_PROGBITS"):
+                continue
+            funcs = sorted((s for s in syms if s.type == "FUNC"), key=lambda s: s.value)
+            starts = sorted({s.value for s in funcs})
+            reach: tuple[int, int, str] = (0, 0, "")  # the range reaching furthest so far, and its function
+            code: dict[tuple[int, int], bytes] = {}
+            for sym in funcs:
+                after = bisect.bisect_right(starts, sym.value)
+                end = sym.value + sym.size if sym.size else starts[after] if after < len(starts) else sec.size
+                if end > sec.size:
                     raise self._fail(
-                        f"function {sym.name} [{sym.value}, {sym.value + size}) overruns section "
-                        f"{sec.name} ({sec.size} bytes)"
+                        f"function {sym.name} [{sym.value}, {end}) overruns section {sec.name} ({sec.size} bytes)"
                     )
+                if sym.value < reach[1] and (sym.value, end) != reach[:2]:
+                    raise self._fail(
+                        f"functions {reach[2]} [{reach[0]}, {reach[1]}) and {sym.name} [{sym.value}, {end}) "
+                        f"overlap in section {sec.name}"
+                    )
+                if end > reach[1]:
+                    reach = (sym.value, end, sym.name)
+                insns = code.setdefault((sym.value, end), sec.data[sym.value : end])
                 subprogram = sec.name == ".text" or sym.bind == "LOCAL"
-                functions.append(
-                    Program(
-                        sym.name,
-                        sec.name,
-                        sym.value,
-                        size,
-                        sec.data[sym.value : sym.value + size],
-                        subprogram,
-                    )
-                )
+                functions.append(Program(sym.name, sec.name, sym.value, end - sym.value, insns, subprogram))
         return functions
 
     def _read_maps(self) -> list[MapDef]:
@@ -368,8 +419,7 @@ class BpfObject:
         """Maps from the `.maps` DATASEC: each VAR's STRUCT encodes ints as `int (*name)[N]` and key/value
         as pointers to their types."""
         symbols = sorted(
-            (s for s in self.symbols if s.section_index == sec.index and s.type == "OBJECT"),
-            key=lambda s: s.value,
+            (s for s in self._symbols_by_section.get(sec.index, ()) if s.type == "OBJECT"), key=lambda s: s.value
         )
         if self.btf is None:
             return [
@@ -390,24 +440,12 @@ class BpfObject:
         struct_t = btf.resolve(var.type or 0)
         if struct_t.kind != "STRUCT":
             raise self._fail(f"map {var.name}: definition is a {struct_t.kind}, not a STRUCT")
-        ints: dict[str, int] = {}
-        types: dict[str, int] = {}
-        for m in struct_t.members:
-            if m.name not in _BTF_MAP_INT_FIELDS and m.name not in ("key", "value"):
-                continue  # `values` (prog-array / map-in-map slots) and fields newer than we know
-            ptr = btf.resolve(m.type)
-            if ptr.kind != "PTR":
-                raise self._fail(f"map {var.name}: field {m.name} is a {ptr.kind}, not a pointer")
-            if m.name in ("key", "value"):
-                types[m.name] = ptr.type or 0
-                continue
-            array = btf.resolve(ptr.type or 0)
-            if array.kind != "ARRAY":
-                raise self._fail(f"map {var.name}: field {m.name} does not encode an integer")
-            ints[m.name] = int(array.extra["nelems"])
+        if struct_t.id not in self._map_layouts:  # maps sharing one definition read it once
+            self._map_layouts[struct_t.id] = self._btf_map_layout(btf, struct_t, var.name)
+        ints, types, has_values = self._map_layouts[struct_t.id]
         key_size = btf.size_of(types["key"]) if "key" in types else ints.get("key_size")
         value_size = btf.size_of(types["value"]) if "value" in types else ints.get("value_size")
-        if value_size is None and any(m.name == "values" for m in struct_t.members):
+        if value_size is None and has_values:
             value_size = 4  # libbpf: a `values` array makes the value a 4-byte prog/map fd
         pinning = ints.get("pinning", 0)
         return MapDef(
@@ -424,13 +462,34 @@ class BpfObject:
             value_type_id=types.get("value"),
         )
 
+    def _btf_map_layout(
+        self, btf: Btf, struct_t: BtfType, map_name: str
+    ) -> tuple[dict[str, int], dict[str, int], bool]:
+        """The integer fields and key/value type ids a map STRUCT encodes, and whether it has `values`."""
+        ints: dict[str, int] = {}
+        types: dict[str, int] = {}
+        for m in struct_t.members:
+            if m.name not in _BTF_MAP_INT_FIELDS and m.name not in ("key", "value"):
+                continue  # `values` (prog-array / map-in-map slots) and fields newer than we know
+            ptr = btf.resolve(m.type)
+            if ptr.kind != "PTR":
+                raise self._fail(f"map {map_name}: field {m.name} is a {ptr.kind}, not a pointer")
+            if m.name in ("key", "value"):
+                types[m.name] = ptr.type or 0
+                continue
+            array = btf.resolve(ptr.type or 0)
+            if array.kind != "ARRAY":
+                raise self._fail(f"map {map_name}: field {m.name} does not encode an integer")
+            ints[m.name] = int(array.extra["nelems"])
+        return ints, types, any(m.name == "values" for m in struct_t.members)
+
     def _legacy_maps(self, sec: Section) -> list[MapDef]:
         """One `struct bpf_map_def` per symbol; each is the section size divided by the number of maps."""
         syms = sorted(
             (
                 s
-                for s in self.symbols
-                if s.section_index == sec.index and s.type in ("OBJECT", "NOTYPE") and s.name
+                for s in self._symbols_by_section.get(sec.index, ())
+                if s.type in ("OBJECT", "NOTYPE") and s.name
             ),
             key=lambda s: s.value,
         )

@@ -9,6 +9,7 @@ variables, and kernel pointers a subprogram receives as arguments."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from bpfcert.knowledge.prog_types import prog_type_by_name
 from bpfcert.knowledge.sections import classify_section
 
 MAP_SECTIONS = (".maps", "maps")
+MAX_FUNCTIONS_PER_PROGRAM = 256  # BPF_MAX_SUBPROGS, include/linux/bpf_verifier.h: the program and what it calls
 GLOBAL_DATA_PREFIXES = (".rodata", ".data", ".bss")
 # Program types whose context holds BTF-typed kernel pointers (function arguments, LSM hook arguments, iterator
 # fields) that the program reads directly, and which load against the kernel's BTF (fentry/, fexit/, fmod_ret/,
@@ -90,8 +92,9 @@ class _Analyzer:
         self.obj = obj
         self.functions = {(f.section, f.offset): f for f in [*obj.programs, *obj.subprograms]}
         self.by_section: dict[str, list[Program]] = {}
-        for f in self.functions.values():
+        for f in sorted(self.functions.values(), key=lambda f: f.offset):
             self.by_section.setdefault(f.section, []).append(f)
+        self.starts = {section: [f.offset for f in funcs] for section, funcs in self.by_section.items()}
         self.relocations = {(r.section, r.offset): r for r in obj.relocations}
         self.map_names = {m.name for m in obj.maps}
         self.kconfig_vars = self._datasec_vars(".kconfig")
@@ -105,10 +108,10 @@ class _Analyzer:
         return {btf.types[var].name for var, _, _ in sec.extra.get("vars", ()) if 0 < var < len(btf.types)}
 
     def function_at(self, section: str, offset: int) -> Program | None:
-        for f in self.by_section.get(section, ()):
-            if f.offset <= offset < f.offset + f.size:
-                return f
-        return None
+        """The function holding byte `offset` of `section` (the reader keeps functions apart: bisect the starts)."""
+        index = bisect.bisect_right(self.starts.get(section, ()), offset) - 1
+        f = self.by_section[section][index] if index >= 0 else None
+        return f if f is not None and offset < f.offset + f.size else None
 
     def facts_of(self, key: tuple[str, int]) -> _FunctionFacts:
         if key not in self.facts:
@@ -189,6 +192,11 @@ class _Analyzer:
             for callee in self.facts_of(todo.pop()).calls - seen:
                 seen.add(callee)
                 todo.append(callee)
+            if len(seen) > MAX_FUNCTIONS_PER_PROGRAM:  # also bounds this walk on hostile call graphs
+                raise FormatError(
+                    f"{self.obj.path}: program {prog.name} calls more than {MAX_FUNCTIONS_PER_PROGRAM - 1} "
+                    "functions; the kernel refuses it (BPF_MAX_SUBPROGS)"
+                )
         reached = [self.facts_of(k) for k in seen]
         info = classify_section(prog.section)
         usage = ProgramUsage(

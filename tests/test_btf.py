@@ -4,10 +4,13 @@ typed errors for malformed bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 from bpfcert.btf import KIND_NAMES, Btf, BtfExt
 from bpfcert.elf import BpfObject
 from bpfcert.errors import FormatError
+from tests import elf_build
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTS = ROOT / "tests" / "data" / "objects"
@@ -343,3 +347,42 @@ def test_btf_ext_big_endian_matches_little_endian() -> None:
     le, be = BtfExt.parse(ext_le, btf_le), BtfExt.parse(ext_be, btf_be, "big")
     assert (le.func_info, le.core_relos) == (be.func_info, be.core_relos)
     assert le.line_info == be.line_info
+
+
+def test_dangling_type_reference_is_a_format_error() -> None:
+    """Every type-id field pointed past the last type: FormatError naming both ids, whatever the kind."""
+    data, _, btf = _btf_bytes("multi_prog.o")
+    references = elf_build.btf_type_references(data)
+    assert {btf.types[t].kind for _, t in references} >= {"PTR", "ARRAY", "STRUCT", "FUNC_PROTO", "VAR", "DATASEC"}
+    for offset, type_id in references:
+        broken = bytearray(data)
+        struct.pack_into("<I", broken, offset, len(btf.types) + 7)
+        with pytest.raises(FormatError, match=rf"type {type_id} \(.*\) refers to type {len(btf.types) + 7},"):
+            Btf.parse(bytes(broken))
+
+
+def test_check_of_a_rodata_datasec_with_a_dangling_variable(tmp_path: Path) -> None:
+    """A `.rodata` DATASEC entry naming a type id that does not exist (IndexError in the tunables check
+    before): `bpfcert check` reports the undecodable .BTF under PKG-PORT-001 and the tunable as missing."""
+    package = tmp_path / "pkg"
+    shutil.copytree(ROOT / "examples" / "core-tracing", package, ignore=shutil.ignore_patterns("src"))
+    path = package / "exec_trace.bpf.o"
+    obj = BpfObject.open(path)
+    assert obj.btf is not None
+    rodata = obj.btf.find(".rodata", "DATASEC")
+    assert rodata is not None and rodata.extra["vars"]
+    btf_section = obj.section(".BTF")
+    assert btf_section is not None
+    offset = next(o for o, t in elf_build.btf_type_references(btf_section.data) if t == rodata.id)
+    data = bytearray(obj.data)
+    struct.pack_into("<I", data, btf_section.offset + offset, 99_999)
+    path.write_bytes(data)
+    manifest = json.loads((package / "bpfpkg.json").read_text())
+    manifest["artifacts"][0]["sha256"] = hashlib.sha256(data).hexdigest()
+    (package / "bpfpkg.json").write_text(json.dumps(manifest))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpfcert", "check", str(package)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    assert re.search(r"FAIL +PKG-PORT-001 .*\(DATASEC '.rodata'\) refers to type 99999", proc.stdout)
+    assert re.search(r"FAIL +PKG-SVC-003 .*tunable parent_tgid_filter", proc.stdout)

@@ -19,11 +19,20 @@ from hypothesis import strategies as st
 from bpfcert.btf import Btf, BtfExt
 from bpfcert.elf import BpfObject, extract_embedded
 from bpfcert.errors import FormatError
+from bpfcert.usage import analyze
+from tests import elf_build
 
 OBJECTS = Path(__file__).parent / "data" / "objects"
 CORPUS = {p.name: p.read_bytes() for p in sorted(OBJECTS.glob("*.o"))}
 PARSED = {name: BpfObject.from_bytes(data, name) for name, data in CORPUS.items()}
 WITH_BTF = sorted(name for name, obj in PARSED.items() if obj.btf is not None)
+REFERENCES = {  # offsets of the type-id fields in each object's .BTF
+    name: [o for o, _ in elf_build.btf_type_references(
+        PARSED[name].section(".BTF").data,  # type: ignore[union-attr]
+        "<" if PARSED[name].endianness == "little" else ">",
+    )]
+    for name in WITH_BTF
+}
 BASE = settings.default.max_examples
 T = TypeVar("T")
 
@@ -137,6 +146,7 @@ def exercise(obj: BpfObject) -> None:
         assert len(fn.insns) == fn.size and fn.section in names
     assert {r.section for r in obj.relocations} <= names
     assert all(m.name for m in obj.maps)
+    outcome(partial(analyze, obj))
     if obj.btf is not None:
         exercise_btf(obj.btf)
 
@@ -144,6 +154,10 @@ def exercise(obj: BpfObject) -> None:
 def exercise_btf(btf: Btf) -> None:
     doc = btf.to_bpftool_json()
     assert len(doc["types"]) == len(btf.types) - 1
+    for t in btf.types:  # every type id a type names leads to a type: consumers index without checking
+        ids = [t.type or 0, *(m.type for m in t.members), *(v for v, _, _ in t.extra.get("vars", ()))]
+        ids += [p for _, p in t.extra.get("params", ())] + [t.extra.get("elem_type", 0), t.extra.get("index_type", 0)]
+        assert all(btf.types[i].id == i for i in ids)
     for t in btf.types[:100]:
         outcome(partial(btf.size_of, t.id))
         outcome(partial(btf.resolve, t.id))
@@ -160,7 +174,8 @@ def test_mutated_objects_raise_only_format_error(mutant: Mutant) -> None:
 
 @st.composite
 def mutated_btf(draw: st.DrawFn) -> tuple[Mutant, str]:
-    """`.BTF` bytes of a corpus object with header fields, type-record words or string bytes changed."""
+    """`.BTF` bytes of a corpus object with header fields, type-record words, type ids (often dangling: one
+    past the last type or beyond) or string bytes changed."""
     name = draw(st.sampled_from(WITH_BTF))
     obj = PARSED[name]
     section = obj.section(".BTF")
@@ -170,7 +185,14 @@ def mutated_btf(draw: st.DrawFn) -> tuple[Mutant, str]:
     out = data
     changes = []
     for _ in range(draw(st.integers(1, 3))):
-        where = draw(st.sampled_from(["header", "types", "strings", "truncate"]))
+        where = draw(st.sampled_from(["header", "types", "reference", "strings", "truncate"]))
+        if where == "reference":
+            offset, width = draw(st.sampled_from(REFERENCES[name])), 4
+            count = len(PARSED[name].btf.types)  # type: ignore[union-attr]
+            value = draw(st.one_of(st.sampled_from([count, count + 1, 0xFFFFFFFF]), st.integers(0, 2 * count)))
+            out = overwrite(out, offset, width, value, order)
+            changes.append(f"type id at {offset} = {value}")
+            continue
         if where == "header":
             offset, width = draw(st.sampled_from(BTF_HEADER_FIELDS))
         elif where == "types":

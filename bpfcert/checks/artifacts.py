@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,16 +47,30 @@ def load_artifacts(pkg: Package, manifest: dict[str, Any]) -> list[Artifact]:
             art.failure = ("PKG-ART-002", f"{art.name} exceeds the size limits ({size} bytes)")
             continue
         try:
-            obj = BpfObject.from_bytes(read_artifact(art.path, MAX_ARTIFACT_BYTES), str(art.path))
-            wrong = _not_bpf_object(obj)
-            if wrong:
-                art.failure = ("PKG-ELF-001", f"{art.name}: {wrong}")
-                continue
-            art.analysis = analyze(obj)
+            with _collector_paused():
+                obj = BpfObject.from_bytes(read_artifact(art.path, MAX_ARTIFACT_BYTES), str(art.path))
+                wrong = _not_bpf_object(obj)
+                if wrong:
+                    art.failure = ("PKG-ELF-001", f"{art.name}: {wrong}")
+                    continue
+                art.analysis = analyze(obj)
             art.obj = obj
         except FormatError as exc:
             art.failure = ("PKG-ELF-001", f"{art.name}: {exc}")
     return out
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while an object is read and analysed: that makes ~10 small acyclic
+    values per function, and each collection would walk them all again (on 40,000 functions, ~40% of the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _not_bpf_object(obj: BpfObject) -> str:

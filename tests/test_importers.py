@@ -174,6 +174,7 @@ MALFORMED_EUNOMIA = {
     "bpf_object-not-an-elf": (lambda pkg: pkg.update(eunomia_object(b"hello")), "ELF"),
     "bpf_object-too-large": (lambda pkg: pkg.update(eunomia_object(bytes((64 << 20) + 1))), "64 MiB"),
     "tunable-default-of-wrong-type": (_set((*VARIABLE, "value"), [1, 2]), "variables[0].value must be"),
+    "brief-lone-surrogate": (_set(("meta", "bpf_skel", "doc", "brief"), "exec \ud800 tracer"), "lone surrogate"),
     "tunable-default-nan": (_set((*VARIABLE, "value"), float("nan")), "NaN is not JSON"),
     "tunable-default-nested-deep": (_set((*VARIABLE, "value"), json.loads("[" * 500 + "]" * 500)), "value must"),
     "eunomia_version-nested-deep": (_set(("eunomia_version",), json.loads("[" * 500 + "]" * 500)), "version"),

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
 
 from bpfcert import __version__
+
+EXIT_UNUSABLE = 2  # 0 conformant and 1 nonconformant are the handlers' verdicts
+EXIT_INTERNAL = 3  # an uncaught exception: a bug, never a verdict
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # command -> "module:function"; each function takes the parsed arguments and returns the exit code.
 HANDLERS = {
@@ -207,12 +214,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, _, func = HANDLERS[args.command].partition(":")
     try:
         handler = cast(Callable[[argparse.Namespace], int], getattr(importlib.import_module(module), func))
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit
+        return code
     except BpfcertError as exc:
-        print(f"bpfcert {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        _say(args.command, f"error: {exc}")
+        return EXIT_UNUSABLE
     except KeyboardInterrupt:
-        print(f"bpfcert {args.command}: interrupted", file=sys.stderr)
+        _say(args.command, "interrupted")
         return 130
     except BrokenPipeError:
-        return 1
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if os.environ.get("BPFCERT_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        _say(args.command, f"internal error: {type(exc).__name__}: {exc} (please report)")
+        return EXIT_INTERNAL
+
+
+def _say(command: str, message: str) -> None:
+    """One line on stderr: control characters (from names in hostile input) are shown escaped."""
+    line = CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+    print(f"bpfcert {command}: {line}", file=sys.stderr)
+
+
+def _discard_stdout() -> None:
+    """The reader of standard output went away: send what is still buffered nowhere, so that the interpreter's
+    final flush does not fail again."""
+    stdout = sys.stdout
+    if stdout is sys.__stdout__ and stdout is not None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)

@@ -46,22 +46,19 @@ def check(args: argparse.Namespace) -> int:
 
 
 def pack(args: argparse.Namespace) -> int:
-    from bpfcert.pack import default_name, derive_manifest, read_inputs, write_package
+    from bpfcert.pack import default_name, derive_manifest, read_inputs, read_regular_file, write_package
 
     inputs = read_inputs(args.objects)
     manifest = derive_manifest(
         inputs, args.name or default_name(args.objects[0]), args.pkg_version, args.license
     )
     if args.sign_key:
+        from bpfcert.package import MANIFEST_MAX_BYTES
         from bpfcert.signing import sign_manifest
 
-        try:
-            key = Path(args.sign_key).read_bytes()
-        except OSError as exc:
-            raise BpfcertError(f"cannot read {args.sign_key}: {exc.strerror}") from None
-        manifest = sign_manifest(manifest, key)
+        manifest = sign_manifest(manifest, read_regular_file(args.sign_key, MANIFEST_MAX_BYTES))
     path = write_package(Path(args.output), manifest, inputs, force=args.force)
-    print(f"wrote {path} ({len(manifest['programs'])} programs, {len(manifest['maps'])} maps)")
+    print(f"wrote {_shown(path)} ({len(manifest['programs'])} programs, {len(manifest['maps'])} maps)")
     from bpfcert.pack import floor_reasons
 
     print(f"requires.kernel {manifest['requires']['kernel']} ({'; '.join(floor_reasons(inputs))})")
@@ -80,8 +77,13 @@ def import_package(args: argparse.Namespace) -> int:
 
         manifest, inputs = import_eunomia(args.package_json)
     path = write_package(Path(args.output), manifest, inputs)
-    print(f"wrote {path}")
+    print(f"wrote {_shown(path)}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A path as text standard output can always encode (a name that is not UTF-8 shows its bytes escaped)."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def examples(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Typed errors. Every error a user can provoke is a BpfcertError: the CLI prints its one line and exits 2."""
+"""Typed errors. Every error a user can provoke is a BpfcertError: the CLI prints its one line and exits 2.
+Any other exception is a bug: the CLI prints one line naming it and exits 3 (BPFCERT_DEBUG=1 adds the traceback)."""
 
 
 class BpfcertError(Exception):

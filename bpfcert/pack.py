@@ -1,24 +1,33 @@
 """`bpfcert pack`: derive a manifest from BPF objects (what they define and what their code uses) and write
-a package directory whose manifest passes `bpfcert check`."""
+a package directory whose manifest passes `bpfcert check` — or nothing at all."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bpfcert import SPEC_VERSION
+from bpfcert.checks import check_package
+from bpfcert.checks.artifacts import MAX_ARTIFACT_BYTES, MAX_PACKAGE_BYTES
 from bpfcert.elf import BpfObject, extract_embedded
 from bpfcert.errors import BpfcertError, FormatError
 from bpfcert.knowledge.kernel import format_version
 from bpfcert.knowledge.licenses import spdx_for_section
 from bpfcert.knowledge.sections import SectionInfo, classify_section
+from bpfcert.package import MANIFEST_NAMES, open_package, validate_manifest
+from bpfcert.results import Status
 from bpfcert.usage import analyze
 
 MANIFEST = "bpfpkg.json"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -29,22 +38,70 @@ class Input:
     data: bytes
 
 
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Anything else (a FIFO, a device, a directory) is
+    refused without blocking on it or reading from it, a larger file without reading more than limit + 1 bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BpfcertError(f"cannot read {os.fsdecode(path)}: {exc.strerror}") from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BpfcertError(f"{os.fsdecode(path)} is not a regular file")
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise BpfcertError(f"cannot read {os.fsdecode(path)}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise BpfcertError(f"{os.fsdecode(path)} is larger than {_size(limit)}")
+    return data
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _artifact_name(path: Path) -> str:
+    """The input's file name, which becomes its path inside the package."""
+    name = path.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BpfcertError(f"{str(path)!r}: the file name is not valid UTF-8; rename the file") from None
+    if CONTROL.search(name):
+        raise BpfcertError(f"{str(path)!r}: the file name contains control characters; rename the file")
+    if name in MANIFEST_NAMES:
+        raise BpfcertError(f"{path}: an object cannot be named {name}, the name of the manifest; rename the file")
+    return name
+
+
 def read_inputs(paths: list[str]) -> list[Input]:
-    """Read objects; an executable or shared library contributes the BPF objects embedded in it."""
+    """Read objects; an executable or shared library contributes the BPF objects embedded in it. Inputs must be
+    regular files; the artifacts keep to PKG-ART-002's limits (64 MiB each, 256 MiB in all)."""
     out: list[Input] = []
     for path in map(Path, paths):
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise BpfcertError(f"{path}: {exc.strerror}") from None
+        name = _artifact_name(path)
+        data = read_regular_file(path, MAX_PACKAGE_BYTES)
         if data[18:20] in (b"\xf7\x00", b"\x00\xf7"):  # e_machine EM_BPF, either byte order
-            out.append(Input(path.name, data))
-            continue
-        embedded = extract_embedded(data)
-        if not embedded:
-            raise FormatError(f"{path}: neither a BPF object nor a file embedding one")
-        stem = path.name.split(".")[0]
-        out.extend(Input(f"{stem}.{i}.bpf.o", blob) for i, blob in enumerate(embedded))
+            out.append(Input(name, data))
+        else:
+            embedded = extract_embedded(data)
+            if not embedded:
+                raise FormatError(f"{path}: neither a BPF object nor a file embedding one")
+            stem = name.split(".")[0]
+            out.extend(Input(f"{stem}.{i}.bpf.o", blob) for i, blob in enumerate(embedded))
+    for item in out:
+        if len(item.data) > MAX_ARTIFACT_BYTES:
+            raise BpfcertError(
+                f"{item.filename} has {len(item.data)} bytes; an artifact may have at most "
+                f"{_size(MAX_ARTIFACT_BYTES)} (PKG-ART-002)"
+            )
+    total = sum(len(i.data) for i in out)
+    if total > MAX_PACKAGE_BYTES:
+        raise BpfcertError(
+            f"the objects have {total} bytes, more than the {_size(MAX_PACKAGE_BYTES)} a package may hold in all "
+            "(PKG-ART-002)"
+        )
     names = [i.filename for i in out]
     if len(set(names)) != len(names):
         raise BpfcertError(f"two inputs share a file name: {sorted(n for n in names if names.count(n) > 1)}")
@@ -204,12 +261,105 @@ def default_name(path: str) -> str:
 
 
 def write_package(out: Path, manifest: dict[str, Any], inputs: list[Input], force: bool = False) -> Path:
-    """Write the package directory: the artifacts and bpfpkg.json."""
-    if out.exists() and any(out.iterdir()) and not force:
-        raise BpfcertError(f"{out} exists and is not empty (use --force)")
-    out.mkdir(parents=True, exist_ok=True)
-    for item in inputs:
-        (out / item.filename).write_bytes(item.data)
-    path = out / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    """Write the package directory (the artifacts and bpfpkg.json) only if it is conformant: the manifest is
+    validated against the schema, the package staged in a directory next to `out` and checked, then moved into
+    place. Whatever fails, nothing is left at `out` or beside it. With `force`, write into a non-empty `out`."""
+    text = manifest_bytes(manifest)
+    _check_output(out, force)
+    stage = _stage_next_to(out)
+    try:
+        for item in inputs:
+            _write_new(stage / item.filename, item.data)
+        _write_new(stage / MANIFEST, text)
+        _verify(stage)
+        _move_into_place(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out / MANIFEST
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest as UTF-8 JSON, if it is JSON and valid against spec/package.schema.json."""
+    try:
+        text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise BpfcertError(f"the manifest would not be JSON (NaN, Infinity or a huge integer): {exc}") from None
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BpfcertError("the manifest would hold text that is not Unicode (a lone surrogate)") from None
+    try:
+        errors = validate_manifest(manifest)
+    except ValueError:  # jsonschema_rs cannot convert an instance nested beyond its recursion limit
+        raise BpfcertError("the manifest is nested too deeply to validate") from None
+    if errors:
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise BpfcertError(f"the manifest would fail the schema: {'; '.join(map(str, errors[:3]))}{more}")
+    return data
+
+
+def _check_output(out: Path, force: bool) -> None:
+    try:
+        if not out.exists():
+            return
+        if not out.is_dir():
+            raise BpfcertError(f"{out} exists and is not a directory")
+        if any(out.iterdir()) and not force:
+            raise BpfcertError(f"{out} exists and is not empty (use --force)")
+    except OSError as exc:
+        raise BpfcertError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def _stage_next_to(out: Path) -> Path:
+    """A new private directory beside `out` (same file system, so the package can be renamed into place)."""
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise BpfcertError(f"cannot write {out}: {parent} is not a directory")
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise BpfcertError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        with open(fd, "wb") as f:
+            f.write(data)
+    except FileExistsError:
+        raise BpfcertError(f"two files of the package would be named {path.name}") from None
+    except OSError as exc:
+        raise BpfcertError(f"cannot write {path.name}: {exc.strerror}") from None
+
+
+def _verify(stage: Path) -> None:
+    """`bpfcert check` on the staged package; BpfcertError naming the MUST requirements it fails."""
+    with open_package(stage) as pkg:
+        report = check_package(pkg)
+    failed = [r for r in report.results if r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR)]
+    if failed:
+        shown = "; ".join(f"{r.id}: {r.message}" for r in failed[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        raise BpfcertError(f"the package would not be conformant: {shown}{more}")
+
+
+def _move_into_place(stage: Path, out: Path) -> None:
+    """Rename the staged directory to `out` (absent or empty), or with --force move its files into `out`."""
+    try:
+        if out.is_dir() and any(out.iterdir()):
+            names = sorted(p.name for p in stage.iterdir())
+            clash = [n for n in names if (out / n).is_dir()]
+            if clash:
+                raise BpfcertError(f"cannot write {out}: {', '.join(clash)} would replace a directory")
+            other = [n for n in MANIFEST_NAMES if n != MANIFEST and (out / n).exists()]
+            if other:
+                raise BpfcertError(f"{out} holds {other[0]}, which would stand beside the new {MANIFEST}; remove it")
+            for name in sorted(names, key=lambda n: n == MANIFEST):  # the manifest last
+                os.replace(stage / name, out / name)
+        else:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            stage.chmod(0o777 & ~umask)
+            os.rename(stage, out)
+    except OSError as exc:
+        raise BpfcertError(f"cannot write {out}: {exc.strerror}") from None

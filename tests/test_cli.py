@@ -88,6 +88,46 @@ def test_unusable_input_exit_2_one_line(args: list[str]) -> None:
     assert proc.stderr.startswith("bpfcert ")
 
 
+def test_internal_error_exit_3_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A crash is not a verdict: exit 3 and one line on stderr naming the exception, no traceback."""
+
+    def crash(args: object) -> int:
+        raise ValueError("boom\nverdict: conformant")
+
+    monkeypatch.setattr("bpfcert.commands.check", crash)
+    monkeypatch.delenv("BPFCERT_DEBUG", raising=False)
+    assert main(["check", str(EXAMPLE)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("bpfcert check: internal error: ValueError: boom\\nverdict: conformant")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_internal_error_traceback_on_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(args: object) -> int:
+        raise KeyError("x")
+
+    monkeypatch.setattr("bpfcert.commands.check", crash)
+    monkeypatch.setenv("BPFCERT_DEBUG", "1")
+    assert main(["check", str(EXAMPLE)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.rstrip().endswith("(please report)")
+
+
+def test_closed_stdout_is_not_a_verdict() -> None:
+    """A reader that goes away (`| head`) gives the shell's SIGPIPE status, not 1 (nonconformant)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bpfcert", "check", str(EXAMPLE), "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
+    assert err == b""
+
+
 def test_examples_main_job_writes_reports(tmp_path: Path) -> None:
     proc = bpfcert("examples", "--reports", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr

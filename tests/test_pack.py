@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import string
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from bpfcert.package import open_package
 from bpfcert.results import Status
 
 ROOT = Path(__file__).resolve().parent.parent
+XDP_OBJ = ROOT / "examples" / "xdp-counter-v1" / "xdp_counter.bpf.o"
 EXAMPLE_OBJECTS = sorted((ROOT / "examples").glob("*/*.o"))
 CORPUS = sorted((ROOT / "tests" / "data" / "objects").glob("*.o"))
 
@@ -35,19 +39,180 @@ def pack_and_check(
         return manifest, check_package(pkg)
 
 
-def _has_license(obj: Path) -> bool:
-    from bpfcert.elf import BpfObject
-
-    return BpfObject.open(obj).license is not None
-
-
 @pytest.mark.parametrize("obj", EXAMPLE_OBJECTS + CORPUS, ids=lambda p: p.name)
 def test_round_trip(tmp_path: Path, obj: Path) -> None:
-    licensed = _has_license(obj)
-    manifest, report = pack_and_check(tmp_path, obj, extra=() if licensed else ("--license", "MIT"))
+    manifest, report = pack_and_check(tmp_path, obj)
     failed = {r.id for r in report.results if r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR)}
-    assert failed == (set() if licensed else {"PKG-LIC-001"}), report.results
+    assert failed == set(), report.results
     assert manifest["programs"], "every corpus object defines programs"
+
+
+def refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, *argv: str, out: Path | None = None) -> str:
+    """Run the CLI in-process; it must exit 2 with one line on stderr and leave nothing behind in tmp_path
+    (no package at the output path, no staging directory). Returns the line."""
+    out = out or tmp_path / "pkg"
+    before = sorted(tmp_path.iterdir())
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"bpfcert {argv[0]}: error: "), err
+    assert sorted(tmp_path.iterdir()) == before
+    return err
+
+
+def test_pack_onto_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    assert "not a directory" in refused(capsys, tmp_path, "pack", str(XDP_OBJ), out=target)
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("where", ["proc", "missing-parent"])
+def test_pack_into_unwritable_place(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    out = Path("/proc/bpfcert-pack") if where == "proc" else tmp_path / "missing" / "pkg"
+    assert str(out) in refused(capsys, tmp_path, "pack", str(XDP_OBJ), out=out)
+    assert not out.exists()
+
+
+def test_pack_file_name_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    raw = os.fsencode(src) + b"/xdp\xff.bpf.o"
+    with open(raw, "wb") as f:
+        f.write(XDP_OBJ.read_bytes())
+    assert "not valid UTF-8" in refused(capsys, tmp_path, "pack", os.fsdecode(raw))
+
+
+def test_pack_into_directory_named_not_utf8(tmp_path: Path) -> None:
+    """The output directory's name is the user's to choose; the "wrote" line shows its bytes escaped even when
+    standard output cannot encode them."""
+    out = os.fsdecode(os.fsencode(tmp_path) + b"/pkg\xff")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpfcert", "pack", str(XDP_OBJ), "-o", out],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote {tmp_path}/pkg\\udcff/bpfpkg.json")
+    assert (Path(out) / "bpfpkg.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["bpfpkg.json", "bpfpkg.yaml"])
+def test_pack_object_named_like_the_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(XDP_OBJ, src / name)
+    assert name in refused(capsys, tmp_path, "pack", str(src / name))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_pack_accepts_regular_files_only(tmp_path: Path, kind: str) -> None:
+    """A FIFO used to hang and /dev/zero to be read until memory ran out."""
+    if kind == "fifo":
+        path = tmp_path / "objects.fifo"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bpfcert", "pack", str(path), "-o", str(tmp_path / "pkg")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "not a regular file" in proc.stderr and proc.stderr.count("\n") == 1
+    assert time.monotonic() - start < 10
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_pack_size_limits(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """PKG-ART-002's limits: 64 MiB per object, 256 MiB in all."""
+    from bpfcert import pack
+
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "big.bpf.o"
+    with big.open("wb") as f:
+        f.write(XDP_OBJ.read_bytes())
+        f.truncate(pack.MAX_ARTIFACT_BYTES + 1)  # sparse
+    assert "64 MiB" in refused(capsys, tmp_path, "pack", str(big))
+    two = [shutil.copy(XDP_OBJ, src / f"{n}.bpf.o") for n in "ab"]
+    monkeypatch.setattr(pack, "MAX_PACKAGE_BYTES", XDP_OBJ.stat().st_size * 3 // 2)
+    assert "in all" in refused(capsys, tmp_path, "pack", *map(str, two))
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--name", "Bad Name"], "$.name"),
+        (["--version", "1.0"], "$.version"),
+        (["--license", "MIT"], "PKG-LIC-"),  # the object calls GPL-only helpers
+    ],
+)
+def test_pack_refuses_what_would_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], reason: str
+) -> None:
+    """The manifest is validated against the schema and the staged package checked before anything is written."""
+    obj = ROOT / "examples" / "core-tracing" / "exec_trace.bpf.o"
+    assert reason in refused(capsys, tmp_path, "pack", str(obj), *args)
+
+
+def test_pack_refuses_gpl_only_helpers_under_mit_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PKG-LIC-003: an object whose license section is MIT calls bpf_trace_printk, which is GPL-only."""
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "printk.bpf.c").write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        'SEC("xdp") int say(struct xdp_md *ctx) { bpf_printk("hi"); return XDP_PASS; }\n'
+        'char LICENSE[] SEC("license") = "MIT";\n'
+    )
+    obj = src / "printk.bpf.o"
+    subprocess.run(
+        ["clang", "-target", "bpf", "-O2", "-g", "-c", "-I", "/usr/include/x86_64-linux-gnu",
+         str(src / "printk.bpf.c"), "-o", str(obj)],
+        check=True,
+    )  # fmt: skip
+    assert "PKG-LIC-003" in refused(capsys, tmp_path, "pack", str(obj))
+
+
+def test_write_package_refuses_nan(tmp_path: Path) -> None:
+    """NaN is not JSON: the manifest is serialised with allow_nan=False."""
+    from bpfcert.pack import Input, write_package
+
+    with pytest.raises(BpfcertError, match="NaN"):
+        write_package(tmp_path / "pkg", {"x-ratio": float("nan")}, [Input("a.bpf.o", XDP_OBJ.read_bytes())])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_package_refuses_deep_manifest(tmp_path: Path) -> None:
+    """jsonschema_rs cannot convert an instance nested ~250 deep; that is an error, not a crash."""
+    from bpfcert.pack import Input, write_package
+
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(BpfcertError, match="nested too deeply"):
+        write_package(tmp_path / "pkg", {"x-deep": deep}, [Input("a.bpf.o", XDP_OBJ.read_bytes())])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pack_into_empty_directory_and_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pkg"
+    out.mkdir()
+    assert main(["pack", str(XDP_OBJ), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["bpfpkg.json", XDP_OBJ.name]
+    assert "not empty" in refused(capsys, tmp_path, "pack", str(XDP_OBJ))
+    (out / "notes.txt").write_text("mine")
+    assert main(["pack", str(XDP_OBJ), "-o", str(out), "--force", "--version", "0.2.0"]) == 0
+    assert json.loads((out / "bpfpkg.json").read_text())["version"] == "0.2.0"
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(tmp_path.iterdir()) == [out]
+    (out / "bpfpkg.yaml").write_text("name: stale\n")
+    before = (out / "bpfpkg.json").read_bytes()
+    assert main(["pack", str(XDP_OBJ), "-o", str(out), "--force"]) == 2
+    assert "bpfpkg.yaml" in capsys.readouterr().err
+    assert (out / "bpfpkg.json").read_bytes() == before
 
 
 def test_pack_fills_requires_from_code(tmp_path: Path) -> None:

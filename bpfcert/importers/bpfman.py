@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from bpfcert.errors import BpfcertError
+from bpfcert.importers import parse_json, read_json_file
 from bpfcert.pack import Input, default_name, derive_manifest, read_inputs
+from bpfcert.package import MANIFEST_MAX_BYTES
 
 # bpfman's program type names -> kernel program types (bpfman names attach flavours, the kernel types).
 PROGRAM_TYPES = {
@@ -24,16 +24,7 @@ MAP_TYPES = {
 
 def _label(value: str, what: str) -> dict[str, str]:
     """A label value given inline as JSON or as @file."""
-    text = value
-    if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text()
-        except OSError as exc:
-            raise BpfcertError(f"{what}: cannot read {value[1:]}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BpfcertError(f"{what} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    data = read_json_file(value[1:], MANIFEST_MAX_BYTES) if value.startswith("@") else parse_json(value, what)
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):

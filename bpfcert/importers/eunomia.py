@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bpfcert.checks.artifacts import MAX_ARTIFACT_BYTES, MAX_PACKAGE_BYTES
 from bpfcert.errors import BpfcertError
+from bpfcert.importers import read_json_file
 from bpfcert.pack import Input, default_name, derive_manifest
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-MAX_OBJECT = 64 << 20
 # C type spellings eunomia records -> tunable types of the standard
 TUNABLE_TYPES = {
     "bool": "bool", "_Bool": "bool", "char": "s8", "unsigned char": "u8", "short": "s16", "unsigned short": "u16",
@@ -40,85 +41,140 @@ def _json_type(c_type: str) -> str:
     return "integer"
 
 
-def _object(pkg: dict[str, Any]) -> bytes:
+@dataclass(frozen=True)
+class Where:
+    """Typed access to package.json values; errors name the file and the JSON path."""
+
+    file: str
+    path: str = "$"
+
+    def at(self, key: str | int) -> Where:
+        return Where(self.file, f"{self.path}[{key}]" if isinstance(key, int) else f"{self.path}.{key}")
+
+    def get(self, parent: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        """parent[key] if it is of the JSON type(s) `kind` (a boolean is not an integer); `default` if absent
+        or null."""
+        value = parent.get(key)
+        if value is None:
+            return default
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if type(value) not in kinds:
+            wanted = " or ".join(_JSON_NAMES[k] for k in kinds)
+            raise BpfcertError(f"{self.file}: {self.at(key).path} must be {wanted}, not {_JSON_NAMES[type(value)]}")
+        return value
+
+    def require(self, parent: dict[str, Any], key: str, kind: type) -> Any:
+        value = self.get(parent, key, kind, None)
+        if value is None:
+            raise BpfcertError(f"{self.file}: {self.path} has no {key!r}")
+        return value
+
+    def objects(self, parent: dict[str, Any], key: str) -> list[tuple[Where, dict[str, Any]]]:
+        """The array parent[key] (empty if absent), each item an object, with its location."""
+        out = []
+        for i, item in enumerate(self.get(parent, key, list, [])):
+            at = self.at(key).at(i)
+            if not isinstance(item, dict):
+                raise BpfcertError(f"{self.file}: {at.path} must be an object, not {_JSON_NAMES[type(item)]}")
+            out.append((at, item))
+        return out
+
+
+_JSON_NAMES: dict[type, str] = {
+    dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number", bool: "a boolean"
+}  # fmt: skip
+
+
+def _object(pkg: dict[str, Any], where: Where) -> bytes:
+    encoded = where.get(pkg, "bpf_object", str, None)
+    if encoded is None:
+        raise BpfcertError(f"{where.file} has no bpf_object")
     try:
-        blob = base64.b64decode(str(pkg["bpf_object"]), validate=True)
-        data = zlib.decompressobj().decompress(blob, MAX_OBJECT)
-    except KeyError:
-        raise BpfcertError("package.json has no bpf_object") from None
+        blob = base64.b64decode(encoded, validate=True)
+        inflate = zlib.decompressobj()
+        data = inflate.decompress(blob, MAX_ARTIFACT_BYTES)
     except (binascii.Error, zlib.error) as exc:
         raise BpfcertError(f"bpf_object is not base64(zlib(ELF)): {exc}") from None
+    if inflate.unconsumed_tail:
+        raise BpfcertError(f"bpf_object decompresses to more than {MAX_ARTIFACT_BYTES >> 20} MiB (PKG-ART-002)")
     size = pkg.get("bpf_object_size")
     if isinstance(size, int) and size != len(data):
         raise BpfcertError(f"bpf_object decompresses to {len(data)} bytes, bpf_object_size says {size}")
     return data
 
 
-def _object_field(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    value = parent.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def import_eunomia(path: str) -> tuple[dict[str, Any], list[Input]]:
-    try:
-        pkg = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise BpfcertError(f"{path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BpfcertError(f"{path} is not JSON: {exc}") from None
+    pkg = read_json_file(path, MAX_PACKAGE_BYTES)
+    top = Where(path)
     if not isinstance(pkg, dict):
         raise BpfcertError(f"{path}: top level must be an object")
-    meta = _object_field(pkg, "meta")
-    skel = _object_field(meta, "bpf_skel")
-    obj_name = str(skel.get("obj_name") or Path(path).stem)
-    doc = _object_field(skel, "doc")
-    version = str(doc.get("version", ""))
-    inputs = [Input(f"{default_name(obj_name)}.bpf.o", _object(pkg))]
+    meta = top.get(pkg, "meta", dict, {})
+    skel = top.at("meta").get(meta, "bpf_skel", dict, {})
+    at_skel = top.at("meta").at("bpf_skel")
+    obj_name = at_skel.get(skel, "obj_name", str, "") or Path(path).stem
+    doc = at_skel.get(skel, "doc", dict, {})
+    at_doc = at_skel.at("doc")
+    version = at_doc.get(doc, "version", str, "")
+    inputs = [Input(f"{default_name(obj_name)}.bpf.o", _object(pkg, top))]
     manifest = derive_manifest(
         inputs, default_name(obj_name), version if SEMVER.match(version) else "0.1.0", None
     )
-    if doc.get("brief"):
-        manifest["summary"] = str(doc["brief"])
-    if doc.get("details") or doc.get("description"):
-        manifest["description"] = str(doc.get("details") or doc.get("description"))
+    if brief := at_doc.get(doc, "brief", str, ""):
+        manifest["summary"] = brief
+    if details := at_doc.get(doc, "details", str, "") or at_doc.get(doc, "description", str, ""):
+        manifest["description"] = details
     service: dict[str, Any] = {}
-    tunables = [
-        {
-            "name": str(var["name"]),
-            "type": TUNABLE_TYPES[str(var["type"])],
-            **({"default": var["value"]} if "value" in var else {}),
-            **({"description": str(var["description"])} if var.get("description") else {}),
-        }
-        for section in skel.get("data_sections", [])
-        if isinstance(section, dict) and str(section.get("name", "")).startswith(".rodata")
-        for var in section.get("variables", [])
-        if isinstance(var, dict) and str(var.get("type")) in TUNABLE_TYPES
-    ]
-    if tunables:
+    if tunables := _tunables(skel, at_skel):
         service["tunables"] = tunables
-    event_maps = [m for m in manifest["maps"] if m["type"] in EVENT_MAP_TYPES]
-    exports = []
-    for export_type in meta.get("export_types", []):
-        if not isinstance(export_type, dict) or not event_maps:
-            continue
-        target = event_maps[0]
-        members = [m for m in export_type.get("members", []) if isinstance(m, dict)]
-        exports.append(
-            {
-                "name": str(export_type.get("name", target["name"])),
-                "map": target["name"],
-                "kind": EVENT_MAP_TYPES[target["type"]],
-                "record": {
-                    "title": str(export_type.get("name")),
-                    "type": "object",
-                    "properties": {str(m["name"]): {"type": _json_type(str(m["type"]))} for m in members},
-                },
-            }
-        )
-    if exports:
+    if exports := _exports(meta, top.at("meta"), manifest["maps"]):
         service["exports"] = exports
     if service:
         manifest["service"] = service
         manifest["conformsTo"] = [*manifest["conformsTo"], "package-service"]
-    manifest["x-eunomia"] = {"eunomia_version": pkg.get("eunomia_version"), "obj_name": obj_name}
+    manifest["x-eunomia"] = {"eunomia_version": top.get(pkg, "eunomia_version", str, None), "obj_name": obj_name}
     return manifest, inputs
+
+
+def _tunables(skel: dict[str, Any], where: Where) -> list[dict[str, Any]]:
+    """The .rodata variables of a type the standard knows."""
+    tunables = []
+    for at, section in where.objects(skel, "data_sections"):
+        if not at.get(section, "name", str, "").startswith(".rodata"):
+            continue
+        for var_at, var in at.objects(section, "variables"):
+            name = var_at.require(var, "name", str)
+            c_type = var_at.require(var, "type", str)
+            if c_type not in TUNABLE_TYPES:
+                continue
+            tunable: dict[str, Any] = {"name": name, "type": TUNABLE_TYPES[c_type]}
+            default = var_at.get(var, "value", (bool, int, str), None)
+            if default is not None:
+                tunable["default"] = default
+            if description := var_at.get(var, "description", str, ""):
+                tunable["description"] = description
+            tunables.append(tunable)
+    return tunables
+
+
+def _exports(meta: dict[str, Any], where: Where, maps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record types eunomia exports, carried by the package's first ring buffer or perf buffer."""
+    event_maps = [m for m in maps if m["type"] in EVENT_MAP_TYPES]
+    exports = []
+    for at, export_type in where.objects(meta, "export_types"):
+        properties = {
+            member_at.require(member, "name", str): {"type": _json_type(member_at.require(member, "type", str))}
+            for member_at, member in at.objects(export_type, "members")
+        }
+        if not event_maps:
+            continue
+        target = event_maps[0]
+        name = at.get(export_type, "name", str, target["name"])
+        exports.append(
+            {
+                "name": name,
+                "map": target["name"],
+                "kind": EVENT_MAP_TYPES[target["type"]],
+                "record": {"title": name, "type": "object", "properties": properties},
+            }
+        )
+    return exports

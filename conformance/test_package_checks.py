@@ -185,6 +185,8 @@ VIOLATIONS: list[tuple[str, str, Callable[[M, Path], None], bool]] = [
     ("PKG-SVC-002", "core-tracing", _set("service.exports.0.record.title", "no_such_struct"), True),
     ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.type", "u64"), True),
     ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.name", "not_a_rodata_var"), True),
+    ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.default", -1), True),  # a u32 cannot hold -1
+    ("PKG-SVC-003", "xdp-counter-v1", _set("service.tunables.0.default", 1 << 32), True),
     (
         "PKG-REQ-006",
         "socket-filter",

@@ -191,6 +191,25 @@ def _tunable_type_matches(btf: Btf, t: BtfType, declared: str) -> bool:
     return (t.size, bool(encoding & BTF_INT_SIGNED)) == want and bool(encoding & BTF_INT_BOOL) == (declared == "bool")
 
 
+def _default_problem(declared: str, default: Any) -> str | None:
+    """Why `default` cannot be the initial value of a tunable of type `declared`, or None when it can."""
+    text = re.fullmatch(r"char\[(\d+)\]", declared)
+    if text:
+        size = int(text.group(1))
+        if not isinstance(default, str):
+            return f"a {declared} default must be a string, not {type(default).__name__}"
+        if len(default.encode("utf-8")) >= size:
+            return f"{default!r} does not fit {declared} with its terminating NUL"
+        return None
+    if declared == "bool":
+        return None if isinstance(default, bool) else f"a bool default must be true or false, not {default!r}"
+    width, signed = TUNABLE_TYPES[declared]
+    if isinstance(default, bool) or not isinstance(default, int):
+        return f"a {declared} default must be an integer, not {default!r}"
+    low, high = (-(1 << (8 * width - 1)), (1 << (8 * width - 1)) - 1) if signed else (0, (1 << (8 * width)) - 1)
+    return None if low <= default <= high else f"{default} is outside {declared}'s range {low}..{high}"
+
+
 def _rodata_vars(btf: Btf) -> dict[str, int]:
     """Variable name -> type id for every VAR in a .rodata* DATASEC."""
     out: dict[str, int] = {}
@@ -231,7 +250,18 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
             continue
         btf, type_id = variables[name]
         t = btf.resolve(type_id)
-        if _tunable_type_matches(btf, t, declared):
+        problem = _default_problem(declared, tunable["default"]) if "default" in tunable else None
+        if _tunable_type_matches(btf, t, declared) and problem:
+            yield ctx.result(
+                "PKG-SVC-003",
+                Status.FAIL,
+                f"tunable {name}: default {problem}",
+                subject=subject,
+                path=f"{path}.default",
+                expected=f"a value of type {declared}",
+                actual=tunable["default"],
+            )
+        elif _tunable_type_matches(btf, t, declared):
             yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}", subject=subject)
         else:
             found = f"{t.kind} {t.name or ''} of size {t.size}".replace("  ", " ")

@@ -33,9 +33,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 def pytest_addoption(parser: pytest.Parser) -> None:
     from bpfcert.targets import series
 
-    parser.addoption(
-        "--target", default=None, help=f"kernel targets: {series.target_help()} (default: host + cached)"
-    )
+    parser.addoption("--target", default=None, help=f"kernel targets: {series.target_help()} (default: host + cached)")
     parser.addoption(
         "--target-accel", default="auto", choices=["auto", "kvm", "tcg"], help="accelerator for VM targets"
     )

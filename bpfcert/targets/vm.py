@@ -239,7 +239,7 @@ class VmTarget:
         self._wait_ready(accel, timeout)
 
     def _spawn_reaper(self) -> None:
-        """The shell that kills what it is handed if this process dies first."""
+        """The shell that kills QEMU and virtiofsd and removes the work dir if this process dies first."""
         self._reaper = subprocess.Popen(
             ["/bin/sh", "-c", REAPER, "bpfcert-reaper", str(self._workdir)],
             stdin=subprocess.PIPE,
@@ -249,7 +249,7 @@ class VmTarget:
         )
 
     def _start_virtiofsd(self) -> Path:
-        """Start virtiofsd sharing the host's / read-only; its socket once it listens (TargetError otherwise)."""
+        """Start virtiofsd serving the host's / (mounted read-only by the guest); its socket once it listens."""
         socket = self._workdir / "virtiofs.sock"
         with contextlib.suppress(FileNotFoundError):
             socket.unlink()

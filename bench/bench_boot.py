@@ -13,8 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bpfcert.targets import SERIES, map_targets, vm
+from bpfcert.targets import vm
 from bpfcert.targets.kernels import cached_kernels
+from bpfcert.targets.schedule import Scheduler
+from bpfcert.targets.series import SERIES
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -61,9 +63,8 @@ def main() -> int:
             f"  QEMU peak RSS {rows[s]['qemu_peak_rss_mb']:6.1f} MB  accel {rows[s]['accel']}"
         )
     started = time.monotonic()
-    results = map_targets(
-        series, lambda t: t.call("hello")["release"], accel=args.accel, jobs=2, progress=False
-    )
+    with Scheduler(args.accel, jobs=2) as scheduler:
+        results = scheduler.run(series, lambda t: t.call("hello")["release"])
     wall = time.monotonic() - started
     failed = [name for name, r in results.items() if isinstance(r, Exception)]
     print(

@@ -55,6 +55,7 @@ def _profile_list(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from bpfcert import spec
+    from bpfcert.targets import series
 
     profiles = list(spec.profiles())
     p = argparse.ArgumentParser(
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  bpfcert kernels fetch --if-missing\n  bpfcert kernels fetch 5.10 7.2",
         "0  every requested series cached",
     )
-    kf.add_argument("series", nargs="*", help="5.10, 6.1, 6.12, 7.2 (default: all)")
+    kf.add_argument("series", nargs="*", help=f"{', '.join(series.SERIES)} (default: all)")
     kf.add_argument("--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)")
 
     pr = _add(
@@ -196,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "0  every target probed (and, with --package, able to run it)",
         "1  a target failed or cannot run the package",
     )
-    pr.add_argument("--target", default="host", help="host, 5.10, 6.1, 6.12, 7.2, comma-separated, or all")
+    pr.add_argument("--target", default="host", help=series.target_help())
     pr.add_argument("--format", choices=["text", "json"], default="text")
     pr.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     pr.add_argument(

@@ -1,6 +1,8 @@
 """Typed errors. Every error a user can provoke is a BpfcertError: the CLI prints its one line and exits 2.
 Any other exception is a bug: the CLI prints one line naming it and exits 3 (BPFCERT_DEBUG=1 adds the traceback)."""
 
+from enum import StrEnum
+
 
 class BpfcertError(Exception):
     """An error caused by input or environment, reported in one line, never as a traceback."""
@@ -18,14 +20,29 @@ class PackageError(BpfcertError):
     """A package that cannot be opened: missing, unreadable, hostile archive."""
 
 
+class TargetErrorKind(StrEnum):
+    """How a kernel target failed (a str: compares to, prints and serialises as its value)."""
+
+    ERROR = "error"
+    MISSING_KERNEL = "missing-kernel"  # unknown series, or its kernel is not cached
+    FETCH = "fetch"  # downloading or extracting a kernel failed
+    BOOT = "boot"  # the VM could not be started or its agent was not ready in time
+    PANIC = "panic"
+    OOPS = "oops"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    AGENT_DIED = "agent-died"
+    OP_FAILED = "op-failed"  # an op raised; the target is still up
+
+
 class TargetError(BpfcertError):
     """A kernel target that failed: missing kernel, VM boot failure, guest panic, hang or dead agent.
 
-    `kind` classifies the fault (e.g. "missing-kernel", "boot", "panic", "timeout", "oom", "agent-died");
-    `console` carries the tail of the guest console where there is one.
+    `kind` classifies the fault (a TargetErrorKind; its string value is accepted too); `console` carries the
+    tail of the guest console where there is one.
     """
 
-    def __init__(self, message: str, kind: str = "error", console: str = "") -> None:
+    def __init__(self, message: str, kind: TargetErrorKind = TargetErrorKind.ERROR, console: str = "") -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind = TargetErrorKind(kind)
         self.console = console

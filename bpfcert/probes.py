@@ -583,7 +583,7 @@ def _probe_target(target: Any, request: dict[str, Any]) -> tuple[dict[str, Any],
     the guest's imports, the probes and the serial round trip)."""
     started = time.monotonic()
     findings = target.call("probe", **request)
-    return target.info(), findings, round(time.monotonic() - started, 3)
+    return target.info().to_json(), findings, round(time.monotonic() - started, 3)
 
 
 def _target_entry(name: str, outcome: Any) -> dict[str, Any]:
@@ -735,6 +735,7 @@ def command(args: argparse.Namespace) -> int:
 
     from bpfcert import __version__, targets
     from bpfcert.errors import BpfcertError
+    from bpfcert.targets.schedule import Progress, Scheduler
 
     opened = [_open_for_prediction(path) for path in args.package or []]
     request = probe_request(
@@ -743,14 +744,12 @@ def command(args: argparse.Namespace) -> int:
         kconfig=[k for _, manifest in opened for k in _declared_kconfig(manifest)],
     )
     names = targets.resolve_names(args.target)
-    outcomes = targets.map_targets(
-        names,
-        lambda t: _probe_target(t, request),
-        accel=args.accel,
-        progress=not args.quiet,
-        label="probe",
-        summary=lambda outcome: f"{outcome[1]['probe_stats']['loads']} loads",
-    )
+    with Scheduler(args.accel, progress=None if args.quiet else Progress("probe")) as scheduler:
+        outcomes = scheduler.run(
+            names,
+            lambda t: _probe_target(t, request),
+            summary=lambda outcome: f"{outcome[1]['probe_stats']['loads']} loads",
+        )
     entries = [_target_entry(name, outcomes[name]) for name in names]
     for entry in entries:
         _kconfig_from_kernel_cache(entry, request.get("kconfig", []))

@@ -8,25 +8,22 @@ from __future__ import annotations
 import pytest
 
 from bpfcert.targets import resolve_names
-from bpfcert.targets.kernels import cached_kernels
-from bpfcert.targets.vm import missing_tools
+from bpfcert.targets.series import HOST
+from bpfcert.targets.vm import unavailable
 
 
 @pytest.fixture(scope="session")
 def vm_series_list(pytestconfig: pytest.Config) -> list[str]:
     """The selected VM series that can boot here, in --target order (5.10, the fastest, first by default);
     skips with the reason when there is none."""
-    reason = missing_tools()
-    if reason:
-        pytest.skip(reason)
-    selected = [n for n in resolve_names(pytestconfig.getoption("--target")) if n != "host"]
-    if not selected and pytestconfig.getoption("--target"):
-        pytest.skip(f"no VM target selected (--target {pytestconfig.getoption('--target')})")
-    cached = cached_kernels()
-    usable = [n for n in selected if n in cached]
+    spec = pytestconfig.getoption("--target")
+    selected = [n for n in resolve_names(spec) if n != HOST]
+    if not selected and spec:
+        pytest.skip(f"no VM target selected (--target {spec})")
+    problems = {n: unavailable(n) for n in selected or ["5.10"]}
+    usable = [n for n, problem in problems.items() if problem is None]
     if not usable:
-        missing = " ".join(selected) or "5.10"
-        pytest.skip(f"no selected VM target is cached; run `bpfcert kernels fetch {missing}`")
+        pytest.skip("; ".join(str(problem) for problem in problems.values()))
     return usable
 
 

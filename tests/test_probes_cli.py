@@ -22,6 +22,8 @@ from bpfcert import __version__, probes, spec, targets
 from bpfcert.cli import main
 from bpfcert.errors import TargetError
 from bpfcert.targets import kernels
+from bpfcert.targets.info import TargetInfo
+from bpfcert.targets.schedule import Scheduler
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,17 +77,9 @@ class FakeTarget:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.findings = FINDINGS_BY_TARGET.get(name, FINDINGS)
 
-    def info(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "release": self.findings["system"]["release"],
-            "series": self.name,
-            "version": "5.10.237-1",
-            "deb_sha256": "ab" * 32,
-            "accel": "tcg",
-            "arch": "x86_64",
-            "boot_seconds": 2.3,
-        }
+    def info(self) -> TargetInfo:
+        release = self.findings["system"]["release"]
+        return TargetInfo(self.name, release, self.name, "5.10.237-1", "ab" * 32, "tcg", "x86_64", 2.3)
 
     def call(self, op: str, **args: Any) -> Any:
         self.calls.append((op, args))
@@ -99,7 +93,7 @@ class FakeTarget:
 def fake_targets(monkeypatch: pytest.MonkeyPatch) -> list[FakeTarget]:
     opened: list[FakeTarget] = []
 
-    def map_targets(names: list[str], fn: Callable[[Any], Any], **_: Any) -> dict[str, Any]:
+    def run(self: Scheduler, names: list[str], fn: Callable[[Any], Any], summary: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in names:
             if name == "6.1":
@@ -112,7 +106,7 @@ def fake_targets(monkeypatch: pytest.MonkeyPatch) -> list[FakeTarget]:
 
     monkeypatch.setattr(kernels, "cached_kernels", dict)
     monkeypatch.setattr(targets, "resolve_names", lambda spec: (spec or "host").split(","), raising=False)
-    monkeypatch.setattr(targets, "map_targets", map_targets, raising=False)
+    monkeypatch.setattr(Scheduler, "run", run)
     return opened
 
 
@@ -326,7 +320,7 @@ def test_probe_request_adds_the_code_needs() -> None:
 
 
 class FakeVm(FakeTarget):
-    """Opened through the real map_targets: its progress lines are what a VM's would be."""
+    """Opened through the real scheduler: its progress lines are what a VM's would be."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -338,13 +332,16 @@ class FakeVm(FakeTarget):
 
 @pytest.fixture
 def fake_vms(monkeypatch: pytest.MonkeyPatch) -> None:
-    def open_target(name: str, accel: str = "auto", **_: Any) -> Any:
-        if name == "6.1":
-            raise TargetError("6.1: the guest did not boot", "boot")
-        return FakeVm(name)
+    def prepare_target(name: str, accel: str = "auto", **_: Any) -> Callable[[], Any]:
+        def boot() -> FakeVm:
+            if name == "6.1":
+                raise TargetError("6.1: the guest did not boot", "boot")
+            return FakeVm(name)
+
+        return boot
 
     monkeypatch.setattr(kernels, "cached_kernels", dict)
-    monkeypatch.setattr(targets, "open_target", open_target)
+    monkeypatch.setattr(targets, "prepare_target", prepare_target)
 
 
 def test_progress_one_line_per_state_change_without_a_terminal(

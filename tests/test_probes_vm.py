@@ -28,7 +28,7 @@ def findings(target: Target) -> dict[str, Any]:
 
 
 def test_probe_reports_the_target_release(target: Target) -> None:
-    assert findings(target)["system"]["release"] == target.info()["release"]
+    assert findings(target)["system"]["release"] == target.info().release
 
 
 def test_basic_types_are_available_on_every_kernel(target: Target) -> None:

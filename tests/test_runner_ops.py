@@ -19,7 +19,7 @@ def test_runner_answers_from_the_targets_kernel_and_stops_cleanly(target: Target
     handle = started["handle"]
     try:
         assert target.call("runner_exchange", handle=handle, line="release")["line"] == (
-            f'{{"release": "{target.info()["release"]}"}}'
+            f'{{"release": "{target.info().release}"}}'
         )
         assert target.call("runner_exchange", handle=handle, line="ping")["line"] == '{"echo": "ping"}'
         garbage = target.call("runner_exchange", handle=handle, line="garbage")["line"]
@@ -47,7 +47,7 @@ def test_runner_faults_are_reported_and_the_target_carries_on(target: Target) ->
 
     with pytest.raises(TargetError, match="cannot start /nonexistent/runner"):
         target.call("runner_start", argv=["/nonexistent/runner"])
-    assert target.call("hello")["release"] == target.info()["release"]
+    assert target.call("hello")["release"] == target.info().release
 
 
 def test_runner_writing_an_endless_line_is_stopped(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Fault injection on a real guest (`vm_series`): panic, hang, OOM and an agent killed mid-op
 each become a classified TargetError within its timeout, with the console tail; a kernel splat and a boot
 that does not finish fail KRN-SPLAT-001 and KRN-BOOT-001; QEMU and virtiofsd are reaped, even when the harness
-itself is killed; with map_targets the other targets keep their results."""
+itself is killed; run by the scheduler, the other targets keep their results."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from bpfcert.checks.kernel import krn_boot_001, krn_splat_001
 from bpfcert.errors import TargetError
 from bpfcert.results import Status
 from bpfcert.targets import kernels, vm
+from bpfcert.targets.schedule import Scheduler
 
 pytestmark = pytest.mark.vm
 OP_TIMEOUT = 8.0
@@ -135,7 +136,7 @@ def test_auto_accel_falls_back_to_tcg_within_the_kvm_probe_bound(
     target = vm.boot(vm_series, "auto")
     try:
         elapsed = time.monotonic() - started
-        accel = target.info()["accel"]
+        accel = target.info().accel
         assert target.call("hello")["release"] == target.kernel.release
     finally:
         target.close()
@@ -158,7 +159,7 @@ def test_whole_vm_timeout_bounds_an_operation(vm_series: str) -> None:
         target.close()
 
 
-def test_map_targets_keeps_the_healthy_targets_results(vm_series_list: list[str]) -> None:
+def test_scheduler_keeps_the_healthy_targets_results(vm_series_list: list[str]) -> None:
     """The first VM panics; the host and a second VM (where one is selected) keep their results."""
     panicking, healthy = vm_series_list[0], vm_series_list[1:2]
 
@@ -167,9 +168,8 @@ def test_map_targets_keeps_the_healthy_targets_results(vm_series_list: list[str]
             t.call("fault", kind="panic")
         return str(t.call("hello")["release"])
 
-    results = targets.map_targets(
-        ["host", panicking, *healthy], panic_on_the_first, accel="tcg", progress=False, faults=True
-    )
+    with Scheduler("tcg", faults=True) as scheduler:
+        results = scheduler.run(["host", panicking, *healthy], panic_on_the_first)
     assert results["host"] == os.uname().release
     for name in healthy:
         assert results[name] == kernels.cached_kernel(name).release

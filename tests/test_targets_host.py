@@ -1,13 +1,11 @@
 """Target machinery without VMs: the agent protocol, fault classification, splat scanning, the host target and
-map_targets' isolation of failing targets."""
+KRN-BOOT-001 (the scheduler: tests/test_targets_schedule.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import threading
-import time
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 import bpfcert.targets as targets
 from bpfcert.errors import TargetError
 from bpfcert.targets import agent, vm
+from bpfcert.targets.info import TargetInfo
 
 
 def run_agent(*requests: Any, faults: bool = False) -> list[dict[str, Any]]:
@@ -116,7 +115,7 @@ def test_splat_lines_strip_prefixes_and_ignore_ordinary_lines() -> None:
 def test_host_target_runs_ops_in_process() -> None:
     host = targets.open_target("host")
     try:
-        assert host.info()["release"] == os.uname().release and host.info()["name"] == "host"
+        assert host.info().release == os.uname().release and host.info().name == "host"
         assert host.call("hello")["release"] == os.uname().release
         with pytest.raises(TargetError) as err:
             host.call("no-such-op")
@@ -132,8 +131,8 @@ class FakeTarget:
         self.log = log
         self.release = release
 
-    def info(self) -> dict[str, Any]:
-        return {"name": self.name, "release": "6.1.0-1-cloud-amd64", "accel": "tcg", "boot_seconds": 2.5}
+    def info(self) -> TargetInfo:
+        return TargetInfo(self.name, "6.1.0-1-cloud-amd64", self.name, "6.1.1-1", None, "tcg", "x86_64", 2.5)
 
     def call(self, op: str, **args: Any) -> Any:
         if op == "hello" and self.release == "dead":
@@ -145,36 +144,6 @@ class FakeTarget:
 
     def close(self) -> None:
         self.log.append(f"closed {self.name}")
-
-
-def test_map_targets_keeps_results_of_healthy_targets(monkeypatch: pytest.MonkeyPatch) -> None:
-    log: list[str] = []
-    running = {"now": 0, "peak": 0}
-    lock = threading.Lock()
-
-    def fake_open(name: str, accel: str = "auto", **options: Any) -> FakeTarget:
-        if name == "6.1":
-            raise TargetError("6.1: boot: agent not ready", "boot")
-        return FakeTarget(name, log)
-
-    def fn(target: targets.Target) -> str:
-        with lock:
-            running["now"] += 1
-            running["peak"] = max(running["peak"], running["now"])
-        time.sleep(0.05)
-        with lock:
-            running["now"] -= 1
-        if target.name == "6.12":
-            raise TargetError("6.12: panic: guest panicked", "panic", "Kernel panic")
-        return str(target.call("dmesg"))
-
-    monkeypatch.setattr(targets, "open_target", fake_open)
-    results = targets.map_targets(["host", "5.10", "6.1", "6.12", "7.2"], fn, jobs=2, progress=False)
-    assert results["host"] == results["5.10"] == results["7.2"] == "dmesg"
-    assert isinstance(results["6.1"], TargetError) and results["6.1"].kind == "boot"
-    assert isinstance(results["6.12"], TargetError) and results["6.12"].console == "Kernel panic"
-    assert sorted(log) == ["closed 5.10", "closed 6.12", "closed 7.2", "closed host"]
-    assert running["peak"] <= 3  # two VM slots plus the host, which takes none
 
 
 def test_default_jobs_is_at_least_two() -> None:
@@ -208,28 +177,3 @@ def test_krn_boot_001_fails_a_target_that_does_not_answer_as_itself() -> None:
     assert other.message == "answers as 5.10.0-46-cloud-amd64, expected 6.1.0-1-cloud-amd64"
     failed = krn_boot_001("6.1", TargetError("6.1: panic: guest exited (console: Kernel panic)", "panic", "a\nb"))
     assert failed.status == Status.FAIL and failed.evidence == {"kind": "panic", "console_tail": ["a", "b"]}
-
-
-def test_target_pool_hands_out_a_failed_open_and_summarises_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the `target` and `target_outcome` fixtures get for a target that could not open."""
-    from concurrent.futures import Future
-
-    from bpfcert import pytest_plugin
-    from bpfcert.targets import kernels
-
-    monkeypatch.setattr(vm, "missing_tools", lambda: None)
-    monkeypatch.setattr(kernels, "cached_kernels", lambda: {"6.1": None})
-    pool = pytest_plugin.TargetPool("tcg")
-    failure = TargetError("6.1: boot: agent not ready within 1s (tcg) (console: x)", "boot")
-    failed: Future[targets.Target] = Future()
-    failed.set_exception(failure)
-    opened: Future[targets.Target] = Future()
-    opened.set_result(targets.HostTarget())
-    pool._futures.update({"6.1": failed, "host": opened})
-    assert pool.outcome("6.1") is failure
-    with pytest.raises(TargetError, match="agent not ready"):
-        pool.get("6.1")
-    summary = pool.summary()
-    assert summary[0] == f"host: {os.uname().release}"
-    assert summary[1] == f"6.1: failed: {failure}"
-    pool.close()

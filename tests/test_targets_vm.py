@@ -12,6 +12,7 @@ import pytest
 import bpfcert.targets as targets
 from bpfcert.errors import TargetError
 from bpfcert.targets import kernels, vm
+from bpfcert.targets.schedule import Scheduler
 
 pytestmark = pytest.mark.vm
 
@@ -29,11 +30,11 @@ def test_target_fixture_reports_its_kernel(target: targets.Target) -> None:
     """Every selected target (host + cached kernels by default) answers hello with its own release."""
     info = target.info()
     hello = target.call("hello")
-    assert hello["release"] == info["release"]
-    assert hello["machine"] == info["arch"] == "x86_64"
+    assert hello["release"] == info.release
+    assert hello["machine"] == info.arch == "x86_64"
     if target.name != "host":
-        assert info["series"] == target.name and hello["release"].startswith(target.name)
-        assert info["accel"] in ("kvm", "tcg") and len(info["deb_sha256"]) == 64
+        assert info.series == target.name and hello["release"].startswith(target.name)
+        assert info.accel in ("kvm", "tcg") and info.deb_sha256 is not None and len(info.deb_sha256) == 64
         assert hello["btf"] is True  # all four Debian cloud kernels have CONFIG_DEBUG_INFO_BTF=y
     assert "Linux version" in target.call("dmesg") or target.name == "host"
 
@@ -45,7 +46,7 @@ def test_boot_hello_dmesg_clean_shutdown_and_reaping(vm_series: str) -> None:
     try:
         assert len(pids) == 2 and not any(gone(pid) for pid in pids)
         assert target.hello["release"] == kernel.release
-        assert target.info()["accel"] == "tcg" and target.info()["version"] == kernel.version
+        assert target.info().accel == "tcg" and target.info().version == kernel.version
         assert f"Linux version {kernel.release}" in target.call("dmesg")
         with pytest.raises(TargetError) as err:
             target.call("no-such-op")
@@ -63,7 +64,7 @@ def test_boot_hello_dmesg_clean_shutdown_and_reaping(vm_series: str) -> None:
         target.call("hello")
 
 
-def test_map_targets_boots_two_at_a_time_and_closes_all(vm_series_list: list[str]) -> None:
+def test_scheduler_runs_two_at_a_time_and_closes_all(vm_series_list: list[str]) -> None:
     series = vm_series_list[:2]
     seen: dict[str, list[int]] = {}
 
@@ -71,7 +72,8 @@ def test_map_targets_boots_two_at_a_time_and_closes_all(vm_series_list: list[str
         seen[t.name] = getattr(t, "pids", [])
         return t.call("hello")["release"]
 
-    results = targets.map_targets(["host", *series], release_and_pids, accel="tcg", progress=False)
+    with Scheduler("tcg") as scheduler:
+        results = scheduler.run(["host", *series], release_and_pids)
     assert results["host"] == os.uname().release
     for s in series:
         assert results[s] == kernels.cached_kernel(s).release

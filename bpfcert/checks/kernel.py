@@ -19,16 +19,17 @@ def krn_boot_001(name: str, opened: Target | TargetError) -> Result:
         evidence = {"kind": opened.kind, "console_tail": opened.console.splitlines()}
         return result("KRN-BOOT-001", Status.FAIL, str(opened), target=name, evidence=evidence)
     info = opened.info()
+    evidence = info.to_json()
     try:
         release = opened.call("hello")["release"]
     except TargetError as exc:
         message = f"booted but its agent does not answer: {exc}"
-        return result("KRN-BOOT-001", Status.FAIL, message, target=name, evidence=info)
-    if release != info["release"]:
-        message = f"answers as {release}, expected {info['release']}"
-        return result("KRN-BOOT-001", Status.FAIL, message, target=name, evidence=info)
-    how = f" in {info['boot_seconds']:.2f} s ({info['accel']})" if info["boot_seconds"] else ""
-    return result("KRN-BOOT-001", Status.PASS, f"{release} answers{how}", target=name, evidence=info)
+        return result("KRN-BOOT-001", Status.FAIL, message, target=name, evidence=evidence)
+    if release != info.release:
+        message = f"answers as {release}, expected {info.release}"
+        return result("KRN-BOOT-001", Status.FAIL, message, target=name, evidence=evidence)
+    how = f" in {info.boot_seconds:.2f} s ({info.accel})" if info.boot_seconds else ""
+    return result("KRN-BOOT-001", Status.PASS, f"{release} answers{how}", target=name, evidence=evidence)
 
 
 def krn_splat_001(target: Target) -> Result:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bpfcert.errors import FormatError, TargetError
+from bpfcert.errors import FormatError, TargetError, TargetErrorKind
 from bpfcert.targets.kernels import CachedKernel
 
 BUSYBOX = Path("/bin/busybox")
@@ -128,7 +128,8 @@ def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES
             return
         seen.add(name)
         if name not in index:
-            raise TargetError(f"kernel {kernel.release} has neither a built-in nor a module {name}", "boot")
+            message = f"kernel {kernel.release} has neither a built-in nor a module {name}"
+            raise TargetError(message, TargetErrorKind.BOOT)
         blob = _module_bytes(index[name])
         modinfo = _elf_section(blob, ".modinfo").split(b"\0")
         depends = next((f[8:].decode() for f in modinfo if f.startswith(b"depends=")), "")

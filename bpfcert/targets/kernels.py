@@ -19,35 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bpfcert.errors import TargetError
+from bpfcert.errors import TargetError, TargetErrorKind
+from bpfcert.targets.series import SERIES_SPECS, SeriesSpec
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
-
-
-@dataclass(frozen=True)
-class SeriesSpec:
-    """Where one kernel series comes from: the Debian suite and the package holding the kernel image."""
-
-    series: str
-    suite: str
-    image_package: str  # regex over package names; the newest match is fetched
-    companions: tuple[str, ...] = ()  # prefixes replacing "linux-binary-" for the packages fetched alongside
-
-
-SERIES_SPECS: dict[str, SeriesSpec] = {
-    "5.10": SeriesSpec("5.10", "bullseye", r"linux-image-5\.10\.0-\d+-cloud-amd64"),
-    "6.1": SeriesSpec("6.1", "bookworm", r"linux-image-6\.1\.0-\d+-cloud-amd64"),
-    "6.12": SeriesSpec("6.12", "trixie", r"linux-image-6\.12\.\d+\+deb13-cloud-amd64"),
-    # In sid linux-image-7.2* is a metapackage: the image, modules and config live in three packages.
-    "7.2": SeriesSpec(
-        "7.2",
-        "sid",
-        r"linux-binary-7\.2\.\d+\+deb14-cloud-amd64",
-        companions=("linux-modules-", "linux-base-"),
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -152,11 +129,13 @@ def cached_kernels() -> dict[str, CachedKernel]:
 def cached_kernel(series: str) -> CachedKernel:
     """The cached kernel of `series`; TargetError("missing-kernel") naming the fetch command if absent."""
     if series not in SERIES_SPECS:
-        raise TargetError(f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", "missing-kernel")
+        raise TargetError(
+            f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", TargetErrorKind.MISSING_KERNEL
+        )
     kernel = cached_kernels().get(series)
     if kernel is None:
         raise TargetError(
-            f"kernel {series} is not cached; run `bpfcert kernels fetch {series}` first", "missing-kernel"
+            f"kernel {series} is not cached; run `bpfcert kernels fetch {series}` first", TargetErrorKind.MISSING_KERNEL
         )
     return kernel
 
@@ -201,10 +180,10 @@ class PrivateApt:
         try:
             proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
         except FileNotFoundError:
-            raise TargetError(f"{tool} not found: fetching kernels needs apt (Debian)", "fetch") from None
+            raise TargetError(f"{tool} not found: fetching kernels needs apt (Debian)", TargetErrorKind.FETCH) from None
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise TargetError(f"{tool} {args[0]} failed: {last}", "fetch")
+            raise TargetError(f"{tool} {args[0]} failed: {last}", TargetErrorKind.FETCH)
         return proc.stdout
 
 
@@ -233,7 +212,7 @@ def _resolve(apt: PrivateApt, spec: SeriesSpec) -> tuple[list[str], str]:
     prefix = spec.image_package.split("\\")[0]
     names = [n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(spec.image_package, n)]
     if not names:
-        raise TargetError(f"no package matching {spec.image_package} in {spec.suite}", "fetch")
+        raise TargetError(f"no package matching {spec.image_package} in {spec.suite}", TargetErrorKind.FETCH)
     shown = apt.run("apt-cache", "show", "--no-all-versions", *names)
     versions: dict[str, str] = {}
     for stanza in shown.split("\n\n"):
@@ -253,7 +232,7 @@ def _locate(root: Path) -> dict[str, str]:
             modules_dir = releases[-1]
             break
     else:
-        raise TargetError(f"no lib/modules directory in the extracted kernel at {root}", "fetch")
+        raise TargetError(f"no lib/modules directory in the extracted kernel at {root}", TargetErrorKind.FETCH)
     release = modules_dir.name
     candidates = {
         "vmlinuz": [root / "boot" / f"vmlinuz-{release}", modules_dir / "vmlinuz"],
@@ -263,7 +242,7 @@ def _locate(root: Path) -> dict[str, str]:
     for key, paths in candidates.items():
         hit = next((p for p in paths if p.is_file()), None)
         if hit is None:
-            raise TargetError(f"no {key} for {release} in the extracted kernel at {root}", "fetch")
+            raise TargetError(f"no {key} for {release} in the extracted kernel at {root}", TargetErrorKind.FETCH)
         found[key] = str(hit.relative_to(root))
     return found
 
@@ -280,7 +259,9 @@ def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> l
     """Download and extract the newest kernel of each series (skipping those cached at that version)."""
     unknown = [s for s in series if s not in SERIES_SPECS]
     if unknown:
-        raise TargetError(f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", "fetch")
+        raise TargetError(
+            f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", TargetErrorKind.FETCH
+        )
     cached = cached_kernels()
     if if_missing:
         series = [s for s in series if s not in cached]
@@ -316,7 +297,7 @@ def _download_extract(apt: PrivateApt, series: str, packages: list[str], version
             sha256[deb.name.split("_")[0]] = _sha256(deb)
             proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(extracted)], capture_output=True, text=True)
             if proc.returncode != 0:
-                raise TargetError(f"dpkg-deb -x {deb.name} failed: {proc.stderr.strip()}", "fetch")
+                raise TargetError(f"dpkg-deb -x {deb.name} failed: {proc.stderr.strip()}", TargetErrorKind.FETCH)
         found = _locate(extracted)
         meta = {
             "series": series,

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import bpfcert
-from bpfcert.errors import TargetError
+from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets import initramfs
+from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.kernels import CachedKernel, cache_dir, cached_kernel, uncompressed_kernel
 
 QEMU = "qemu-system-x86_64"
@@ -73,6 +74,18 @@ def missing_tools() -> str | None:
     if not os.access(VIRTIOFSD, os.X_OK):
         return f"{VIRTIOFSD} is not installed (Debian bookworm: part of qemu-system-common)"
     return None
+
+
+def unavailable(series: str) -> TargetError | None:
+    """Why a VM of `series` cannot open on this machine (unknown series or kernel not cached, then QEMU or
+    virtiofsd missing), as the TargetError opening it raises; None if it can. The one answer to "can this VM
+    run here?" for the CLI, the pytest plugin and the tests' fixtures."""
+    try:
+        cached_kernel(series)
+    except TargetError as exc:
+        return exc
+    reason = missing_tools()
+    return TargetError(f"{series}: {reason}", TargetErrorKind.BOOT) if reason else None
 
 
 def agent_argv(faults: bool) -> list[str]:
@@ -209,13 +222,24 @@ class VmTarget:
             return False
 
     def _start(self, accel: str, timeout: float) -> None:
+        """Start virtiofsd and QEMU under `accel`, each watched by the reaper, and wait for the agent."""
         self.accel = accel
         self._buf = b""
-        started = time.monotonic()
-        self._started = started
-        socket = self._workdir / "virtiofs.sock"
-        with contextlib.suppress(FileNotFoundError):
-            socket.unlink()
+        self._started = time.monotonic()
+        self._spawn_reaper()
+        socket = self._start_virtiofsd()
+        self._qemu = subprocess.Popen(
+            qemu_argv(accel, self.memory_mb, self.image, self.initrd, self._workdir / "console.log", socket),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log("qemu.log"),
+            start_new_session=True,
+        )
+        self._watch(self._qemu)
+        self._wait_ready(accel, timeout)
+
+    def _spawn_reaper(self) -> None:
+        """The shell that kills QEMU and virtiofsd and removes the work dir if this process dies first."""
         self._reaper = subprocess.Popen(
             ["/bin/sh", "-c", REAPER, "bpfcert-reaper", str(self._workdir)],
             stdin=subprocess.PIPE,
@@ -223,17 +247,15 @@ class VmTarget:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+    def _start_virtiofsd(self) -> Path:
+        """Start virtiofsd serving the host's / (mounted read-only by the guest); its socket once it listens."""
+        socket = self._workdir / "virtiofs.sock"
+        with contextlib.suppress(FileNotFoundError):
+            socket.unlink()
+        argv = [VIRTIOFSD, f"--socket-path={socket}", "-o", "source=/", "-o", "cache=always", "-o", "sandbox=chroot"]
         self._virtiofsd = subprocess.Popen(
-            [
-                VIRTIOFSD,
-                f"--socket-path={socket}",
-                "-o",
-                "source=/",
-                "-o",
-                "cache=always",
-                "-o",
-                "sandbox=chroot",
-            ],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log("virtiofsd.log"),
@@ -241,50 +263,15 @@ class VmTarget:
         )
         self._watch(self._virtiofsd)
         while not socket.exists():
-            if self._virtiofsd.poll() is not None or time.monotonic() - started > 10:
-                raise TargetError(f"{self.name}: virtiofsd did not start ({self._log_tail('virtiofsd.log')})", "boot")
+            if self._virtiofsd.poll() is not None or time.monotonic() - self._started > 10:
+                tail = self._log_tail("virtiofsd.log")
+                raise TargetError(f"{self.name}: virtiofsd did not start ({tail})", TargetErrorKind.BOOT)
             time.sleep(0.01)
-        cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", TCG_CPU]
-        mem = f"{self.memory_mb}M"
-        self._qemu = subprocess.Popen(
-            [
-                QEMU,
-                "-nodefaults",
-                "-no-reboot",
-                "-display",
-                "none",
-                "-m",
-                mem,
-                "-smp",
-                "1",
-                *cpu,
-                "-kernel",
-                str(self.image),
-                "-initrd",
-                str(self.initrd),
-                "-append",
-                CMDLINE,
-                "-serial",
-                f"file:{self._workdir / 'console.log'}",
-                "-chardev",
-                "stdio,id=agent,signal=off",
-                "-serial",
-                "chardev:agent",
-                "-chardev",
-                f"socket,id=vfs,path={socket}",
-                "-device",
-                f"vhost-user-fs-pci,chardev=vfs,tag={initramfs.VIRTIOFS_TAG}",
-                "-object",
-                f"memory-backend-memfd,id=mem,size={mem},share=on",
-                "-numa",
-                "node,memdev=mem",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log("qemu.log"),
-            start_new_session=True,
-        )
-        self._watch(self._qemu)
+        return socket
+
+    def _wait_ready(self, accel: str, timeout: float) -> None:
+        """Wait for the agent's ready message (within `timeout` and the whole-VM budget); keep its hello."""
+        started = self._started
         try:
             ready = self._receive(0, min(started + timeout, started + self.vm_timeout)).get("result") or {}
         except _ChannelTimeout:
@@ -332,17 +319,11 @@ class VmTarget:
             os.close(fd)
         self._log_fds.clear()
 
-    def info(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "release": self.kernel.release,
-            "series": self.kernel.series,
-            "version": self.kernel.version,
-            "deb_sha256": self.kernel.deb_sha256,
-            "accel": self.accel,
-            "arch": "x86_64",
-            "boot_seconds": round(self.boot_seconds, 2),
-        }
+    def info(self) -> TargetInfo:
+        k = self.kernel
+        return TargetInfo(
+            self.name, k.release, k.series, k.version, k.deb_sha256, self.accel, "x86_64", round(self.boot_seconds, 2)
+        )
 
     def call(self, op: str, **args: Any) -> Any:
         """Run `op` in the guest; op errors raise TargetError("op-failed"), faults their classified kind."""
@@ -354,12 +335,13 @@ class VmTarget:
                     self._failure.console,
                 )
             if self._qemu is None:
-                raise TargetError(f"{self.name}: target is not booted", "boot")
+                raise TargetError(f"{self.name}: target is not booted", TargetErrorKind.BOOT)
             response = self._exchange(op, args, self.op_timeout)
         if not response.get("ok"):
             error = response.get("error") or {}
             raise TargetError(
-                f"{self.name}: op {op!r} failed: {error.get('type')}: {error.get('message')}", "op-failed"
+                f"{self.name}: op {op!r} failed: {error.get('type')}: {error.get('message')}",
+                TargetErrorKind.OP_FAILED,
             )
         return response.get("result")
 
@@ -429,7 +411,7 @@ class VmTarget:
         self._reap()
         kind, shown, tail = diagnose(self.console(), default_kind)
         where = f"console: {shown[:160]}" if shown else f"empty console; qemu: {self._log_tail('qemu.log')[:160]}"
-        self._failure = TargetError(f"{self.name}: {kind}: {what} ({where})", kind, tail)
+        self._failure = TargetError(f"{self.name}: {kind}: {what} ({where})", TargetErrorKind(kind), tail)
         return self._failure
 
     def _log(self, name: str) -> int:
@@ -446,6 +428,45 @@ class VmTarget:
         return lines[-1] if lines else "no log"
 
 
+def qemu_argv(accel: str, memory_mb: int, image: Path, initrd: Path, console: Path, socket: Path) -> list[str]:
+    """QEMU's command line: one CPU, the kernel booted directly, console to a file, the agent on the second serial
+    port (stdio), the host's / over virtio-fs (which needs shared guest memory)."""
+    cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", TCG_CPU]
+    mem = f"{memory_mb}M"
+    return [
+        QEMU,
+        "-nodefaults",
+        "-no-reboot",
+        "-display",
+        "none",
+        "-m",
+        mem,
+        "-smp",
+        "1",
+        *cpu,
+        "-kernel",
+        str(image),
+        "-initrd",
+        str(initrd),
+        "-append",
+        CMDLINE,
+        "-serial",
+        f"file:{console}",
+        "-chardev",
+        "stdio,id=agent,signal=off",
+        "-serial",
+        "chardev:agent",
+        "-chardev",
+        f"socket,id=vfs,path={socket}",
+        "-device",
+        f"vhost-user-fs-pci,chardev=vfs,tag={initramfs.VIRTIOFS_TAG}",
+        "-object",
+        f"memory-backend-memfd,id=mem,size={mem},share=on",
+        "-numa",
+        "node,memdev=mem",
+    ]
+
+
 @functools.cache
 def _compile_bpfcert() -> None:
     """Write bpfcert's bytecode once: guests see the tree read-only, so without it every guest recompiles
@@ -457,13 +478,12 @@ def _compile_bpfcert() -> None:
 
 
 def prepare(series: str, **options: Any) -> VmTarget:
-    """An unbooted target for the cached kernel of `series`; TargetError if the kernel or QEMU is missing."""
-    kernel = cached_kernel(series)
-    reason = missing_tools()
-    if reason:
-        raise TargetError(f"{series}: {reason}", "boot")
+    """An unbooted target for the cached kernel of `series`; TargetError if it is `unavailable` here."""
+    problem = unavailable(series)
+    if problem is not None:
+        raise problem
     _compile_bpfcert()
-    return VmTarget(kernel, **options)
+    return VmTarget(cached_kernel(series), **options)
 
 
 def start(target: VmTarget, accel: str = "auto") -> VmTarget:

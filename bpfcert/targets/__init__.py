@@ -26,7 +26,8 @@ class Target(Protocol):
         they do not apply: the host has no .deb and no boot)."""
 
     def call(self, op: str, **args: Any) -> Any:
-        """Run bpfcert.targets.ops.OPS[op](**args) on this kernel; TargetError (classified) on failure."""
+        """Run op `op` (bpfcert.targets.agent.lookup) with `args` on this kernel; TargetError (classified) on
+        failure."""
 
     def splats(self) -> list[str]:
         """Kernel splat lines seen since the target was opened."""
@@ -62,11 +63,12 @@ class HostTarget:
         }
 
     def call(self, op: str, **args: Any) -> Any:
-        from bpfcert.targets.ops import OPS
+        from bpfcert.targets.agent import lookup
 
-        func = OPS.get(op)
-        if func is None:
-            raise TargetError(f"host: unknown op {op!r}", "op-failed")
+        try:
+            func = lookup(op)
+        except KeyError:
+            raise TargetError(f"host: unknown op {op!r}", "op-failed") from None
         try:
             return func(**args)
         except TargetError:
@@ -75,7 +77,7 @@ class HostTarget:
             raise TargetError(f"host: op {op!r} failed: {type(exc).__name__}: {exc}", "op-failed") from None
 
     def splats(self) -> list[str]:
-        from bpfcert.targets.vm import splat_lines
+        from bpfcert.targets.kernel_log import splat_lines
 
         while self._kmsg is not None:
             try:

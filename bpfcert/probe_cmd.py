@@ -55,7 +55,7 @@ def _target_entry(name: str, outcome: Any) -> dict[str, Any]:
     return {**info, "name": name, "probe_call_seconds": seconds, "findings": findings}
 
 
-def _kconfig_from_kernel_cache(entry: dict[str, Any], keys: list[str]) -> None:
+def kconfig_from_kernel_cache(entry: dict[str, Any], keys: list[str]) -> None:
     """A guest cannot read its own config (Debian kernels have no /proc/config.gz and the guest's /boot is the
     host's): take the requested keys from the config file cached with that kernel on the host."""
     kconfig = entry.get("findings", {}).get("kconfig")
@@ -212,7 +212,7 @@ def command(args: argparse.Namespace) -> int:
     )
     entries = [_target_entry(name, outcomes[name]) for name in names]
     for entry in entries:
-        _kconfig_from_kernel_cache(entry, request.get("kconfig", []))
+        kconfig_from_kernel_cache(entry, request.get("kconfig", []))
     packages = [_package_entry(needs, manifest, entries) for needs, manifest in opened]
     report: dict[str, Any] = {
         "bpfcert": __version__,

@@ -27,7 +27,7 @@ HANDLERS = {
     "requirements": "bpfcert.catalogue_cmd:requirements",
     "explain": "bpfcert.catalogue_cmd:explain",
     "kernels": "bpfcert.targets.kernels:command",
-    "probe": "bpfcert.probes:command",
+    "probe": "bpfcert.probe_cmd:command",
 }
 
 # The exit codes every command shares after its own 0 (and 1).

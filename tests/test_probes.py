@@ -1,4 +1,4 @@
-"""bpfcert.probes on the host kernel: real loads, checked against `bpftool feature probe -j` as an oracle."""
+"""bpfcert.targets.probes on the host kernel: real loads, checked against `bpftool feature probe -j` as an oracle."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from bpfcert import probes
-from bpfcert.targets import bpf
+from bpfcert.targets import bpf, probes
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="feature probes load programs: they need root")
 

@@ -18,10 +18,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bpfcert import __version__, probes, spec, targets
+from bpfcert import __version__, probe_cmd, spec, targets
 from bpfcert.cli import main
 from bpfcert.errors import TargetError
-from bpfcert.targets import kernels
+from bpfcert.targets import kernels, probes
 from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.schedule import Scheduler
 
@@ -311,7 +311,7 @@ def test_package_without_loadable_code_is_unusable_input(
 
 
 def test_probe_request_adds_the_code_needs() -> None:
-    request = probes.probe_request(prog_types=["tracing", "xdp"], kfuncs=["bpf_b", "bpf_a"], kconfig=["CONFIG_X"])
+    request = probe_cmd.probe_request(prog_types=["tracing", "xdp"], kfuncs=["bpf_b", "bpf_a"], kconfig=["CONFIG_X"])
     assert request == {
         "helper_prog_types": [*probes.HELPER_PROG_TYPES, "tracing"],
         "kconfig": ["CONFIG_X"],

@@ -12,7 +12,7 @@ import pytest
 
 import bpfcert.targets as targets
 from bpfcert.errors import TargetError
-from bpfcert.targets import agent, vm
+from bpfcert.targets import agent, kernel_log
 from bpfcert.targets.info import TargetInfo
 
 
@@ -73,24 +73,25 @@ def test_fault_op_exists_only_with_the_test_flag() -> None:
     ],
 )
 def test_diagnose_classifies(console: str, kind: str) -> None:
-    assert vm.diagnose(console, "timeout")[0] == kind
+    assert kernel_log.diagnose(console, "timeout")[0] == kind
 
 
 def test_diagnose_reaches_back_to_the_fault_and_quotes_its_line() -> None:
     boot = [f"[    0.{i:06d}] boot line {i}" for i in range(300)]
     panic = ["[    2.0] sysrq: Trigger a crash", "[    2.000001] Kernel panic - not syncing: sysrq triggered crash"]
     trace = [f"[    2.000002]  frame_{i}+0x1/0x2" for i in range(40)]
-    _, headline, tail = vm.diagnose("\n".join([*boot, *panic, *trace, "[    2.1] ---[ end Kernel panic ]---"]), "x")
+    end = "[    2.1] ---[ end Kernel panic ]---"
+    _, headline, tail = kernel_log.diagnose("\n".join([*boot, *panic, *trace, end]), "x")
     assert tail.splitlines()[0] == panic[1] and tail.splitlines()[-1].endswith("end Kernel panic ]---")
     assert headline == "Kernel panic - not syncing: sysrq triggered crash"
     oom = ["[ 3.0] Out of memory: Killed process 80 (python3)", "bpfcert-init: agent exited with status 137"]
-    assert vm.diagnose("\n".join([*boot, *oom]), "x")[1] == "Out of memory: Killed process 80 (python3)"
-    far = vm.diagnose("\n".join(["Kernel panic - early", *boot]), "x")[2].splitlines()
-    assert len(far) == vm.CONSOLE_TAIL_MAX_LINES, "a fault line far back is not worth the whole console"
-    kind, headline, tail = vm.diagnose("\n".join(boot), "timeout")
-    assert tail.splitlines() == boot[-vm.CONSOLE_TAIL_LINES :] and headline == "boot line 299"
+    assert kernel_log.diagnose("\n".join([*boot, *oom]), "x")[1] == "Out of memory: Killed process 80 (python3)"
+    far = kernel_log.diagnose("\n".join(["Kernel panic - early", *boot]), "x")[2].splitlines()
+    assert len(far) == kernel_log.CONSOLE_TAIL_MAX_LINES, "a fault line far back is not worth the whole console"
+    kind, headline, tail = kernel_log.diagnose("\n".join(boot), "timeout")
+    assert tail.splitlines() == boot[-kernel_log.CONSOLE_TAIL_LINES :] and headline == "boot line 299"
     assert kind == "timeout"
-    assert vm.diagnose("", "boot") == ("boot", "", "")
+    assert kernel_log.diagnose("", "boot") == ("boot", "", "")
 
 
 def test_splat_lines_strip_prefixes_and_ignore_ordinary_lines() -> None:
@@ -104,7 +105,7 @@ def test_splat_lines_strip_prefixes_and_ignore_ordinary_lines() -> None:
             "ordinary line",
         ]
     )
-    assert vm.splat_lines(log) == [
+    assert kernel_log.splat_lines(log) == [
         "WARNING: CPU: 0 PID: 1 at mm/x.c:1 f+0x1/0x2",
         "Call Trace:",
         "BUG: KASAN: use-after-free in g",

@@ -1,7 +1,7 @@
-"""Static package checks: one small function per requirement ID, registered with @check.
+"""Static package checks: one small function per requirement ID, registered with @check (checks.registry).
 
-A check receives the Context (the opened package, its manifest and parsed artifacts) and yields Results.
-Checks never print and never decide exit codes; `run_checks` orders them and applies profiles.
+A check receives the Context (checks.context: the opened package, its manifest and parsed artifacts) and
+yields Results. Checks never print and never decide exit codes; `run_checks` orders them and applies profiles.
 
 A report is complete: every requirement of every profile checked gets at least one row, one per subject it
 judges. A check that yields nothing becomes one SKIP "not applicable: <why>" row (the reason registered with
@@ -12,120 +12,21 @@ every later requirement is one NOT_RUN row naming it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bpfcert import spec
+from bpfcert.checks.context import Context
+from bpfcert.checks.registry import NOT_APPLICABLE, REGISTRY, result
 from bpfcert.results import Result, Status
 
 if TYPE_CHECKING:
-    from bpfcert.elf import BpfObject
     from bpfcert.package import Package
-    from bpfcert.usage import ObjectUsage
 
-CheckFn = Callable[["Context"], Iterable[Result]]
-REGISTRY: dict[str, CheckFn] = {}
-# requirement ID -> why the check judged nothing, when that means the requirement does not apply
-NOT_APPLICABLE: dict[str, str] = {}
 # Check modules, in report order. Importing one registers its checks.
 MODULES = ("manifest", "artifacts", "programs", "maps", "license", "requires", "portable", "service")
-
-
-def check(req_id: str, *, absent: str = "") -> Callable[[CheckFn], CheckFn]:
-    """Register `fn` as the check of requirement `req_id` (which must be in the catalogue).
-
-    `absent` says why the requirement does not apply when the check yields nothing ("the manifest preserves
-    no maps"); without it such a requirement reads "not applicable: nothing in the package it judges".
-    """
-
-    def register(fn: CheckFn) -> CheckFn:
-        spec.requirement(req_id)
-        REGISTRY[req_id] = fn
-        if absent:
-            NOT_APPLICABLE[req_id] = absent
-        return fn
-
-    return register
-
-
-def result(
-    req_id: str,
-    status: Status,
-    message: str,
-    *,
-    target: str = "static",
-    subject: str = "",
-    evidence: dict[str, Any] | None = None,
-) -> Result:
-    """A Result of requirement `req_id`, at the level the catalogue gives it."""
-    level = spec.requirement(req_id).level
-    return Result(req_id, status, message, level=level, target=target, evidence=evidence or {}, subject=subject)
-
-
-@dataclass
-class Artifact:
-    """One declared artifact: its manifest entry, resolved path, parsed object and what its code uses.
-
-    `failure` is the (requirement ID, reason) that stopped loading it; such an artifact has no object, so the
-    checks after that requirement pass over it and only that requirement reports it.
-    """
-
-    entry: dict[str, Any]
-    path: Path | None = None
-    obj: BpfObject | None = None
-    analysis: ObjectUsage | None = None
-    failure: tuple[str, str] | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.entry.get("path", "?"))
-
-    @property
-    def subject(self) -> str:
-        return f"artifact:{self.name}"
-
-    @property
-    def usage(self) -> ObjectUsage:
-        assert self.analysis is not None, "only loaded artifacts have a usage"
-        return self.analysis
-
-    def failed_at(self, req_id: str) -> str | None:
-        """The reason this artifact failed `req_id` while loading, if it did."""
-        return self.failure[1] if self.failure and self.failure[0] == req_id else None
-
-
-@dataclass
-class Context:
-    package: Package
-    manifest: dict[str, Any]
-    artifacts: list[Artifact] = field(default_factory=list)
-
-    def result(self, req_id: str, status: Status, message: str, *, subject: str = "", **evidence: Any) -> Result:
-        return result(req_id, status, message, subject=subject, evidence=evidence)
-
-    def not_loaded(self, req_id: str, art: Artifact, *, subject: str = "") -> Result:
-        """The NOT_RUN row of `req_id` for an artifact that did not load."""
-        failed = f" (failed {art.failure[0]})" if art.failure else ""
-        return self.result(
-            req_id, Status.NOT_RUN, f"not run: {art.name} did not load{failed}", subject=subject or art.subject
-        )
-
-    def loaded(self) -> Iterator[Artifact]:
-        """Artifacts that loaded: object parsed, ELF64 EM_BPF, code decoded."""
-        return (a for a in self.artifacts if a.obj is not None)
-
-    def artifact(self, path: str) -> Artifact | None:
-        return next((a for a in self.artifacts if a.entry.get("path") == path), None)
-
-    def declared(self, kind: str) -> list[dict[str, Any]]:
-        items = self.manifest.get(kind, [])
-        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-
-    def requires(self) -> dict[str, Any]:
-        req = self.manifest.get("requires", {})
-        return req if isinstance(req, dict) else {}
 
 
 def selected_profiles(manifest: dict[str, Any] | None, requested: list[str] | None) -> list[str]:

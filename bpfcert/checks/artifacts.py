@@ -8,7 +8,8 @@ import gc
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from bpfcert.checks import Artifact, Context, check
+from bpfcert.checks.context import Artifact, Context
+from bpfcert.checks.registry import check
 from bpfcert.errors import BpfcertError, FormatError
 from bpfcert.results import Result, Status
 

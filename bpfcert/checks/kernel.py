@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bpfcert.checks import result
+from bpfcert.checks.registry import result
 from bpfcert.errors import TargetError
 from bpfcert.results import Result, Status
 

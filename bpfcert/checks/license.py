@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bpfcert.checks import Context, check
+from bpfcert.checks.context import Context
+from bpfcert.checks.registry import check
 from bpfcert.knowledge.licenses import parse_spdx, section_is_gpl_compatible, spdx_is_gpl_compatible
 from bpfcert.results import Result, Status
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from bpfcert import spec
-from bpfcert.checks import Context, check
+from bpfcert.checks.context import Context
+from bpfcert.checks.registry import check
 from bpfcert.results import Result, Status
 
 if TYPE_CHECKING:

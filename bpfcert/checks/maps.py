@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bpfcert.checks import Context, check
+from bpfcert.checks.context import Context
+from bpfcert.checks.registry import check
 from bpfcert.results import Result, Status
 
 # unset sizes (ring buffers have no key or value) count as 0, as the kernel reports them

@@ -10,6 +10,8 @@ series), global data (BPF_PSEUDO_MAP_VALUE for .data/.rodata/.bss) in 5.2 ("bpf:
 direct value access for maps"), kfunc calls from BPF programs in 5.13 ("bpf: Support bpf program calling
 kernel function"), may_goto (BPF_JMP | BPF_JCOND) in 6.9 ("bpf: Introduce may_goto instruction"),
 load-acquire/store-release in 6.15 ("bpf: Introduce load-acquire and store-release instructions").
+Verifier limits: bounded loops in 5.3 ("bpf: introduce bounded loops"), programs past 4096 instructions
+(BPF_MAXINSNS) for privileged loaders in 5.2 ("bpf: increase complexity limit and maximum program size").
 """
 
 from __future__ import annotations
@@ -22,3 +24,5 @@ GLOBAL_DATA = (5, 2)
 KFUNC_CALLS = (5, 13)
 MAY_GOTO = (6, 9)
 LOAD_ACQUIRE_STORE_RELEASE = (6, 15)
+BOUNDED_LOOPS = (5, 3)
+LARGE_PROGRAMS = (5, 2)

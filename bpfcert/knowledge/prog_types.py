@@ -3,7 +3,8 @@
 Sources: values and names are bpfcert.uapi's enum bpf_prog_type. First versions: the "Program types" table
 of bcc's docs/kernel-versions.md; netfilter from the Linux 6.4 release ("bpf: minimal support for programs
 hooked into netfilter framework"). Aliases: bpfman's program type names (tc, tcx, uprobe, fentry...) and the
-SEC() words libbpf users write for them.
+SEC() words libbpf users write for them. Build options: include/linux/bpf_types.h registers these types
+only under an #ifdef.
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ PROG_TYPES: tuple[ProgType, ...] = (
     _row("syscall", (5, 15)),
     _row("netfilter", (6, 4)),
 )
+
+# Program types a kernel has only when built with this option, whatever its version.
+KCONFIG: dict[str, str] = {
+    "lirc_mode2": "CONFIG_BPF_LIRC_MODE2",
+    "lsm": "CONFIG_BPF_LSM",
+    "netfilter": "CONFIG_NETFILTER_BPF_LINK",
+}
 
 
 @functools.cache

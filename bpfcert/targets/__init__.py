@@ -25,7 +25,8 @@ class Target(Protocol):
         """What this target is: name, kernel, accelerator, arch, boot time."""
 
     def call(self, op: str, **args: Any) -> Any:
-        """Run bpfcert.targets.ops.OPS[op](**args) on this kernel; TargetError (classified) on failure."""
+        """Run op `op` (bpfcert.targets.agent.lookup) with `args` on this kernel; TargetError (classified) on
+        failure."""
 
     def splats(self) -> list[str]:
         """Kernel splat lines seen since the target was opened."""
@@ -54,11 +55,12 @@ class HostTarget:
         return TargetInfo("host", uname.release, "host", uname.version, None, "none", uname.machine, None)
 
     def call(self, op: str, **args: Any) -> Any:
-        from bpfcert.targets.ops import OPS
+        from bpfcert.targets.agent import lookup
 
-        func = OPS.get(op)
-        if func is None:
-            raise TargetError(f"host: unknown op {op!r}", TargetErrorKind.OP_FAILED)
+        try:
+            func = lookup(op)
+        except KeyError:
+            raise TargetError(f"host: unknown op {op!r}", TargetErrorKind.OP_FAILED) from None
         try:
             return func(**args)
         except TargetError:
@@ -68,7 +70,7 @@ class HostTarget:
             raise TargetError(message, TargetErrorKind.OP_FAILED) from None
 
     def splats(self) -> list[str]:
-        from bpfcert.targets.vm import splat_lines
+        from bpfcert.targets.kernel_log import splat_lines
 
         while self._kmsg is not None:
             try:

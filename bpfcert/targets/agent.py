@@ -77,9 +77,17 @@ def _restart() -> None:
     os._exit(0)  # only reached if reboot(2) failed; init then restarts the guest the same way
 
 
-def _lookup(op: str, builtins: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
-    if op in builtins:
-        return builtins[op]
+# Ops the agent answers itself, without importing bpfcert.targets.ops (its import costs guest start-up time).
+BUILTINS: dict[str, Callable[..., Any]] = {"hello": hello, "dmesg": dmesg}
+
+
+def lookup(op: str, *, faults: bool = False) -> Callable[..., Any]:
+    """The function that runs `op`: a builtin (and `fault` with faults on), else bpfcert.targets.ops.OPS[op];
+    KeyError for an unknown op. The host target runs its ops through this too."""
+    if op in BUILTINS:
+        return BUILTINS[op]
+    if faults and op == "fault":
+        return fault
     from bpfcert.targets.ops import OPS
 
     if op not in OPS:
@@ -89,10 +97,6 @@ def _lookup(op: str, builtins: dict[str, Callable[..., Any]]) -> Callable[..., A
 
 def serve(inp: IO[bytes], out: IO[bytes], *, faults: bool = False) -> None:
     """Answer requests from `inp` on `out` until "shutdown" or end of input."""
-    builtins: dict[str, Callable[..., Any]] = {"hello": hello, "dmesg": dmesg}
-    if faults:
-        builtins["fault"] = fault
-
     def send(message: dict[str, Any]) -> None:
         out.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
         out.flush()
@@ -115,7 +119,7 @@ def serve(inp: IO[bytes], out: IO[bytes], *, faults: bool = False) -> None:
             send({"id": rid, "ok": True, "result": None})
             return
         try:
-            result = _lookup(op, builtins)(**args)
+            result = lookup(op, faults=faults)(**args)
         except Exception as exc:  # every op failure goes back to the host; the agent carries on
             send({"id": rid, "ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}})
         else:

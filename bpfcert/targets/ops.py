@@ -1,8 +1,9 @@
 """The operations a target runs on its kernel: op name -> function of JSON-able keyword arguments.
 
-The guest agent and the host target both call OPS[op](**args): probes, loading and test-running programs,
-runner processes, dmesg. Results and arguments stay JSON-able (bytes travel as hex). Stdlib + ctypes only
-at import: this module starts inside the guest, under TCG.
+The guest agent and the host target both run an op through bpfcert.targets.agent.lookup: the agent's own
+ops (hello, dmesg) answer without this module, the rest are OPS[op](**args): probes, loading and
+test-running programs, runner processes. Results and arguments stay JSON-able (bytes travel as hex). Stdlib
++ ctypes only at import: this module starts inside the guest, under TCG.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from bpfcert.targets import bpf
-from bpfcert.targets.agent import dmesg, hello
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
 
 
@@ -20,8 +20,8 @@ def probe(
     kconfig: list[str] | None = None,
     kfuncs: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The findings of bpfcert.probes for this kernel."""
-    from bpfcert import probes
+    """The findings of bpfcert.targets.probes for this kernel."""
+    from bpfcert.targets import probes
 
     types = probes.HELPER_PROG_TYPES if helper_prog_types is None else helper_prog_types
     return probes.probe_kernel(types, kconfig or (), kfuncs or ())
@@ -42,10 +42,8 @@ def prog_test_run(
 
 
 OPS: dict[str, Callable[..., Any]] = {
-    "hello": hello,
     "probe": probe,
     "prog_test_run": prog_test_run,
-    "dmesg": dmesg,
     "runner_start": runner_start,
     "runner_exchange": runner_exchange,
     "runner_stop": runner_stop,

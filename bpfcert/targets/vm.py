@@ -9,7 +9,6 @@ import functools
 import json
 import os
 import platform
-import re
 import select
 import shutil
 import signal
@@ -26,6 +25,7 @@ import bpfcert
 from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets import initramfs
 from bpfcert.targets.info import TargetInfo
+from bpfcert.targets.kernel_log import diagnose, splat_lines
 from bpfcert.targets.kernels import CachedKernel, cache_dir, cached_kernel, uncompressed_kernel
 
 QEMU = "qemu-system-x86_64"
@@ -42,22 +42,6 @@ CMDLINE = (
 )
 # RDRAND lets the guest's crng initialise at once; without it Python's start waits ~1.4 s for entropy (6.12).
 TCG_CPU = "qemu64,+rdrand"
-CONSOLE_TAIL_LINES = 30
-CONSOLE_TAIL_MAX_LINES = 200  # a tail reaches back to the line that shows the fault, up to this many lines
-# Console lines that show how a guest died, in the order they decide the fault kind: the first needle found
-# gives the kind, its first line is quoted in the error, and the attached tail starts there.
-FAULT_LINES = (
-    ("Out of memory", "oom"),
-    ("invoked oom-killer", "oom"),
-    ("Kernel panic", "panic"),
-    ("kernel BUG", "oops"),
-    ("BUG: ", "oops"),
-    ("Oops", "oops"),
-    ("bpfcert-init: agent exited", "agent-died"),
-)
-# Kernel splats (requirement KRN-SPLAT-001).
-SPLAT = re.compile(r"kernel BUG|BUG: |WARNING: |Oops|KASAN|Call Trace")
-LOG_PREFIX = re.compile(r"^(<\d+>)?(\[\s*\d+\.\d+\]\s*)?")
 
 # Run beside each VM: reads the process groups of QEMU and virtiofsd, one a line, and when its input ends
 # without being killed first (the harness died, even by SIGKILL) kills them and removes the work dir.
@@ -104,27 +88,6 @@ def agent_argv(faults: bool) -> list[str]:
         "/dev/ttyS1",
     ]
     return [*argv, "--faults"] if faults else argv
-
-
-def splat_lines(log: str) -> list[str]:
-    """The lines of a kernel log that are part of a splat, without their level and timestamp prefixes."""
-    return [LOG_PREFIX.sub("", line).strip() for line in log.splitlines() if SPLAT.search(line)]
-
-
-def diagnose(console: str, default: str) -> tuple[str, str, str]:
-    """(fault kind, the console line that shows it, the console tail to attach) for a guest that died.
-
-    Without a FAULT_LINES match the kind is `default`, the line the last non-empty one, the tail the last
-    CONSOLE_TAIL_LINES lines; with one, the tail reaches back to that line (CONSOLE_TAIL_MAX_LINES at most)."""
-    lines = console.splitlines()
-    start = max(0, len(lines) - CONSOLE_TAIL_LINES)
-    match = next(((kind, i) for needle, kind in FAULT_LINES for i, line in enumerate(lines) if needle in line), None)
-    if match is None:
-        kind, shown = default, next((line for line in reversed(lines) if line.strip()), "")
-    else:
-        kind, found = match
-        start, shown = min(start, max(found, len(lines) - CONSOLE_TAIL_MAX_LINES)), lines[found]
-    return kind, LOG_PREFIX.sub("", shown).strip(), "\n".join(lines[start:])
 
 
 # Whether KVM runs guests on this machine: probed by the first boot with accel "auto", remembered in the cache

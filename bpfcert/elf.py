@@ -61,10 +61,10 @@ class Section:
     data: bytes
 
 
-class Symbol(NamedTuple):
+@dataclass(frozen=True)
+class Symbol:
     """A symbol-table entry. `section` is None for undefined and special indices; STT_SECTION symbols,
-    nameless in the file, carry their section's name. A NamedTuple, like `Program`: an object may hold tens of
-    thousands; a tuple builds faster than a frozen dataclass, and the garbage collector stops tracking it."""
+    nameless in the file, carry their section's name."""
 
     name: str
     section_index: int
@@ -87,7 +87,8 @@ class Relocation:
     symbol: Symbol
 
 
-class Program(NamedTuple):
+@dataclass(frozen=True)
+class Program:
     """A function: an entry program or a subprogram, located by byte offset and size in its section."""
 
     name: str

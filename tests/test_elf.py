@@ -384,7 +384,7 @@ def run_check(package: Path, *options: str) -> tuple[int, str, float, int]:
 
 def test_check_of_40000_zero_size_functions_is_fast(tmp_path: Path) -> None:
     """Each zero-size function ends where the next begins: found by sorting once, not by a scan of every
-    symbol per symbol (> 50 s before). Then 40,000 entry programs to analyse and judge: ~0.75 s of CPU with
+    symbol per symbol (> 50 s before). Then 40,000 entry programs to analyse and judge: ~0.8 s of CPU with
     bytecode compiled, start-up included (target 1 s; 1.7-2.1 s before per-program costs were cut). The
     bound leaves room for shared CI machines."""
     data = elf_build.many_zero_size_functions(40_000)
@@ -425,7 +425,7 @@ def test_declared_programs_are_found_by_index(tmp_path: Path) -> None:
     assert found == {f"program f{i} found in section xdp" for i in range(0, 40_000, 10)}
     assert ("PKG-PRG-003", "pass", "program f39990 is declared") in rows
     assert sum((i, s) == ("PKG-PRG-003", "fail") for i, s, _ in rows) == 36_000
-    assert seconds < 3
+    assert seconds < 4
 
 
 def test_check_of_16000_overlapping_sections_stays_small(tmp_path: Path) -> None:

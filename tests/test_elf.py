@@ -396,6 +396,7 @@ def test_check_of_40000_zero_size_functions_is_fast(tmp_path: Path) -> None:
 
 
 def test_a_symbol_in_a_section_that_does_not_exist_is_refused() -> None:
+    """Symbols take their section's name from a table built once; an index outside it is a FormatError."""
     xdp = elf_build.Sec("xdp", flags=elf_build.SHF_ALLOC | elf_build.SHF_EXECINSTR, data=elf_build.EXIT)
     for shndx in (4, 99):  # sections 1-4: xdp, .symtab, .strtab, .shstrtab
         symbols = [("f0", 1, 0, 8, elf_build.STB_GLOBAL << 4 | elf_build.STT_FUNC), ("f1", shndx, 0, 8, 0)]

@@ -1,6 +1,7 @@
 """Benchmark `bpfcert check`: throughput over a directory of packages on one core, the wall time of one
 `bpfcert check` process on a ~50 KB object, interpreter start-up included, and the CPU time and peak RSS of
-`bpfcert check` on two hostile objects (40,000 zero-size functions; 16,000 sections over the whole file).
+`bpfcert check` on hostile objects (40,000 zero-size functions; 16,000 sections over the whole file; 8,000
+programs calling one 255-function chain).
 
     python bench/bench_check.py [--packages N] [--runs N]
 
@@ -80,6 +81,7 @@ def hostile(work: Path) -> None:
     for label, data in [
         ("40,000 zero-size functions", elf_build.many_zero_size_functions(40_000)),
         ("16,000 overlapping sections", elf_build.overlapping_sections(16_000)),
+        ("8,000 programs sharing a 255-function chain", elf_build.programs_sharing_a_call_chain(8_000, 255)),
     ]:
         pkg = elf_build.write_package(work / label.split()[0].replace(",", ""), data)
         proc = subprocess.Popen([sys.executable, "-m", "bpfcert", "check", str(pkg)], stdout=subprocess.DEVNULL)

@@ -283,6 +283,7 @@ class BpfObject:
                 for n, v, sz, i, ot, sh in entry.iter_unpack(symtab.data[: len(symtab.data) // 16 * 16])
             )
         names: dict[int, str] = {}
+        section_names = {s.index: s.name for s in self.sections[1:]}
         symbols: list[Symbol] = []
         for name_off, info, other, shndx, value, size in rows:
             name = names.get(name_off)
@@ -290,22 +291,14 @@ class BpfObject:
                 name = names[name_off] = _c_string(strtab, name_off, f"{self.path}: symbol name")
             section: str | None = None
             if SHN_UNDEF < shndx < SHN_LORESERVE:
-                section = self._section_at(shndx, f"symbol {name or len(symbols)}").name
-            sym_type = _SYMBOL_TYPES.get(info & 0xF, str(info & 0xF))
+                section = section_names.get(shndx)
+                if section is None:
+                    raise self._fail(f"symbol {name or len(symbols)} refers to section {shndx}, which does not exist")
+            sym_type = _SYMBOL_TYPES.get(info & 0xF) or str(info & 0xF)
             if sym_type == "SECTION" and not name and section is not None:
                 name = section
-            symbols.append(
-                Symbol(
-                    name,
-                    shndx,
-                    section,
-                    value,
-                    size,
-                    _SYMBOL_BINDS.get(info >> 4, str(info >> 4)),
-                    sym_type,
-                    _VISIBILITIES[other & 3],
-                )
-            )
+            bind = _SYMBOL_BINDS.get(info >> 4) or str(info >> 4)
+            symbols.append(Symbol(name, shndx, section, value, size, bind, sym_type, _VISIBILITIES[other & 3]))
         return symbols
 
     def _read_relocations(self) -> list[Relocation]:
@@ -396,7 +389,9 @@ class BpfObject:
                     )
                 if end > reach[1]:
                     reach = (sym.value, end, sym.name)
-                insns = code.setdefault((sym.value, end), sec.data[sym.value : end])
+                insns = code.get((sym.value, end))
+                if insns is None:
+                    insns = code[(sym.value, end)] = sec.data[sym.value : end]
                 subprogram = sec.name == ".text" or sym.bind == "LOCAL"
                 functions.append(Program(sym.name, sec.name, sym.value, end - sym.value, insns, subprogram))
         return functions

@@ -1,6 +1,7 @@
 """What an object's code really uses: helpers, kfuncs, maps, bpf-to-bpf calls, ISA level, context fields, whether
 it needs the kernel's BTF or reads kernel structs, and the oldest kernel that offers all of it. Facts come from the
-decoded instructions and their relocations, per entry program and everything it reaches through calls.
+decoded instructions and their relocations, per entry program and everything it reaches through calls (what each
+function reaches is summarised once, and shared by all its callers).
 
 Context fields and kernel-pointer loads come from a small forward data flow over registers and 8-byte stack
 slots (`_pointer_flow`). Not tracked: the context passed on to a subprogram, pointer arithmetic on the context
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from bpfcert.elf import BpfObject, Program, Relocation, Symbol
 from bpfcert.errors import FormatError
-from bpfcert.insn import Insn, decode
+from bpfcert.insn import LDDW_OPCODE, Insn, decode
 from bpfcert.knowledge import features
 from bpfcert.knowledge.context_fields import CONTEXT_STRUCTS, ContextField, context_field
 from bpfcert.knowledge.helpers import helper_by_id, helper_by_name
@@ -70,21 +72,47 @@ class ObjectUsage:
     kernel_struct_reads: list[str]  # evidence that the code reads kernel structs (so layouts matter: CO-RE)
 
 
-@dataclass
+_Key = tuple[str, int]  # a function: (section, byte offset)
+_EMPTY: frozenset[Any] = frozenset()  # shared by every empty fact: each new frozenset is one more object for the GC
+
+
+@dataclass(slots=True)
 class _FunctionFacts:
     """What one function does by itself; calls are keys of the functions it calls."""
 
-    helpers: set[str] = field(default_factory=set)
-    kfuncs: set[str] = field(default_factory=set)
-    maps: set[str] = field(default_factory=set)
-    calls: set[tuple[str, int]] = field(default_factory=set)
-    isa: int = 1
-    extended_atomics: bool = False
-    acquire_release: bool = False
-    may_goto: bool = False
-    slots: int = 0
-    context_fields: set[ContextField] = field(default_factory=set)
-    kernel_pointer_loads: bool = False
+    helpers: frozenset[str]
+    kfuncs: frozenset[str]
+    maps: frozenset[str]
+    calls: frozenset[_Key]
+    isa: int
+    extended_atomics: bool
+    acquire_release: bool
+    may_goto: bool
+    slots: int
+    context_fields: frozenset[ContextField]
+    kernel_pointer_loads: bool
+
+
+@dataclass(slots=True)
+class _Reach:
+    """A function and every function it reaches through calls: their keys and names, and what they use together.
+    Built once per function, callees first, and shared by all its callers."""
+
+    functions: frozenset[_Key]
+    names: frozenset[str]
+    helpers: frozenset[str]
+    kfuncs: frozenset[str]
+    maps: frozenset[str]
+    isa: int
+    slots: int
+
+
+def _union(parts: Iterable[frozenset[str]]) -> frozenset[str]:
+    """The union of `parts`, reusing the one non-empty part when there is only one (callers share their callee's)."""
+    nonempty = [p for p in parts if p]
+    if len(nonempty) == 1:
+        return nonempty[0]
+    return frozenset().union(*nonempty) if nonempty else _EMPTY
 
 
 class _Analyzer:
@@ -98,7 +126,8 @@ class _Analyzer:
         self.relocations = {(r.section, r.offset): r for r in obj.relocations}
         self.map_names = {m.name for m in obj.maps}
         self.kconfig_vars = self._datasec_vars(".kconfig")
-        self.facts: dict[tuple[str, int], _FunctionFacts] = {}
+        self.facts: dict[_Key, _FunctionFacts] = {}
+        self.reach: dict[_Key, _Reach] = {}
 
     def _datasec_vars(self, name: str) -> set[str]:
         btf = self.obj.btf
@@ -113,45 +142,60 @@ class _Analyzer:
         f = self.by_section[section][index] if index >= 0 else None
         return f if f is not None and offset < f.offset + f.size else None
 
-    def facts_of(self, key: tuple[str, int]) -> _FunctionFacts:
-        if key not in self.facts:
-            self.facts[key] = self._scan(self.functions[key])
-        return self.facts[key]
+    def facts_of(self, key: _Key) -> _FunctionFacts:
+        facts = self.facts.get(key)
+        if facts is None:
+            facts = self.facts[key] = self._scan(self.functions[key])
+        return facts
 
     def _scan(self, func: Program) -> _FunctionFacts:
-        facts = _FunctionFacts()
         try:
             insns = decode(func.insns, self.obj.endianness)
         except FormatError as exc:
             raise FormatError(f"{self.obj.path}: function {func.name} in {func.section}: {exc}") from None
-        for insn in insns:
-            facts.slots += insn.slots
-            facts.isa = max(facts.isa, insn.isa_version)
-            if insn.mode == "ATOMIC" and insn.isa_version >= 3:
-                facts.extended_atomics = True
-                facts.acquire_release |= insn.atomic_op in ("load_acquire", "store_release")
-            reloc = self.relocations.get((func.section, func.offset + insn.index * 8))
-            if insn.wide:
-                self._lddw(insn, reloc, facts)
-            elif insn.cls == "JMP" and insn.op == "call":
-                self._call(func, insn, reloc, facts)
-            elif insn.cls == "JMP" and insn.op == "jcond":
-                facts.may_goto = True
+        helpers: set[str] = set()
+        kfuncs: set[str] = set()
+        maps: set[str] = set()
+        calls: set[_Key] = set()
+        isa, extended_atomics, acquire_release, may_goto = 1, False, False, False
+        for insn in insns:  # opcodes by their bits (RFC 9669 section 3), as in _pointer_flow
+            opcode, version = insn.opcode, insn.isa_version
+            isa = max(isa, version)
+            if opcode & 0x07 == _STX and opcode >> 5 == _ATOMIC and version >= 3:
+                extended_atomics = True
+                acquire_release |= insn.atomic_op in ("load_acquire", "store_release")
+            if opcode == LDDW_OPCODE:
+                reloc = self.relocations.get((func.section, func.offset + insn.index * 8))
+                name = self._map_of(reloc.symbol) if reloc is not None else None
+                if name is not None:
+                    maps.add(name)
+            elif opcode & 0x07 == _JMP and opcode >> 4 == _CALL:
+                reloc = self.relocations.get((func.section, func.offset + insn.index * 8))
+                self._call(func, insn, reloc, helpers, kfuncs, calls)
+            elif opcode & 0x07 == _JMP and opcode >> 4 == _JCOND:
+                may_goto = True
         info = None if func.is_subprogram else classify_section(func.section)
         prog_type = info.prog_type if info else None
         btf_context = prog_type in BTF_CONTEXT_TYPES
-        if prog_type in CONTEXT_STRUCTS or btf_context or facts.kfuncs or facts.helpers & BTF_POINTER_HELPERS:
-            accesses, facts.kernel_pointer_loads = _pointer_flow(insns, not func.is_subprogram, btf_context)
+        context_fields: frozenset[ContextField] = _EMPTY
+        kernel_pointer_loads = False
+        if prog_type in CONTEXT_STRUCTS or btf_context or kfuncs or helpers & BTF_POINTER_HELPERS:
+            accesses, kernel_pointer_loads = _pointer_flow(insns, not func.is_subprogram, btf_context)
             fields = (context_field(prog_type, offset) for offset in accesses)
-            facts.context_fields = {f for f in fields if f is not None}
-        return facts
-
-    def _lddw(self, insn: Insn, reloc: Relocation | None, facts: _FunctionFacts) -> None:
-        if reloc is None:
-            return
-        name = self._map_of(reloc.symbol)
-        if name is not None:
-            facts.maps.add(name)
+            context_fields = frozenset(f for f in fields if f is not None) or _EMPTY
+        return _FunctionFacts(
+            frozenset(helpers) if helpers else _EMPTY,
+            frozenset(kfuncs) if kfuncs else _EMPTY,
+            frozenset(maps) if maps else _EMPTY,
+            frozenset(calls) if calls else _EMPTY,
+            isa,
+            extended_atomics,
+            acquire_release,
+            may_goto,
+            len(func.insns) // 8,  # a lddw takes two slots, every other instruction one
+            context_fields,
+            kernel_pointer_loads,
+        )
 
     def _map_of(self, sym: Symbol) -> str | None:
         """The map (by MapDef.name) a lddw relocated against `sym` refers to, if any."""
@@ -166,15 +210,17 @@ class _Analyzer:
             return None
         return candidate if candidate in self.map_names else None
 
-    def _call(self, func: Program, insn: Insn, reloc: Relocation | None, facts: _FunctionFacts) -> None:
+    def _call(
+        self, func: Program, insn: Insn, reloc: Relocation | None, helpers: set[str], kfuncs: set[str], calls: set[_Key]
+    ) -> None:
         if reloc is not None and reloc.symbol.section_index == 0 and reloc.symbol.name:
-            facts.kfuncs.add(reloc.symbol.name)  # an extern (.ksyms) callee: a kfunc, whatever src_reg says
+            kfuncs.add(reloc.symbol.name)  # an extern (.ksyms) callee: a kfunc, whatever src_reg says
         elif insn.call_kind == "helper":
             helper = helper_by_id(insn.imm)
             if helper is not None:
-                facts.helpers.add(helper.name)
+                helpers.add(helper.name)
         elif insn.call_kind == "kfunc":
-            facts.kfuncs.add(f"btf_id:{insn.imm}")
+            kfuncs.add(f"btf_id:{insn.imm}")
         elif insn.call_kind == "local":
             if reloc is not None and reloc.symbol.section is not None:
                 section, offset = reloc.symbol.section, reloc.symbol.value + (insn.imm + 1) * 8
@@ -182,44 +228,119 @@ class _Analyzer:
                 section, offset = func.section, func.offset + (insn.index + 1 + insn.imm) * 8
             callee = self.function_at(section, offset)
             if callee is not None:
-                facts.calls.add((callee.section, callee.offset))
+                calls.add((callee.section, callee.offset))
 
-    def program(self, prog: Program) -> tuple[ProgramUsage, list[_FunctionFacts]]:
-        """Usage of one entry program over everything it reaches, and the facts of each function reached."""
+    def _too_many(self, prog: Program) -> FormatError:
+        return FormatError(
+            f"{self.obj.path}: program {prog.name} calls more than {MAX_FUNCTIONS_PER_PROGRAM - 1} "
+            "functions; the kernel refuses it (BPF_MAX_SUBPROGS)"
+        )
+
+    def _walk(self, root: _Key, prog: Program) -> bool:
+        """Summarise into `self.reach` each function `root` reaches that has no summary yet, callees first, by
+        Tarjan's strongly connected components: the functions of a call cycle (which the verifier refuses, but
+        an object may hold) share one reach. `root` is left out when it is alone in its component (an entry
+        program seldom has callers: `program` combines its callees' reaches instead); returns whether it was
+        summarised. FormatError past the kernel's limit, which also bounds the walk."""
+        order = {root: 0}  # discovery order of the functions first seen in this walk
+        low = {root: 0}  # lowest order reachable from each, through functions not yet summarised
+        stack, position = [root], {root: 0}
+        frames = [(root, iter(self.facts_of(root).calls))]
+        while frames:
+            key, callees = frames[-1]
+            for callee in callees:
+                if callee in self.reach:
+                    continue
+                if callee not in order:
+                    if len(order) >= MAX_FUNCTIONS_PER_PROGRAM:
+                        raise self._too_many(prog)
+                    order[callee] = low[callee] = len(order)
+                    position[callee] = len(stack)
+                    stack.append(callee)
+                    frames.append((callee, iter(self.facts_of(callee).calls)))
+                    break
+                low[key] = min(low[key], order[callee])  # on the stack: in the component being built
+            else:
+                frames.pop()
+                if frames:
+                    caller = frames[-1][0]
+                    low[caller] = min(low[caller], low[key])
+                if low[key] == order[key]:
+                    members = stack[position[key] :]
+                    del stack[position[key] :]
+                    if members == [root] and root not in self.facts[root].calls:
+                        return False
+                    self.reach.update(dict.fromkeys(members, self._summarise(members, prog)))
+        return True
+
+    def _summarise(self, members: list[_Key], prog: Program) -> _Reach:
+        """The reach of a component (`members` call one another), from their facts and their callees' reaches."""
+        facts = [self.facts[k] for k in members]
+        own = frozenset(members)
+        reaches = [self.reach[c] for c in {c for f in facts for c in f.calls} - own]
+        functions = own.union(*(r.functions for r in reaches))
+        if len(functions) > MAX_FUNCTIONS_PER_PROGRAM:
+            raise self._too_many(prog)
+        if len(reaches) == 1:  # the callee's functions cannot include `members`: add their slots
+            slots = sum(f.slots for f in facts) + reaches[0].slots
+        else:
+            slots = sum(self.facts[k].slots for k in functions)
+        return _Reach(
+            functions,
+            frozenset(self.functions[k].name for k in members).union(*(r.names for r in reaches)),
+            _union([*(f.helpers for f in facts), *(r.helpers for r in reaches)]),
+            _union([*(f.kfuncs for f in facts), *(r.kfuncs for r in reaches)]),
+            _union([*(f.maps for f in facts), *(r.maps for r in reaches)]),
+            max([*(f.isa for f in facts), *(r.isa for r in reaches)]),
+            slots,
+        )
+
+    def program(self, prog: Program) -> ProgramUsage:
+        """Usage of one entry program over everything it reaches."""
         root = (prog.section, prog.offset)
-        seen, todo = {root}, [root]
-        while todo:
-            for callee in self.facts_of(todo.pop()).calls - seen:
-                seen.add(callee)
-                todo.append(callee)
-            if len(seen) > MAX_FUNCTIONS_PER_PROGRAM:  # also bounds this walk on hostile call graphs
-                raise FormatError(
-                    f"{self.obj.path}: program {prog.name} calls more than {MAX_FUNCTIONS_PER_PROGRAM - 1} "
-                    "functions; the kernel refuses it (BPF_MAX_SUBPROGS)"
-                )
-        reached = [self.facts_of(k) for k in seen]
+        facts = self.facts_of(root)
+        if root in self.reach or (facts.calls and self._walk(root, prog)):
+            reach = self.reach[root]
+            calls = frozenset(self.functions[k].name for k in reach.functions - {root})
+            helpers, kfuncs, maps, isa, slots = reach.helpers, reach.kfuncs, reach.maps, reach.isa, reach.slots
+        elif not facts.calls:
+            calls, helpers, kfuncs, maps = _EMPTY, facts.helpers, facts.kfuncs, facts.maps
+            isa, slots = facts.isa, facts.slots
+        else:  # alone in its component: its callees' reaches make up the rest
+            callees = [self.reach[c] for c in facts.calls]
+            if len(callees) == 1:  # no function reached twice
+                count, slots = 1 + len(callees[0].functions), facts.slots + callees[0].slots
+            else:
+                functions = frozenset().union(*(r.functions for r in callees))
+                count, slots = 1 + len(functions), facts.slots + sum(self.facts[k].slots for k in functions)
+            if count > MAX_FUNCTIONS_PER_PROGRAM:
+                raise self._too_many(prog)
+            calls = _union(r.names for r in callees)
+            helpers = _union([facts.helpers, *(r.helpers for r in callees)])
+            kfuncs = _union([facts.kfuncs, *(r.kfuncs for r in callees)])
+            maps = _union([facts.maps, *(r.maps for r in callees)])
+            isa = max([facts.isa, *(r.isa for r in callees)])
         info = classify_section(prog.section)
-        usage = ProgramUsage(
+        return ProgramUsage(
             name=prog.name,
             section=prog.section,
             prog_type=info.prog_type if info else None,
             attach_type=info.attach_type if info else None,
-            helpers=frozenset().union(*(f.helpers for f in reached)),
-            kfuncs=frozenset().union(*(f.kfuncs for f in reached)),
-            calls=frozenset(self.functions[k].name for k in seen - {root}),
-            maps=frozenset().union(*(f.maps for f in reached)),
-            isa=max(f.isa for f in reached),
-            insn_count=sum(f.slots for f in reached),
-            context_fields=frozenset(f.name for f in self.facts_of(root).context_fields),
+            helpers=helpers,
+            kfuncs=kfuncs,
+            calls=calls,
+            maps=maps,
+            isa=isa,
+            insn_count=slots,
+            context_fields=frozenset(f.name for f in facts.context_fields) if facts.context_fields else _EMPTY,
         )
-        return usage, reached
 
 
 # Opcode fields (RFC 9669): class (low 3 bits), load/store mode (high 3), size (bits 3-4), ALU/jump operation.
 _LD, _LDX, _ST, _STX, _ALU, _JMP, _JMP32, _ALU64 = range(8)
 _MEM, _MEMSX, _ATOMIC = 3, 4, 6
 _SIZE_BYTES = (4, 2, 1, 8)
-_MOV64_X, _JA, _CALL, _EXIT = 0xBF, 0x0, 0x8, 0x9
+_MOV64_X, _JA, _CALL, _EXIT, _JCOND = 0xBF, 0x0, 0x8, 0x9, 0xE
 _STACK_BASE = 16  # bit of stack slot k (bytes [r10-8k, r10-8k+8), k = 1..64) in a mark mask: _STACK_BASE + k
 
 
@@ -242,7 +363,7 @@ def _pointer_flow(insns: list[Insn], ctx_at_entry: bool, btf_context: bool) -> t
     kernel_loads = False
     if not insns:
         return accesses, kernel_loads
-    at = {insn.index: i for i, insn in enumerate(insns)}
+    at: dict[int, int] = {}  # slot index -> position in `insns`, built at the first jump
     count = len(insns)
     states: list[tuple[int, int] | None] = [None] * count
     states[0] = (0b10 if ctx_at_entry else 0, 0)
@@ -294,6 +415,8 @@ def _pointer_flow(insns: list[Insn], ctx_at_entry: bool, btf_context: bool) -> t
             nexts = ()
         elif cls in (_JMP, _JMP32):
             jump = insn.jump_target
+            if not at:
+                at = {other.index: k for k, other in enumerate(insns)}
             target = at.get(jump) if jump is not None else None
             always = opcode >> 4 == _JA
             nexts = (() if always else nexts) + ((target,) if target is not None else ())
@@ -325,12 +448,8 @@ def kernel_floor(usages: Iterable[ObjectUsage]) -> tuple[KernelVersion, list[str
 def analyze(obj: BpfObject) -> ObjectUsage:
     """Usage of every entry program of `obj` and of the object as a whole. FormatError on undecodable code."""
     analyzer = _Analyzer(obj)
-    programs: list[ProgramUsage] = []
-    reached: list[_FunctionFacts] = []
-    for prog in obj.programs:
-        usage, facts = analyzer.program(prog)
-        programs.append(usage)
-        reached.extend(facts)
+    programs = [analyzer.program(prog) for prog in obj.programs]
+    reached = analyzer.facts.values()  # every function some program reaches, and only those
     helpers = frozenset().union(*(p.helpers for p in programs))
     kfuncs = frozenset().union(*(p.kfuncs for p in programs))
     prog_types = frozenset(p.prog_type for p in programs if p.prog_type is not None)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bpfcert import insn as bi
 from bpfcert.elf import BpfObject
 from bpfcert.errors import FormatError
+from bpfcert.knowledge.helpers import helper_by_id
 from bpfcert.usage import ObjectUsage, ProgramUsage, analyze
+from tests import elf_build
 
-pytestmark = pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
 CLANG_INCLUDE = "/usr/include/x86_64-linux-gnu"
 PRELUDE = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
 LICENSE = 'char LICENSE[] SEC("license") = "GPL";\n'
@@ -77,6 +81,8 @@ SEC("my_custom_section") int odd(void *ctx) { return 0; }
 
 
 def build(tmp: Path, name: str, body: str, *flags: str) -> BpfObject:
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
     src, out = tmp / f"{name}.c", tmp / f"{name}.o"
     src.write_text(PRELUDE + body + LICENSE)
     cmd = ["clang", "-O2", "-g", "-c", "-I", CLANG_INCLUDE, *flags]
@@ -203,6 +209,96 @@ def test_undecodable_code_names_the_function(tmp_path: Path) -> None:
         FormatError, match=r"patched.o: function small in socket: lddw at instruction \d+ is truncated"
     ):
         analyze(broken)
+
+
+# ---- call graphs: every program's facts are those of all it reaches, however the graph is shared --------------
+
+CALL_HELPER = (1, 5, 7, 8)  # bpf_map_lookup_elem, bpf_ktime_get_ns, bpf_get_prandom_u32, bpf_get_smp_processor_id
+
+
+@st.composite
+def call_graphs(draw: st.DrawFn) -> tuple[int, list[list[int]], list[int | None], list[bool]]:
+    """(entry programs, callees of each function, helper each calls or None, whether it holds a lddw): the
+    first functions are the entry programs; any function may call any other, itself and entry programs too."""
+    count = draw(st.integers(1, 10))
+    callees = draw(st.lists(st.lists(st.integers(0, count - 1), max_size=3), min_size=count, max_size=count))
+    helpers = draw(st.lists(st.sampled_from((None, *CALL_HELPER)), min_size=count, max_size=count))
+    wide = draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    return draw(st.integers(1, count)), callees, helpers, wide
+
+
+def call_graph_object(programs: int, callees: list[list[int]], helpers: list[int | None], wide: list[bool]) -> bytes:
+    """One `xdp` section holding function i as: a pc-relative call to each of its callees, its helper call, a
+    lddw if `wide`, then exit. Functions from `programs` on are static (subprograms)."""
+    bodies = [
+        len(calls) + (helper is not None) + 2 * lddw + 1
+        for calls, helper, lddw in zip(callees, helpers, wide, strict=True)
+    ]
+    starts = [8 * sum(bodies[:i]) for i in range(len(bodies))]
+    code = bytearray()
+    for calls, helper, lddw in zip(callees, helpers, wide, strict=True):
+        for callee in calls:
+            code += struct.pack("<BBhi", 0x85, 1 << 4, 0, (starts[callee] - len(code)) // 8 - 1)
+        if helper is not None:
+            code += struct.pack("<BBhi", 0x85, 0, 0, helper)
+        if lddw:
+            code += struct.pack("<BBhi", 0x18, 1, 0, 7) + bytes(8)
+        code += elf_build.EXIT
+    symbols = [
+        (f"f{i}", 1, starts[i], 8 * bodies[i], (elf_build.STB_GLOBAL << 4 if i < programs else 0) | elf_build.STT_FUNC)
+        for i in range(len(bodies))
+    ]
+    symbols = symbols[programs:] + symbols[:programs]  # locals first, as ELF wants
+    xdp = elf_build.Sec("xdp", flags=elf_build.SHF_ALLOC | elf_build.SHF_EXECINSTR, data=bytes(code))
+    return elf_build.elf_object([xdp, *elf_build.symtab(symbols, strtab_index=3)])
+
+
+@given(call_graphs())
+def test_program_facts_are_those_of_every_function_it_reaches(
+    graph: tuple[int, list[list[int]], list[int | None], list[bool]],
+) -> None:
+    """Against a plain walk of each program's call graph: cycles, shared callees, calls to entry programs."""
+    programs, callees, helpers, wide = graph
+    usage = analyze(BpfObject.from_bytes(call_graph_object(programs, callees, helpers, wide)))
+    expected = []
+    for root in range(programs):
+        seen, todo = {root}, [root]
+        while todo:
+            for callee in callees[todo.pop()]:
+                if callee not in seen:
+                    seen.add(callee)
+                    todo.append(callee)
+        names = {f"f{i}" for i in seen - {root}}
+        used = {helper_by_id(h).name for h in (helpers[i] for i in seen) if h is not None}  # type: ignore[union-attr]
+        slots = sum(len(callees[i]) + (helpers[i] is not None) + 2 * wide[i] + 1 for i in seen)
+        expected.append((f"f{root}", names, used, slots))
+    got = [(p.name, set(p.calls), set(p.helpers), p.insn_count) for p in usage.programs]
+    assert got == expected
+    assert usage.helpers == set().union(*(e[2] for e in expected))
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+@pytest.mark.parametrize(("reached", "refused"), [(256, False), (257, True)])
+def test_the_kernel_limit_counts_each_function_reached_once(cycle: bool, reached: int, refused: bool) -> None:
+    """f2 calls two chains that end in one shared function, which f0 and f1 reach first: directly, or through
+    f3, which calls f2 back. 256 functions in all are what the kernel accepts (BPF_MAX_SUBPROGS), 257 are
+    refused, counted from what f0 and f1 reached as well as from f2's own walk."""
+    first = 127
+    second = reached - (2 + cycle + first)
+    a = 3 + cycle
+    b = a + first
+    shared = b + second
+    callees = [[a], [b], [3] if cycle else [a, b]] + [[a, b, 2]] * cycle
+    callees += [[i + 1] for i in range(a, a + first - 1)] + [[shared]]
+    callees += [[i + 1] for i in range(b, b + second - 1)] + [[shared]] + [[]]
+    assert len(callees) == 2 + reached
+    obj = BpfObject.from_bytes(call_graph_object(3, callees, [None] * len(callees), [False] * len(callees)))
+    if refused:
+        with pytest.raises(FormatError, match="program f2 calls more than 255 functions; the kernel refuses it"):
+            analyze(obj)
+    else:
+        usage = analyze(obj).programs[2]
+        assert len(usage.calls) == 255 and usage.insn_count == sum(len(c) + 1 for c in callees[2:])
 
 
 # ---- context fields, the kernel's BTF, kernel struct reads ------------------------------------------------------

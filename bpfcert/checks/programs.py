@@ -4,30 +4,37 @@ every entry program is declared (PKG-PRG-003)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from bpfcert.checks.context import Context
 from bpfcert.checks.registry import check
 from bpfcert.results import Result, Status
 
+if TYPE_CHECKING:
+    from bpfcert.elf import Program
+
 
 @check("PKG-PRG-001")
 def declared_programs_exist(ctx: Context) -> Iterator[Result]:
+    functions: dict[str, dict[str, Program]] = {}  # artifact -> name -> the first function of that name
     for decl in ctx.declared("programs"):
         name, section = decl["name"], decl["section"]
         art = ctx.artifact(decl["artifact"])
         if art is None or art.obj is None:
             continue
-        found = [p for p in art.obj.programs + art.obj.subprograms if p.name == name]
-        if not found:
+        if art.name not in functions:  # built once per artifact, not searched once per declared program
+            functions[art.name] = {p.name: p for p in reversed(art.obj.programs + art.obj.subprograms)}
+        found = functions[art.name].get(name)
+        if found is None:
             yield ctx.result("PKG-PRG-001", Status.FAIL, f"program {name}: no function {name} in {art.name}")
-        elif found[0].section != section:
+        elif found.section != section:
             yield ctx.result(
                 "PKG-PRG-001",
                 Status.FAIL,
-                f"program {name}: declared in section {section!r}, found in {found[0].section!r}",
+                f"program {name}: declared in section {section!r}, found in {found.section!r}",
                 program=name,
             )
-        elif found[0].is_subprogram:
+        elif found.is_subprogram:
             yield ctx.result(
                 "PKG-PRG-001",
                 Status.FAIL,
@@ -66,12 +73,13 @@ def entry_programs_declared(ctx: Context) -> Iterator[Result]:
     declared = {(d["artifact"], d["name"]) for d in ctx.declared("programs")}
     for art in ctx.loaded():
         assert art.obj is not None
+        artifact = art.name
         for prog in art.obj.programs:
-            if (art.name, prog.name) in declared:
+            if (artifact, prog.name) in declared:
                 yield ctx.result("PKG-PRG-003", Status.PASS, f"program {prog.name} is declared")
             else:
                 yield ctx.result(
                     "PKG-PRG-003",
                     Status.FAIL,
-                    f"{art.name} defines program {prog.name} (section {prog.section}) that the manifest omits",
+                    f"{artifact} defines program {prog.name} (section {prog.section}) that the manifest omits",
                 )

@@ -235,22 +235,23 @@ def copy_source_tree(dest: Path) -> Path:
     return Path(shutil.copytree(ROOT, dest, ignore=skip))
 
 
-def _build_isolation() -> list[str]:
-    """Build with this interpreter's setuptools (offline) when it meets pyproject.toml's floor; else let pip
-    fetch one into an isolated build environment."""
+def _wheel_build_options() -> list[str]:
+    """Build with this interpreter's setuptools (offline) when it meets pyproject.toml's floor and can build a
+    wheel itself (70.1 on; before, with the `wheel` package); else let pip fetch one into an isolated build."""
     from importlib.metadata import PackageNotFoundError, version
 
-    floor = next(r for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
-                 if r.startswith("setuptools>="))
-    try:
-        have = version("setuptools")
-    except PackageNotFoundError:
-        return []
-
-    def release(text: str) -> tuple[int, ...]:
+    def release(dist: str) -> tuple[int, ...]:
+        try:
+            text = version(dist)
+        except PackageNotFoundError:
+            return ()
         return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
-    return ["--no-build-isolation"] if release(have) >= release(floor.removeprefix("setuptools>=")) else []
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    floor = next(r for r in requires if r.startswith("setuptools>=")).removeprefix("setuptools>=")
+    have = release("setuptools")
+    offline = have >= tuple(map(int, floor.split("."))) and (have >= (70, 1) or release("wheel") != ())
+    return ["--no-build-isolation"] if offline else []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,7 +276,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     source = copy_source_tree(tmp_path / "src")
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", *_build_isolation(), str(source), "-w", str(wheels), "--no-deps"], check=True,
+    subprocess.run([*pip, "wheel", *_wheel_build_options(), str(source), "-w", str(wheels), "--no-deps"], check=True,
                    timeout=600)
     shutil.rmtree(source)  # nothing may still point at a source tree
     venv = tmp_path / "venv"

@@ -1,4 +1,5 @@
-"""Where the data bpfcert ships lives: the standard (`spec`) and the example packages (`examples`).
+"""Where bpfcert lives: its package directory (`PACKAGE`, whose parent is what `import bpfcert` resolved from),
+and the data it ships, the standard (`spec`) and the example packages (`examples`).
 
 A wheel installs them inside the package (bpfcert/spec, bpfcert/examples; pyproject.toml maps them there); a
 checkout, editable install included, keeps them beside it at the repository root."""

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import TypeAlias, cast
 
 from bpfcert import __version__
 
@@ -30,6 +30,8 @@ HANDLERS = {
     "probe": "bpfcert.probe_cmd:command",
 }
 
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
 # The exit codes every command shares after its own 0 (and 1).
 UNUSABLE = (
     "2  unusable input or environment (a one-line error on stderr)",
@@ -37,9 +39,7 @@ UNUSABLE = (
 )
 
 
-def _add(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, about: str, examples: str, *exits: str
-) -> argparse.ArgumentParser:
+def _add(sub: Subcommands, name: str, about: str, examples: str, *exits: str) -> argparse.ArgumentParser:
     """A subcommand whose --help ends with examples and its exit codes."""
     codes = "\n".join(f"  {line}" for line in (*exits, *UNUSABLE))
     epilog = f"Examples:\n{examples}\n\nexit codes:\n{codes}"
@@ -54,8 +54,8 @@ def _profile_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `bpfcert` parser; each subcommand's arguments, examples and exit codes are in its `_add_*`."""
     from bpfcert import spec
-    from bpfcert.targets import series
 
     profiles = list(spec.profiles())
     p = argparse.ArgumentParser(
@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bpfcert {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_check(sub, profiles)
+    _add_pack(sub)
+    _add_import(sub)
+    _add_examples(sub)
+    _add_requirements(sub, profiles)
+    _add_explain(sub)
+    _add_kernels(sub)
+    _add_probe(sub)
+    return p
+
+
+def _add_check(sub: Subcommands, profiles: list[str]) -> None:
     c = _add(
         sub,
         "check",
@@ -89,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "json", "junit"], default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
 
+
+def _add_pack(sub: Subcommands) -> None:
     k = _add(
         sub,
         "pack",
@@ -104,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--sign-key", help="Ed25519 private key (PEM) to sign the manifest with")
     k.add_argument("--force", action="store_true", help="write into a non-empty output directory")
 
+
+def _add_import(sub: Subcommands) -> None:
     i = _add(
         sub,
         "import",
@@ -135,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     ie.add_argument("package_json")
     ie.add_argument("-o", "--output", required=True)
 
+
+def _add_examples(sub: Subcommands) -> None:
     e = _add(
         sub,
         "examples",
@@ -145,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--reports", default="reports/examples", help="directory for the JSON and JUnit reports")
 
+
+def _add_requirements(sub: Subcommands, profiles: list[str]) -> None:
     r = _add(
         sub,
         "requirements",
@@ -160,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--format", choices=["text", "json"], default="text")
 
+
+def _add_explain(sub: Subcommands) -> None:
     x = _add(
         sub,
         "explain",
@@ -168,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
         "0  explained (an unknown ID is unusable input: close matches are suggested)",
     )
     x.add_argument("id", metavar="ID", help="requirement ID, e.g. PKG-REQ-005 (any case)")
+
+
+def _add_kernels(sub: Subcommands) -> None:
+    from bpfcert.targets import series
 
     kn = _add(
         sub,
@@ -189,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     kf.add_argument("series", nargs="*", help=f"{', '.join(series.SERIES)} (default: all)")
     kf.add_argument("--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)")
 
+
+def _add_probe(sub: Subcommands) -> None:
+    from bpfcert.targets import series
+
     pr = _add(
         sub,
         "probe",
@@ -205,7 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("-o", "--output", help="also save the JSON report here")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import re
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,12 @@ from bpfcert.checks import check_package
 from bpfcert.checks.artifacts import MAX_ARTIFACT_BYTES, MAX_PACKAGE_BYTES
 from bpfcert.elf import BpfObject, extract_embedded
 from bpfcert.errors import BpfcertError, FormatError
-from bpfcert.knowledge.kernel import format_version
+from bpfcert.knowledge.kernel import KernelVersion, format_version
 from bpfcert.knowledge.licenses import spdx_for_section
 from bpfcert.knowledge.sections import SectionInfo, classify_section
 from bpfcert.package import MANIFEST_NAMES, open_package, validate_manifest
 from bpfcert.results import Status
-from bpfcert.usage import analyze
+from bpfcert.usage import ObjectUsage, analyze
 
 MANIFEST = "bpfpkg.json"
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -149,90 +149,114 @@ def _attach(info: SectionInfo) -> dict[str, Any]:
 def derive_manifest(inputs: list[Input], name: str, version: str, license: str | None) -> dict[str, Any]:
     """The manifest that describes `inputs` truthfully."""
     artifacts, programs, maps = [], [], []
-    helpers: set[str] = set()
-    kfuncs: set[str] = set()
-    prog_types: set[str] = set()
-    map_types: set[str] = set()
-    needed = (0, 0)
+    requires = _Requires()
     licenses: set[str | None] = set()
     portable = True
-    needs_btf = False
     for item in inputs:
         obj = BpfObject.from_bytes(item.data, item.filename)
         usage = analyze(obj)
-        artifacts.append(
-            {
-                "path": item.filename,
-                "sha256": hashlib.sha256(item.data).hexdigest(),
-                "arch": obj.arch,
-                "kind": "elf",
-            }
-        )
-        for prog in obj.programs:
-            info = classify_section(prog.section)
-            if info is None:
-                raise BpfcertError(
-                    f"{item.filename}: program {prog.name} is in section {prog.section!r}, which follows no libbpf "
-                    "convention; its program type cannot be derived"
-                )
-            if not prog.section.isprintable() or any(c.isspace() for c in prog.section):
-                raise BpfcertError(
-                    f"{item.filename}: program {prog.name} is in section {prog.section!r}; a manifest cannot name a "
-                    "section with spaces or control characters (PKG-MAN-002)"
-                )
-            entry: dict[str, Any] = {
-                "name": prog.name,
-                "artifact": item.filename,
-                "section": prog.section,
-                "type": info.prog_type,
-            }
-            if attach := _attach(info):
-                entry["attach"] = attach
-            programs.append(entry)
-        for m in obj.maps:
-            if m.kind == "internal":
-                continue
-            maps.append(
-                {
-                    "name": m.name,
-                    "artifact": item.filename,
-                    "type": m.type,
-                    "key_size": m.key_size or 0,
-                    "value_size": m.value_size or 0,
-                    "max_entries": m.max_entries or 0,
-                    "pinning": m.pinning,
-                }
-            )
-        helpers |= usage.helpers
-        kfuncs |= usage.kfuncs
-        prog_types |= usage.prog_types
-        map_types |= usage.map_types
-        needed = max(needed, usage.min_kernel)
-        needs_btf = needs_btf or bool(usage.btf_needs)
+        artifacts.append(_artifact_entry(item, obj))
+        programs.extend(_program_entries(item.filename, obj))
+        maps.extend(_map_entries(item.filename, obj))
+        requires.add(usage)
         licenses.add(obj.license)
-        has_core = obj.btf_ext is not None and any(obj.btf_ext.core_relos.values())
-        portable = portable and obj.btf is not None and (has_core or not usage.kernel_struct_reads)
-    spdx = license or _spdx(licenses)
-    manifest: dict[str, Any] = {
+        portable = portable and _portable(obj, usage)
+    return {
         "specVersion": SPEC_VERSION,
         "name": name,
         "version": version,
         "summary": f"{name}, packed by bpfcert from {', '.join(i.filename for i in inputs)}",
-        "license": spdx,
+        "license": license or _spdx(licenses),
         "conformsTo": ["package-core", "package-portable"] if portable else ["package-core"],
         "artifacts": artifacts,
         "programs": programs,
         "maps": maps,
-        "requires": {
-            "kernel": f">={format_version(needed)}",
-            "btf": needs_btf,
-            "prog_types": sorted(prog_types),
-            "map_types": sorted(map_types),
-            "helpers": sorted(helpers),
-            "kfuncs": sorted(kfuncs),
-        },
+        "requires": requires.to_json(),
     }
-    return manifest
+
+
+def _artifact_entry(item: Input, obj: BpfObject) -> dict[str, Any]:
+    return {"path": item.filename, "sha256": hashlib.sha256(item.data).hexdigest(), "arch": obj.arch, "kind": "elf"}
+
+
+def _program_entries(artifact: str, obj: BpfObject) -> list[dict[str, Any]]:
+    """The `programs` entries of one object; BpfcertError for a section a manifest cannot describe."""
+    entries = []
+    for prog in obj.programs:
+        info = classify_section(prog.section)
+        if info is None:
+            raise BpfcertError(
+                f"{artifact}: program {prog.name} is in section {prog.section!r}, which follows no libbpf "
+                "convention; its program type cannot be derived"
+            )
+        if not prog.section.isprintable() or any(c.isspace() for c in prog.section):
+            raise BpfcertError(
+                f"{artifact}: program {prog.name} is in section {prog.section!r}; a manifest cannot name a "
+                "section with spaces or control characters (PKG-MAN-002)"
+            )
+        entry: dict[str, Any] = {
+            "name": prog.name,
+            "artifact": artifact,
+            "section": prog.section,
+            "type": info.prog_type,
+        }
+        if attach := _attach(info):
+            entry["attach"] = attach
+        entries.append(entry)
+    return entries
+
+
+def _map_entries(artifact: str, obj: BpfObject) -> list[dict[str, Any]]:
+    """The `maps` entries of one object: its user-declared maps (not .rodata/.data/.bss)."""
+    return [
+        {
+            "name": m.name,
+            "artifact": artifact,
+            "type": m.type,
+            "key_size": m.key_size or 0,
+            "value_size": m.value_size or 0,
+            "max_entries": m.max_entries or 0,
+            "pinning": m.pinning,
+        }
+        for m in obj.maps
+        if m.kind != "internal"
+    ]
+
+
+def _portable(obj: BpfObject, usage: ObjectUsage) -> bool:
+    """Whether an object can claim package-portable: it has BTF, and CO-RE relocations if it reads kernel structs."""
+    has_core = obj.btf_ext is not None and any(obj.btf_ext.core_relos.values())
+    return obj.btf is not None and (has_core or not usage.kernel_struct_reads)
+
+
+@dataclass
+class _Requires:
+    """The manifest's `requires`, gathered over the objects' usage."""
+
+    helpers: set[str] = field(default_factory=set)
+    kfuncs: set[str] = field(default_factory=set)
+    prog_types: set[str] = field(default_factory=set)
+    map_types: set[str] = field(default_factory=set)
+    kernel: KernelVersion = (0, 0)
+    btf: bool = False
+
+    def add(self, usage: ObjectUsage) -> None:
+        self.helpers |= usage.helpers
+        self.kfuncs |= usage.kfuncs
+        self.prog_types |= usage.prog_types
+        self.map_types |= usage.map_types
+        self.kernel = max(self.kernel, usage.min_kernel)
+        self.btf = self.btf or bool(usage.btf_needs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kernel": f">={format_version(self.kernel)}",
+            "btf": self.btf,
+            "prog_types": sorted(self.prog_types),
+            "map_types": sorted(self.map_types),
+            "helpers": sorted(self.helpers),
+            "kfuncs": sorted(self.kfuncs),
+        }
 
 
 def floor_reasons(inputs: list[Input]) -> list[str]:

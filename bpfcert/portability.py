@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bpfcert.knowledge.kernel import KernelVersionError, format_version, parse_requirement, parse_version, satisfies
+from bpfcert.knowledge.kernel import (
+    KernelVersion,
+    KernelVersionError,
+    format_version,
+    parse_requirement,
+    parse_version,
+    satisfies,
+)
 
 if TYPE_CHECKING:
     from bpfcert.package import Package
@@ -236,6 +243,9 @@ def _named(kind: str, name: str, since: tuple[int, int] | None) -> str:
     return f"{kind} {name} ({format_version(since)})" if since else f"{kind} {name}"
 
 
+_NONE: KernelVersion = (0, 0)  # the first kernel of an unmet need that has none (it sorts last)
+
+
 def predict_code(
     needs: CodeNeeds, findings: dict[str, Any], target: str | None = None, kconfig: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -247,12 +257,31 @@ def predict_code(
     Works on any JSON findings."""
     system = _object(findings.get("system"))
     release = str(system.get("release", ""))
-    reasons: list[tuple[tuple[int, int], str]] = []  # (first kernel or (0, 0), reason), for the order
+    unmet: list[tuple[KernelVersion, str]] = []  # (first kernel or (0, 0), reason), for the order
     unknown: list[str] = []
+    _unmet_types(needs, findings, unmet, unknown)
+    _unmet_helpers(needs, findings, unmet, unknown)
+    _unmet_kfuncs(needs, findings, unmet, unknown)
+    if needs.btf and system.get("btf") is False:
+        unmet.append((_NONE, f"kernel BTF (/sys/kernel/btf/vmlinux) missing, needed for {', '.join(needs.btf)}"))
+    _unmet_floor(needs, release, unmet, unknown)
+    kconfig_reasons: list[str] = []
+    _check_kconfig(_object(kconfig), findings, kconfig_reasons, unknown)
+    unmet.extend((_NONE, text) for text in kconfig_reasons)
+    ordered = [text for _, text in sorted(unmet, key=lambda r: r[0], reverse=True)]
+    return {
+        "target": target or release,
+        "meets": not ordered,
+        "limiting": ordered[0] if ordered else None,
+        "reasons": ordered,
+        "unknown": unknown,
+    }
 
-    def unmet(since: tuple[int, int] | None, text: str) -> None:
-        reasons.append((since or (0, 0), text))
 
+def _unmet_types(
+    needs: CodeNeeds, findings: dict[str, Any], unmet: list[tuple[KernelVersion, str]], unknown: list[str]
+) -> None:
+    """The program and map types the code uses that the kernel lacks, or that the findings leave open."""
     for kind, names, key in (
         ("program type", needs.prog_types, "prog_types"),
         ("map type", needs.map_types, "map_types"),
@@ -262,57 +291,59 @@ def predict_code(
             detail = f" ({evidence})" if evidence else ""
             since = _since(kind, name)
             if status == "unsupported":
-                unmet(since, f"{_named(kind, name, since)} missing from this kernel{detail}")
+                unmet.append((since or _NONE, f"{_named(kind, name, since)} missing from this kernel{detail}"))
             elif status != "available":
                 unknown.append(f"{kind} {name}: {status}{detail}")
+
+
+def _unmet_helpers(
+    needs: CodeNeeds, findings: dict[str, Any], unmet: list[tuple[KernelVersion, str]], unknown: list[str]
+) -> None:
+    """Helpers missing from the kernel, or not allowed for a program type whose programs call them."""
     missing, by_type = _helper_findings(findings)
     for helper, types in needs.helpers.items():
         since = _since("helper", helper)
         if helper in missing:
-            unmet(since, f"{_named('helper', helper, since)} missing from this kernel")
+            unmet.append((since or _NONE, f"{_named('helper', helper, since)} missing from this kernel"))
             continue
         for prog_type in types:
             status, evidence = _helper_status(by_type.get(prog_type, {}), helper)
             if prog_type not in by_type:
                 unknown.append(f"helper {helper}: not probed for program type {prog_type}")
             elif status == "not_allowed":
-                unmet(None, f"helper {helper} not allowed for program type {prog_type}")
+                unmet.append((_NONE, f"helper {helper} not allowed for program type {prog_type}"))
             elif status != "available":
                 unknown.append(f"helper {helper} for program type {prog_type}: inconclusive ({evidence})")
+
+
+def _unmet_kfuncs(
+    needs: CodeNeeds, findings: dict[str, Any], unmet: list[tuple[KernelVersion, str]], unknown: list[str]
+) -> None:
     for kfunc in needs.kfuncs:
         status, evidence = _status(_object(findings.get("kfuncs")), kfunc)
         if status == "unsupported":
-            unmet(None, f"kfunc {kfunc} missing from this kernel" + (f" ({evidence})" if evidence else ""))
+            unmet.append((_NONE, f"kfunc {kfunc} missing from this kernel" + (f" ({evidence})" if evidence else "")))
         elif status != "available":
             unknown.append(f"kfunc {kfunc}: {evidence or status}")
-    if needs.btf and system.get("btf") is False:
-        unmet(None, f"kernel BTF (/sys/kernel/btf/vmlinux) missing, needed for {', '.join(needs.btf)}")
+
+
+def _unmet_floor(needs: CodeNeeds, release: str, unmet: list[tuple[KernelVersion, str]], unknown: list[str]) -> None:
+    """The code's kernel floor against the release, when something no probe sees sets that floor."""
     probed_floor = max(
         (s for kind, names in _probed_features(needs) for n in names if (s := _since(kind, n)) is not None),
-        default=(0, 0),
+        default=_NONE,
     )
-    if needs.min_kernel > probed_floor:
-        try:
-            version = parse_version(release)
-        except KernelVersionError as exc:
-            unknown.append(f"kernel floor {format_version(needs.min_kernel)}: {exc}")
-        else:
-            if version < needs.min_kernel:
-                floor = format_version(needs.min_kernel)
-                why = "; ".join(needs.min_kernel_reasons)
-                unmet(needs.min_kernel, f"kernel {format_version(version)} is older than {floor}: {why}")
-    kconfig_reasons: list[str] = []
-    _check_kconfig(_object(kconfig), findings, kconfig_reasons, unknown)
-    for text in kconfig_reasons:
-        unmet(None, text)
-    ordered = [text for _, text in sorted(reasons, key=lambda r: r[0], reverse=True)]
-    return {
-        "target": target or release,
-        "meets": not ordered,
-        "limiting": ordered[0] if ordered else None,
-        "reasons": ordered,
-        "unknown": unknown,
-    }
+    if needs.min_kernel <= probed_floor:
+        return
+    try:
+        version = parse_version(release)
+    except KernelVersionError as exc:
+        unknown.append(f"kernel floor {format_version(needs.min_kernel)}: {exc}")
+        return
+    if version < needs.min_kernel:
+        floor = format_version(needs.min_kernel)
+        why = "; ".join(needs.min_kernel_reasons)
+        unmet.append((needs.min_kernel, f"kernel {format_version(version)} is older than {floor}: {why}"))
 
 
 def _probed_features(needs: CodeNeeds) -> list[tuple[str, tuple[str, ...]]]:

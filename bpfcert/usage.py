@@ -449,28 +449,53 @@ def analyze(obj: BpfObject) -> ObjectUsage:
     """Usage of every entry program of `obj` and of the object as a whole. FormatError on undecodable code."""
     analyzer = _Analyzer(obj)
     programs = [analyzer.program(prog) for prog in obj.programs]
-    reached = analyzer.facts.values()  # every function some program reaches, and only those
+    reached = list(analyzer.facts.values())  # every function some program reaches, and only those
     helpers = frozenset().union(*(p.helpers for p in programs))
     kfuncs = frozenset().union(*(p.kfuncs for p in programs))
     prog_types = frozenset(p.prog_type for p in programs if p.prog_type is not None)
     map_types = frozenset(m.type for m in obj.maps if map_type_by_name(m.type) is not None)
+    needs = [*_type_needs(prog_types, map_types, helpers), *_instruction_needs(programs, reached, kfuncs)]
+    min_kernel, reasons = _min_kernel(needs)
+    return ObjectUsage(
+        programs=programs,
+        helpers=helpers,
+        kfuncs=kfuncs,
+        prog_types=prog_types,
+        map_types=map_types,
+        gpl_only_helpers=frozenset(n for n in helpers if (h := helper_by_name(n)) is not None and h.gpl_only),
+        min_kernel=min_kernel,
+        min_kernel_reasons=reasons,
+        kernel_needs=sorted(set(needs), key=lambda n: (n[0], n[1]), reverse=True),
+        btf_needs=_btf_needs(obj, programs, helpers, kfuncs),
+        kernel_struct_reads=sorted(
+            {f"helper {h}" for h in helpers & KERNEL_READ_HELPERS}
+            | {"loads through BTF-typed kernel pointers" for f in reached if f.kernel_pointer_loads}
+        ),
+    )
 
-    needs: list[tuple[tuple[int, int], str]] = [(features.BPF_SYSCALL, "the bpf() syscall")]
-    for name in sorted(prog_types):
-        pt = prog_type_by_name(name)
-        if pt is not None:
-            needs.append((pt.since, f"program type {name}"))
-    for name in sorted(map_types):
-        mt = map_type_by_name(name)
-        if mt is not None:
-            needs.append((mt.since, f"map type {name}"))
-    gpl_only = set()
-    for name in sorted(helpers):
-        helper = helper_by_name(name)
-        if helper is not None:
-            needs.append((helper.since, f"helper {name}"))
-            if helper.gpl_only:
-                gpl_only.add(name)
+
+def _type_needs(
+    prog_types: frozenset[str], map_types: frozenset[str], helpers: frozenset[str]
+) -> list[tuple[KernelVersion, str]]:
+    """(first kernel, what) of the bpf() syscall and each known program type, map type and helper used."""
+    needs: list[tuple[KernelVersion, str]] = [(features.BPF_SYSCALL, "the bpf() syscall")]
+    for kind, names, lookup in (
+        ("program type", prog_types, prog_type_by_name),
+        ("map type", map_types, map_type_by_name),
+        ("helper", helpers, helper_by_name),
+    ):
+        for name in sorted(names):
+            known = lookup(name)
+            if known is not None:
+                needs.append((known.since, f"{kind} {name}"))
+    return needs
+
+
+def _instruction_needs(
+    programs: list[ProgramUsage], reached: list[_FunctionFacts], kfuncs: frozenset[str]
+) -> list[tuple[KernelVersion, str]]:
+    """(first kernel, what) of the instruction set, instructions, calls, global data and context fields used."""
+    needs: list[tuple[KernelVersion, str]] = []
     isa = max((p.isa for p in programs), default=1)
     if isa > 1:
         needs.append((features.CPU_VERSION_SINCE[isa], f"BPF CPU v{isa} instructions"))
@@ -487,23 +512,7 @@ def analyze(obj: BpfObject) -> ObjectUsage:
     if any(m.startswith(GLOBAL_DATA_PREFIXES) for p in programs for m in p.maps):
         needs.append((features.GLOBAL_DATA, "global data (.rodata/.data/.bss)"))
     needs.extend((f.since, f.name) for f in set().union(*(f.context_fields for f in reached)))
-    min_kernel, reasons = _min_kernel(needs)
-    return ObjectUsage(
-        programs=programs,
-        helpers=helpers,
-        kfuncs=kfuncs,
-        prog_types=prog_types,
-        map_types=map_types,
-        gpl_only_helpers=frozenset(gpl_only),
-        min_kernel=min_kernel,
-        min_kernel_reasons=reasons,
-        kernel_needs=sorted(set(needs), key=lambda n: (n[0], n[1]), reverse=True),
-        btf_needs=_btf_needs(obj, programs, helpers, kfuncs),
-        kernel_struct_reads=sorted(
-            {f"helper {h}" for h in helpers & KERNEL_READ_HELPERS}
-            | {"loads through BTF-typed kernel pointers" for f in reached if f.kernel_pointer_loads}
-        ),
-    )
+    return needs
 
 
 def _btf_needs(

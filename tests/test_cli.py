@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -234,13 +235,49 @@ def copy_source_tree(dest: Path) -> Path:
     return Path(shutil.copytree(ROOT, dest, ignore=skip))
 
 
-@pytest.mark.slow
-def test_wheel_install_works_outside_the_checkout(tmp_path: Path) -> None:
-    """spec/ and the example packages ship in the wheel: an installed bpfcert finds them without a checkout."""
+def _wheel_build_options() -> list[str]:
+    """Build with this interpreter's setuptools (offline) when it meets pyproject.toml's floor and can build a
+    wheel itself (70.1 on; before, with the `wheel` package); else let pip fetch one into an isolated build."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def release(dist: str) -> tuple[int, ...]:
+        try:
+            text = version(dist)
+        except PackageNotFoundError:
+            return ()
+        return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    floor = next(r for r in requires if r.startswith("setuptools>=")).removeprefix("setuptools>=")
+    have = release("setuptools")
+    offline = have >= tuple(map(int, floor.split("."))) and (have >= (70, 1) or release("wheel") != ())
+    return ["--no-build-isolation"] if offline else []
+
+
+@dataclasses.dataclass(frozen=True)
+class Installed:
+    """bpfcert installed from a wheel into a fresh venv, its source tree deleted, run from an unrelated directory."""
+
+    venv: Path
+    purelib: Path
+    elsewhere: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.venv / "bin" / "bpfcert", *args], capture_output=True, text=True,
+                              cwd=self.elsewhere, env=self.env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """A non-editable install: the wheel of a copy of the checkout, runtime dependencies from the test
+    interpreter's environment (no network unless this setuptools is too old to build the wheel)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = copy_source_tree(tmp_path / "src")
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", str(source), "-w", str(wheels), "--no-deps"], check=True, timeout=600)
+    subprocess.run([*pip, "wheel", *_wheel_build_options(), str(source), "-w", str(wheels), "--no-deps"], check=True,
+                   timeout=600)
     shutil.rmtree(source)  # nothing may still point at a source tree
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -254,24 +291,71 @@ def test_wheel_install_works_outside_the_checkout(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-
-    def installed(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([venv / "bin" / "bpfcert", *args], capture_output=True, text=True, cwd=elsewhere,
-                              env=env, timeout=120)
-
     where = subprocess.run([python, "-c", "import bpfcert; print(bpfcert.__file__)"], capture_output=True,
                            text=True, cwd=elsewhere, env=env, check=True).stdout
     assert where.startswith(purelib), where
-    proc = installed("examples", "--reports", "out")
+    return Installed(venv, Path(purelib), elsewhere, env)
+
+
+@pytest.mark.slow
+def test_wheel_install_works_outside_the_checkout(installed: Installed) -> None:
+    """spec/ and the example packages ship in the wheel: an installed bpfcert finds them without a checkout."""
+    proc = installed.run("examples", "--reports", "out")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(list((elsewhere / "out").glob("*.json"))) >= 4
-    example = Path(purelib) / "bpfcert" / "examples" / "xdp-counter-v1"
-    proc = installed("check", str(example))
+    assert len(list((installed.elsewhere / "out").glob("*.json"))) >= 4
+    example = installed.purelib / "bpfcert" / "examples" / "xdp-counter-v1"
+    proc = installed.run("check", str(example))
     assert proc.returncode == 0 and "verdict: conformant" in proc.stdout, proc.stdout + proc.stderr
-    proc = installed("requirements")
+    proc = installed.run("requirements")
     assert proc.returncode == 0 and "PKG-MAN-001" in proc.stdout, proc.stderr
-    proc = installed("explain", "PKG-ART-001")
+    proc = installed.run("explain", "PKG-ART-001")
     assert proc.returncode == 0 and "MUST" in proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
+def test_wheel_install_gives_the_guest_agent_its_bpfcert(installed: Installed) -> None:
+    """The command line a VM's init runs the agent with names the installed agent, and its --path entries,
+    put on an isolated interpreter's path as the agent does, import the installed bpfcert (no VM needed)."""
+    show = "import json; from bpfcert.targets.vm import agent_argv; print(json.dumps(agent_argv(False)))"
+    argv = json.loads(subprocess.run([installed.venv / "bin" / "python", "-c", show], capture_output=True, text=True,
+                                     cwd=installed.elsewhere, env=installed.env, check=True).stdout)
+    site = installed.purelib.resolve()
+    assert argv[1:3] == ["-I", "-S"] and Path(argv[3]) == site / "bpfcert" / "targets" / "agent.py", argv
+    assert Path(argv[3]).is_file()
+    paths = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--path"]
+    guest = "import sys; sys.path += sys.argv[1:]; import bpfcert.targets.ops; print(bpfcert.__file__)"
+    where = subprocess.run([argv[0], "-I", "-S", "-c", guest, *paths], capture_output=True, text=True,
+                           cwd=installed.elsewhere, env=installed.env, check=True).stdout
+    assert Path(where.strip()) == site / "bpfcert" / "__init__.py", where
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="probing the host kernel needs root")
+def test_wheel_install_probes_the_host(installed: Installed) -> None:
+    """`bpfcert probe --target host`, with a prediction for an installed example, from the wheel install."""
+    example = installed.purelib / "bpfcert" / "examples" / "xdp-counter-v1"
+    proc = installed.run("probe", "--target", "host", "--package", str(example), "-o", "probe.json", "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((installed.elsewhere / "probe.json").read_text())
+    jsonschema.validate(report, spec.schema("probe"))
+    (target,) = report["targets"]
+    assert target["findings"]["prog_types"]["xdp"]["status"] == "available"
+    (package,) = report["packages"]
+    assert package["name"] == "xdp-counter" and [p["meets"] for p in package["predictions"]] == [True], package
+
+
+@pytest.mark.vm
+@pytest.mark.slow
+def test_wheel_install_boots_a_vm(installed: Installed) -> None:
+    """A VM's guest agent runs bpfcert from the wheel install (site-packages on its path, no source tree)."""
+    from bpfcert.targets.vm import unavailable
+
+    if (problem := unavailable("5.10")) is not None:
+        pytest.skip(str(problem))
+    proc = installed.run("probe", "--target", "5.10", "-o", "probe.json", "-q", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (target,) = json.loads((installed.elsewhere / "probe.json").read_text())["targets"]
+    assert target["findings"]["system"]["release"].startswith("5.10."), target["findings"]["system"]
 
 
 def test_readme_first_package_walk_through(tmp_path: Path) -> None:

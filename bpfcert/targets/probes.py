@@ -503,52 +503,23 @@ def probe_kernel(
     facts = system_facts()
     prog_types = {name: prober.probe_prog_type(name) for name in bpf.PROG_TYPES[1:]}
     clock.lap("prog_types")
-    try:
-        btf_fd = bpf.btf_load(_minimal_btf())
-    except bpf.BpfSyscallError:
-        btf_fd = -1
-    try:
-        map_types = {name: prober.probe_map_type(name, btf_fd) for name in bpf.MAP_TYPES[1:]}
-    finally:
-        if btf_fd >= 0:
-            bpf.close(btf_fd)
+    map_types = _probe_map_types(prober)
     clock.lap("map_types")
-    attach_types = {
-        prog_type: {a: prober.probe_attach_type(prog_type, a).status for a in attaches}
-        for prog_type, attaches in ATTACH_TYPES_AT_LOAD.items()
-        if prog_types[prog_type].status == AVAILABLE
-    }
+    attach_types = _probe_attach_types(prober, prog_types)
     link_types = {name: prober.probe_link_type(name).to_json() for name in LINK_PROBES}
-    wanted = {t: prog_types.get(t, _UNKNOWN) for t in dict.fromkeys(helper_prog_types)}
-    probed = [t for t, f in wanted.items() if f.status == AVAILABLE]
-    skipped = {
-        t: ": ".join(filter(None, [f"program type {f.status}", f.evidence]))
-        for t, f in wanted.items()
-        if f.status != AVAILABLE
-    }
-    known = prober.helper_count()
-    helpers = {
-        t: _split({f"bpf_{bpf.HELPER_NAMES[i]}": prober.probe_helper(t, i) for i in range(1, known)}) for t in probed
-    }
+    helpers = _probe_helpers(prober, prog_types, helper_prog_types)
     clock.lap("helpers")
-    keys = list(kconfig)
-    source, config = read_kconfig(facts["release"]) if keys else (None, {})
     out: dict[str, Any] = {
         "system": facts,
         "prog_types": {k: v.to_json() for k, v in prog_types.items()},
         "map_types": {k: v.to_json() for k, v in map_types.items()},
         "attach_types": attach_types,
         "link_types": link_types,
-        "helpers": {
-            "probed_prog_types": probed,
-            "skipped_prog_types": skipped,
-            "missing": [f"bpf_{name}" for name in bpf.HELPER_NAMES[known:]],
-            "by_prog_type": helpers,
-        },
+        "helpers": helpers,
         "isa": {k: v.to_json() for k, v in prober.probe_isa().items()},
         "bounded_loops": prober.probe_bounded_loops().to_json(),
         "large_programs": prober.probe_large_programs().to_json(),
-        "kconfig": {"source": source, "values": {k: config.get(k) for k in keys}},
+        "kconfig": _kconfig_values(facts["release"], list(kconfig)),
     }
     clock.lap("isa_and_limits")
     names = list(kfuncs)
@@ -559,3 +530,51 @@ def probe_kernel(
     return out
 
 
+def _probe_map_types(prober: Prober) -> dict[str, Finding]:
+    """Every map type, with a minimal BTF loaded for the types that need one (none if the kernel refuses it)."""
+    try:
+        btf_fd = bpf.btf_load(_minimal_btf())
+    except bpf.BpfSyscallError:
+        btf_fd = -1
+    try:
+        return {name: prober.probe_map_type(name, btf_fd) for name in bpf.MAP_TYPES[1:]}
+    finally:
+        if btf_fd >= 0:
+            bpf.close(btf_fd)
+
+
+def _probe_attach_types(prober: Prober, prog_types: dict[str, Finding]) -> dict[str, dict[str, str]]:
+    """The load-time attach types of each available program type that has them."""
+    return {
+        prog_type: {a: prober.probe_attach_type(prog_type, a).status for a in attaches}
+        for prog_type, attaches in ATTACH_TYPES_AT_LOAD.items()
+        if prog_types[prog_type].status == AVAILABLE
+    }
+
+
+def _probe_helpers(prober: Prober, prog_types: dict[str, Finding], wanted: Iterable[str]) -> dict[str, Any]:
+    """Every helper of the kernel's table for each `wanted` program type it has, why the others were skipped,
+    and the helpers bpfcert knows past the end of the kernel's table."""
+    findings = {t: prog_types.get(t, _UNKNOWN) for t in dict.fromkeys(wanted)}
+    probed = [t for t, f in findings.items() if f.status == AVAILABLE]
+    skipped = {
+        t: ": ".join(filter(None, [f"program type {f.status}", f.evidence]))
+        for t, f in findings.items()
+        if f.status != AVAILABLE
+    }
+    known = prober.helper_count()
+    return {
+        "probed_prog_types": probed,
+        "skipped_prog_types": skipped,
+        "missing": [f"bpf_{name}" for name in bpf.HELPER_NAMES[known:]],
+        "by_prog_type": {
+            t: _split({f"bpf_{bpf.HELPER_NAMES[i]}": prober.probe_helper(t, i) for i in range(1, known)})
+            for t in probed
+        },
+    }
+
+
+def _kconfig_values(release: str, keys: list[str]) -> dict[str, Any]:
+    """The asked-for CONFIG_ keys from the running kernel's config, and where it was read (nothing read if none)."""
+    source, config = read_kconfig(release) if keys else (None, {})
+    return {"source": source, "values": {k: config.get(k) for k in keys}}

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import bpfcert
+from bpfcert.bundled import PACKAGE
 from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets import initramfs
 from bpfcert.targets.info import TargetInfo
@@ -73,15 +73,17 @@ def unavailable(series: str) -> TargetError | None:
 
 
 def agent_argv(faults: bool) -> list[str]:
-    """How the initramfs runs the agent: the host's python (a real binary), isolated, bpfcert on its path."""
-    repo = Path(bpfcert.__file__).resolve().parent.parent
+    """How the initramfs runs the agent: the host's python (a real binary), isolated, this bpfcert on its path.
+
+    The guest sees the host's root read-only, so the directory this bpfcert was imported from -- the checkout's
+    root, or the site-packages a wheel installed it into -- gives the guest the same bpfcert in either layout."""
     argv = [
         os.path.realpath(sys.executable),
         "-I",
         "-S",
-        str(repo / "bpfcert" / "targets" / "agent.py"),
+        str(PACKAGE / "targets" / "agent.py"),
         "--path",
-        str(repo),
+        str(PACKAGE.parent),
         "--path",
         sysconfig.get_paths()["purelib"],
         "--device",
@@ -437,7 +439,7 @@ def _compile_bpfcert() -> None:
     import compileall
 
     with contextlib.suppress(OSError):
-        compileall.compile_dir(str(Path(bpfcert.__file__).resolve().parent), quiet=2)
+        compileall.compile_dir(str(PACKAGE), quiet=2)
 
 
 def prepare(series: str, **options: Any) -> VmTarget:

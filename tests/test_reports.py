@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bpfcert import spec
@@ -334,6 +334,7 @@ def test_lone_surrogate_and_c1_controls_are_escaped() -> None:
 
 
 @given(st.text(alphabet=st.sampled_from(list("MITGPL-2.0only ()ANDORWITHLicenseRef:+\x00\ud800é/_")), max_size=40))
+@example("()")  # boolean.py raised IndexError on it
 def test_spdx_parser_answers_and_pack_writes_only_valid_spdx(text: str) -> None:
     from bpfcert.knowledge.licenses import parse_spdx, spdx_for_section
 

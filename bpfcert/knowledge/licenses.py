@@ -69,6 +69,8 @@ def parse_spdx(expression: str) -> tuple[str | None, str | None]:
         parsed = licensing.parse(expression, strict=True)
     except ExpressionError as exc:
         return None, str(exc)
+    except (IndexError, TypeError, ValueError, AttributeError):  # boolean.py trips on some malformed input, e.g. "()"
+        return None, "not a well-formed licence expression"
     if parsed is None:
         return None, "the expression is empty"
     unknown = [k for k in licensing.unknown_license_keys(parsed) if not _LICENSE_REF.fullmatch(k)]

@@ -1,7 +1,8 @@
 """The enums of include/uapi/linux/bpf.h that bpfcert uses: tuples of lowercase names, index = enum value.
 
 The one copy of these values (bpf(2) in the guest agent and bpfcert.knowledge read it), so plain data that
-imports nothing. Last entries: netfilter (Linux 6.4), arena (6.9), netkit_peer (6.7), cgrp_storage_delete (6.2).
+imports nothing. Last entries: netfilter (Linux 6.4), arena (6.9), netkit_peer (6.7), cgrp_storage_delete (6.2), sockmap
+links (6.10).
 """
 
 
@@ -38,6 +39,11 @@ ATTACH_TYPES = _enum(
     "sk_reuseport_select_or_migrate perf_event trace_kprobe_multi lsm_cgroup struct_ops netfilter "
     "tcx_ingress tcx_egress trace_uprobe_multi cgroup_unix_connect cgroup_unix_sendmsg cgroup_unix_recvmsg "
     "cgroup_unix_getpeername cgroup_unix_getsockname netkit_primary netkit_peer"
+)
+# enum bpf_link_type, lowercased without BPF_LINK_TYPE_ (index = value); links since 5.7, sockmap since 6.10.
+LINK_TYPES = _enum(
+    "unspec raw_tracepoint tracing cgroup iter netns xdp perf_event kprobe_multi struct_ops netfilter tcx "
+    "uprobe_multi netkit sockmap"
 )
 # BPF_FUNC_* in enum order (index = helper id), from the UAPI __BPF_FUNC_MAPPER (through Linux 6.2).
 HELPER_NAMES = _enum(

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from bpfcert.errors import BpfcertError
 from bpfcert.uapi import ATTACH_TYPES as ATTACH_TYPES
 from bpfcert.uapi import HELPER_NAMES as HELPER_NAMES
+from bpfcert.uapi import LINK_TYPES as LINK_TYPES
 from bpfcert.uapi import MAP_TYPES as MAP_TYPES
 from bpfcert.uapi import PROG_TYPES as PROG_TYPES
 
@@ -25,10 +26,18 @@ BPF_MAP_CREATE = 0
 BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_PROG_LOAD = 5
+BPF_OBJ_PIN = 6
+BPF_OBJ_GET = 7
 BPF_PROG_TEST_RUN = 10
+BPF_PROG_GET_NEXT_ID = 11
+BPF_MAP_GET_NEXT_ID = 12
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_MAP_GET_FD_BY_ID = 14
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_BTF_LOAD = 18
 BPF_LINK_CREATE = 28
+BPF_LINK_GET_FD_BY_ID = 30
+BPF_LINK_GET_NEXT_ID = 31  # Linux 5.8
 
 ENOTSUPP = 524  # the kernel-internal "operation not supported" errno that bpf(2) can leak to user space
 DEFAULT_LOG_SIZE = 1 << 20
@@ -128,10 +137,12 @@ def try_prog_load(
     expected_attach_type: int = 0,
     attach_btf_id: int = 0,
     prog_flags: int = 0,
+    name: str = "",
     log: LogBuffer | None = None,
     log_level: int = 1,
 ) -> tuple[int, int]:
-    """BPF_PROG_LOAD without raising: (fd, 0) or (-1, errno); the verifier log, if any, is left in `log`."""
+    """BPF_PROG_LOAD without raising: (fd, 0) or (-1, errno); the verifier log, if any, is left in `log`.
+    `name` (at most 15 of [A-Za-z0-9_.]) is what bpf_prog_info and bpftool show."""
     insn_buf = ctypes.create_string_buffer(insns, len(insns))
     lic = ctypes.create_string_buffer(license.encode())
     if log is not None:
@@ -148,7 +159,7 @@ def try_prog_load(
             _addr(log.buffer) if log is not None else 0,
             0,
             prog_flags,
-            b"",
+            name.encode(),
             0,
             expected_attach_type,
             0,
@@ -175,14 +186,15 @@ def prog_load(
     expected_attach_type: int = 0,
     attach_btf_id: int = 0,
     prog_flags: int = 0,
+    name: str = "",
 ) -> int:
     """Load a program and return its fd; on failure reload with a verifier log and raise BpfSyscallError."""
-    opts = {"expected_attach_type": expected_attach_type, "attach_btf_id": attach_btf_id}
-    fd, err = try_prog_load(prog_type, insns, license, prog_flags=prog_flags, log=None, **opts)
+    opts = {"expected_attach_type": expected_attach_type, "attach_btf_id": attach_btf_id, "prog_flags": prog_flags}
+    fd, err = try_prog_load(prog_type, insns, license, name=name, log=None, **opts)
     if fd >= 0:
         return fd
     log = LogBuffer()
-    fd, err2 = try_prog_load(prog_type, insns, license, prog_flags=prog_flags, log=log, **opts)
+    fd, err2 = try_prog_load(prog_type, insns, license, name=name, log=log, **opts)
     if fd >= 0:  # loads with a log but not without: keep it, it is a valid program
         return fd
     raise BpfSyscallError("BPF_PROG_LOAD", err2 or err, log.text())
@@ -201,6 +213,7 @@ def try_map_create(
     btf_value_type_id: int = 0,
     btf_vmlinux_value_type_id: int = 0,
     map_extra: int = 0,
+    name: str = "",
 ) -> tuple[int, int]:
     """BPF_MAP_CREATE without raising: (fd, 0) or (-1, errno)."""
     attr = ctypes.create_string_buffer(
@@ -213,7 +226,7 @@ def try_map_create(
             map_flags,
             inner_map_fd,
             0,
-            b"",
+            name.encode(),
             0,
             btf_fd,
             btf_key_type_id,
@@ -226,9 +239,11 @@ def try_map_create(
     return _call(BPF_MAP_CREATE, attr)
 
 
-def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, map_flags: int = 0) -> int:
+def map_create(
+    map_type: int, key_size: int, value_size: int, max_entries: int, map_flags: int = 0, *, name: str = ""
+) -> int:
     """Create a map and return its fd; BpfSyscallError on failure."""
-    fd, err = try_map_create(map_type, key_size, value_size, max_entries, map_flags)
+    fd, err = try_map_create(map_type, key_size, value_size, max_entries, map_flags, name=name)
     if fd < 0:
         raise BpfSyscallError("BPF_MAP_CREATE", err)
     return fd
@@ -309,9 +324,11 @@ def prog_test_run(
     )
 
 
-def obj_get_info_by_fd(fd: int, info_size: int = 256) -> bytes:
-    """BPF_OBJ_GET_INFO_BY_FD: the raw bpf_{prog,map,btf,link}_info bytes the kernel filled in."""
-    info = ctypes.create_string_buffer(info_size)
+def obj_get_info_by_fd(fd: int, info_size: int = 256, request: bytes = b"") -> bytes:
+    """BPF_OBJ_GET_INFO_BY_FD: the raw bpf_{prog,map,btf,link}_info bytes the kernel filled in, as many as
+    this kernel's struct has (older kernels have shorter ones). `request` presets the struct's leading bytes
+    (array lengths and buffer pointers the kernel fills); the rest is zero, as the kernel requires."""
+    info = ctypes.create_string_buffer(request, info_size)
     attr = ctypes.create_string_buffer(struct.pack("=IIQ", fd, info_size, _addr(info)), 16)
     ret, err = _call(BPF_OBJ_GET_INFO_BY_FD, attr)
     if ret < 0:
@@ -339,3 +356,236 @@ def try_link_create(prog_fd: int, target: int, attach_type: int, flags: int = 0)
     as the attach type defines; the type-specific union is left zero."""
     attr = ctypes.create_string_buffer(struct.pack("=IIII", prog_fd, target, attach_type, flags), 64)
     return _call(BPF_LINK_CREATE, attr)
+
+
+# Kernel state by id, as the kernel sees it (needs CAP_SYS_ADMIN): every program, map and link, whoever owns it.
+_NEXT_ID = {"prog": BPF_PROG_GET_NEXT_ID, "map": BPF_MAP_GET_NEXT_ID, "link": BPF_LINK_GET_NEXT_ID}
+_FD_BY_ID = {"prog": BPF_PROG_GET_FD_BY_ID, "map": BPF_MAP_GET_FD_BY_ID, "link": BPF_LINK_GET_FD_BY_ID}
+_ENOENT = 2
+
+
+def _id_attr(value: int) -> ctypes.Array[ctypes.c_char]:
+    # {start_id | prog_id | map_id | link_id; next_id; open_flags}
+    return ctypes.create_string_buffer(struct.pack("=III", value, 0, 0), 12)
+
+
+def object_ids(kind: str) -> list[int]:
+    """The ids of every `kind` ("prog", "map", "link") the kernel holds, ascending (BPF_*_GET_NEXT_ID).
+    BpfSyscallError on failure: EINVAL for links before Linux 5.8, EPERM without CAP_SYS_ADMIN."""
+    found: list[int] = []
+    while True:
+        attr = _id_attr(found[-1] if found else 0)
+        ret, err = _call(_NEXT_ID[kind], attr)
+        if ret < 0:
+            if err == _ENOENT:
+                return found
+            raise BpfSyscallError(f"BPF_{kind.upper()}_GET_NEXT_ID", err)
+        found.append(struct.unpack_from("=I", attr, 4)[0])
+
+
+def fd_by_id(kind: str, object_id: int) -> int | None:
+    """A new fd for the `kind` with `object_id` (BPF_*_GET_FD_BY_ID), or None when it no longer exists."""
+    ret, err = _call(_FD_BY_ID[kind], _id_attr(object_id))
+    if ret < 0:
+        if err == _ENOENT:
+            return None
+        raise BpfSyscallError(f"BPF_{kind.upper()}_GET_FD_BY_ID", err)
+    return ret
+
+
+def _name(table: tuple[str, ...], value: int) -> str:
+    """An enum value's name, or the number itself for a value newer than the table."""
+    return table[value] if 0 <= value < len(table) else str(value)
+
+
+def _u32(raw: bytes, offset: int) -> int:
+    """A __u32 field of an info struct; 0 when this kernel's struct ends before it (as the kernel zero-fills)."""
+    return struct.unpack_from("=I", raw, offset)[0] if len(raw) >= offset + 4 else 0
+
+
+def _u64(raw: bytes, offset: int) -> int:
+    return struct.unpack_from("=Q", raw, offset)[0] if len(raw) >= offset + 8 else 0
+
+
+def _cstr(raw: bytes, offset: int, size: int) -> str:
+    return raw[offset : offset + size].partition(b"\0")[0].decode("utf-8", "replace")
+
+
+# Offsets in struct bpf_prog_info / bpf_map_info / bpf_link_info (include/uapi/linux/bpf.h; all before 5.10
+# except where noted). The link_info union starts at 16 (it holds __u64 members).
+_PROG_NR_MAP_IDS, _PROG_MAP_IDS, _PROG_NAME = 52, 56, 64
+_LINK_UNION = 16
+_INFO_SIZE = 256  # more than any kernel's struct so far; the kernel requires the bytes past its own to be zero
+
+
+def decode_prog_info(raw: bytes, map_ids: list[int] | None = None) -> dict[str, object]:
+    """The fields of a bpf_prog_info bpfcert compares: id, type (name), name, tag (hex), map_ids."""
+    return {
+        "id": _u32(raw, 4),
+        "type": _name(PROG_TYPES, _u32(raw, 0)),
+        "name": _cstr(raw, _PROG_NAME, 16),
+        "tag": raw[8:16].hex(),
+        "map_ids": list(map_ids or []),
+    }
+
+
+def decode_map_info(raw: bytes) -> dict[str, object]:
+    """The fields of a bpf_map_info: id, type (name), name, key_size, value_size, max_entries, flags."""
+    return {
+        "id": _u32(raw, 4),
+        "type": _name(MAP_TYPES, _u32(raw, 0)),
+        "name": _cstr(raw, 24, 16),
+        "key_size": _u32(raw, 8),
+        "value_size": _u32(raw, 12),
+        "max_entries": _u32(raw, 16),
+        "flags": _u32(raw, 20),
+    }
+
+
+def decode_link_info(raw: bytes, tp_name: str = "") -> dict[str, object]:
+    """The fields of a bpf_link_info: id, type (name), prog_id, and the attach point of the link types
+    where it is plain numbers (xdp, tcx, netkit: ifindex; cgroup: cgroup_id; netns: netns_ino; tracing:
+    target object and BTF type; raw_tracepoint: tp_name, read by link_info with a buffer of its own)."""
+    link_type = _name(LINK_TYPES, _u32(raw, 0))
+    out: dict[str, object] = {"id": _u32(raw, 4), "type": link_type, "prog_id": _u32(raw, 8)}
+    u = _LINK_UNION
+    if link_type == "raw_tracepoint":
+        out["tp_name"] = tp_name
+    elif link_type == "tracing":
+        out.update(
+            attach_type=_name(ATTACH_TYPES, _u32(raw, u)),
+            target_obj_id=_u32(raw, u + 4),
+            target_btf_id=_u32(raw, u + 8),
+        )
+    elif link_type == "cgroup":
+        out.update(cgroup_id=_u64(raw, u), attach_type=_name(ATTACH_TYPES, _u32(raw, u + 8)))
+    elif link_type == "netns":
+        out.update(netns_ino=_u32(raw, u), attach_type=_name(ATTACH_TYPES, _u32(raw, u + 4)))
+    elif link_type == "xdp":
+        out["ifindex"] = _u32(raw, u)
+    elif link_type in ("tcx", "netkit"):
+        out.update(ifindex=_u32(raw, u), attach_type=_name(ATTACH_TYPES, _u32(raw, u + 4)))
+    return out
+
+
+def prog_info(fd: int) -> dict[str, object]:
+    """decode_prog_info of a program fd, with the ids of the maps it uses (a second call sized for them)."""
+    raw = obj_get_info_by_fd(fd, _INFO_SIZE)
+    count = _u32(raw, _PROG_NR_MAP_IDS)
+    if not count:
+        return decode_prog_info(raw)
+    ids = ctypes.create_string_buffer(4 * count)
+    request = bytes(_PROG_NR_MAP_IDS) + struct.pack("=IQ", count, _addr(ids))
+    raw = obj_get_info_by_fd(fd, _INFO_SIZE, request)
+    filled = min(count, _u32(raw, _PROG_NR_MAP_IDS))  # maps cannot be added to a loaded program, but be safe
+    return decode_prog_info(raw, list(struct.unpack_from(f"={filled}I", ids)))
+
+
+def map_info(fd: int) -> dict[str, object]:
+    """decode_map_info of a map fd."""
+    return decode_map_info(obj_get_info_by_fd(fd, _INFO_SIZE))
+
+
+def link_info(fd: int) -> dict[str, object]:
+    """decode_link_info of a link fd. A first call with the union zero tells the link type (a pointer there
+    means something else to each type); a raw tracepoint gets a second one with a buffer for its name."""
+    raw = obj_get_info_by_fd(fd, _INFO_SIZE)
+    if _name(LINK_TYPES, _u32(raw, 0)) != "raw_tracepoint":
+        return decode_link_info(raw)
+    name = ctypes.create_string_buffer(256)
+    request = bytes(_LINK_UNION) + struct.pack("=QI", _addr(name), len(name))
+    return decode_link_info(obj_get_info_by_fd(fd, _INFO_SIZE, request), name.value.decode("utf-8", "replace"))
+
+
+INFO = {"prog": prog_info, "map": map_info, "link": link_info}
+
+
+def objects(kind: str) -> list[dict[str, object]]:
+    """The info of every `kind` the kernel holds; one that vanishes while being read is left out."""
+    found = []
+    for object_id in object_ids(kind):
+        fd = fd_by_id(kind, object_id)
+        if fd is None:
+            continue
+        try:
+            found.append(INFO[kind](fd))
+        finally:
+            close(fd)
+    return found
+
+
+def obj_pin(fd: int, path: str) -> None:
+    """BPF_OBJ_PIN: pin a program, map or link fd at `path` on a bpffs."""
+    name = ctypes.create_string_buffer(path.encode())
+    ret, err = _call(BPF_OBJ_PIN, ctypes.create_string_buffer(struct.pack("=QII", _addr(name), fd, 0), 16))
+    if ret < 0:
+        raise BpfSyscallError(f"BPF_OBJ_PIN {path}", err)
+
+
+def obj_get(path: str) -> int:
+    """BPF_OBJ_GET: a new fd for the object pinned at `path`."""
+    name = ctypes.create_string_buffer(path.encode())
+    ret, err = _call(BPF_OBJ_GET, ctypes.create_string_buffer(struct.pack("=QII", _addr(name), 0, 0), 16))
+    if ret < 0:
+        raise BpfSyscallError(f"BPF_OBJ_GET {path}", err)
+    return ret
+
+
+# The names of bpf fds' anonymous inodes; a link made by BPF_LINK_CREATE is "bpf_link", one from
+# BPF_LINK_GET_FD_BY_ID or BPF_OBJ_GET "bpf-link".
+_ANON_INODE_KINDS = {
+    "anon_inode:bpf-prog": "prog",
+    "anon_inode:bpf-map": "map",
+    "anon_inode:bpf_link": "link",
+    "anon_inode:bpf-link": "link",
+}
+
+
+def fd_kind(fd: int) -> str:
+    """The kind of a bpf fd, "prog", "map" or "link", from the name of its anonymous inode (any other
+    name as it is, so that something new shows rather than vanishes)."""
+    name = os.readlink(f"/proc/self/fd/{fd}")
+    return _ANON_INODE_KINDS.get(name, name)
+
+
+def pins(bpffs: str = "/sys/fs/bpf") -> list[dict[str, object]]:
+    """Every object pinned under the directory `bpffs`: {"path", "kind", "id"}, sorted by path.
+
+    Symbolic links are never followed and other mounts below `bpffs` are not entered: each pin is opened
+    with O_PATH | O_NOFOLLOW relative to its directory's fd, checked to be a file on this file system, and
+    only that very inode is handed to BPF_OBJ_GET (through /proc/self/fd). ENOENT from it is skipped: a pin
+    removed meanwhile, or the kernel's own bpf_preload iterators (progs.debug, maps.debug) in a new mount."""
+    import stat
+
+    root = os.path.realpath(bpffs)
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"bpffs directory {bpffs} does not exist or is not a directory")
+    device = os.stat(root).st_dev
+    found: list[dict[str, object]] = []
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
+        if os.fstat(dirfd).st_dev != device:
+            dirnames.clear()
+            continue
+        for filename in filenames:
+            try:
+                path_fd = os.open(filename, os.O_PATH | os.O_NOFOLLOW, dir_fd=dirfd)
+            except FileNotFoundError:
+                continue
+            try:
+                st = os.fstat(path_fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_dev != device:
+                    continue
+                path = os.path.join(dirpath, filename)
+                try:
+                    fd = obj_get(f"/proc/self/fd/{path_fd}")
+                except BpfSyscallError as exc:
+                    if exc.errno == _ENOENT:
+                        continue
+                    raise BpfSyscallError(f"BPF_OBJ_GET {path}", exc.errno) from None
+            finally:
+                os.close(path_fd)
+            try:
+                found.append({"path": path, "kind": fd_kind(fd), "id": _u32(obj_get_info_by_fd(fd, _INFO_SIZE), 4)})
+            finally:
+                close(fd)
+    return sorted(found, key=lambda pin: str(pin["path"]))

@@ -2,13 +2,14 @@
 
 The guest agent and the host target both run an op through bpfcert.targets.agent.lookup: the agent's own
 ops (hello, dmesg) answer without this module, the rest are OPS[op](**args): probes, loading and
-test-running programs, runner processes. Results and arguments stay JSON-able (bytes travel as hex). Stdlib
-+ ctypes only at import: this module starts inside the guest, under TCG.
+test-running programs, the kernel's BPF state, runner processes. Results and arguments stay JSON-able
+(bytes travel as hex). Stdlib + ctypes only at import: this module starts inside the guest, under TCG.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from errno import EINVAL
 from typing import Any
 
 from bpfcert.targets import bpf
@@ -41,7 +42,25 @@ def prog_test_run(
     return {"retval": run.retval, "duration_ns": run.duration_ns, "data_out_hex": run.data_out.hex()}
 
 
+def kernel_state(bpffs: str = "/sys/fs/bpf") -> dict[str, Any]:
+    """Every program, map and link on this kernel and every pin under `bpffs`, read from the kernel itself
+    (GET_NEXT_ID, GET_FD_BY_ID, OBJ_GET_INFO_BY_FD, bpffs), not from any runtime's account:
+    {"programs", "maps", "links", "pins", "unsupported"}; "unsupported" lists "links" on a kernel that cannot
+    enumerate them (before 5.8: EINVAL), whose "links" is then empty."""
+    state: dict[str, Any] = {"programs": bpf.objects("prog"), "maps": bpf.objects("map"), "unsupported": []}
+    try:
+        state["links"] = bpf.objects("link")
+    except bpf.BpfSyscallError as exc:
+        if exc.errno != EINVAL:
+            raise
+        state["links"] = []
+        state["unsupported"].append("links")
+    state["pins"] = bpf.pins(bpffs)
+    return state
+
+
 OPS: dict[str, Callable[..., Any]] = {
+    "kernel_state": kernel_state,
     "probe": probe,
     "prog_test_run": prog_test_run,
     "runner_start": runner_start,

@@ -170,11 +170,9 @@ class Start(Command[Hello]):
         return Hello(reply["protocol_version"], runtime, Claims.from_json(reply["claims"]))
 
     def judge(self, value: Hello) -> str | None:
-        if value.protocol_version != self.protocol_version:
-            return f"protocol version mismatch: the runner speaks {value.protocol_version}, bpfcert speaks " + str(
-                self.protocol_version
-            )
-        return None
+        theirs, ours = value.protocol_version, self.protocol_version
+        mismatch = f"protocol version mismatch: the runner speaks {theirs}, bpfcert speaks {ours}"
+        return None if theirs == ours else mismatch
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,18 @@ class TargetError(BpfcertError):
         super().__init__(message)
         self.kind = TargetErrorKind(kind)
         self.console = console
+
+
+class RunnerProtocolError(BpfcertError):
+    """A runner that broke the runner protocol at one step (start, install, ...): printed something that is not
+    JSON, answered off-schema or contradicting its request, died or did not answer in time. The runner is stopped
+    by then; `stderr` is the tail of what it wrote there (its last line shows in the message)."""
+
+    def __init__(self, step: str, reason: str, stderr: str = "", runner: str = "") -> None:
+        super().__init__(step, reason)
+        self.step, self.reason, self.stderr, self.runner = step, reason, stderr, runner
+
+    def __str__(self) -> str:
+        where = f"runner {self.runner}: {self.step}" if self.runner else self.step
+        last = self.stderr.strip().splitlines()[-1:]
+        return f"{where}: {self.reason}" + (f" (stderr: {last[0][:300]})" if last else "")

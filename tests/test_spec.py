@@ -87,7 +87,7 @@ def test_catalogue_profiles_are_declared() -> None:
     assert spec.profiles()["package-portable"] == ["package-portable", "package-core"]
 
 
-@pytest.mark.parametrize("name", ["package", "requirements"])
+@pytest.mark.parametrize("name", ["package", "requirements", "runner"])
 def test_schemas_are_valid_2020_12_schemas(name: str) -> None:
     schema = spec.schema(name)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -232,4 +232,4 @@ def test_pyproject_ships_every_package_and_the_data() -> None:
     }
     mapped = set(setuptools_config["package-dir"])
     assert set(setuptools_config["packages"]) == on_disk | mapped
-    assert {setuptools_config["package-dir"][m] for m in mapped} == {"spec", "examples"}
+    assert {setuptools_config["package-dir"][m] for m in mapped} == {"spec", "examples", "runners"}

@@ -28,6 +28,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = REPO / "runners" / "reference"
 V1, V2 = REPO / "examples" / "xdp-counter-v1", REPO / "examples" / "xdp-counter-v2"
+TRACING, SOCKET_FILTER = REPO / "examples" / "core-tracing", REPO / "examples" / "socket-filter"
 MAP = "proto_counters"
 UDP = 17
 
@@ -179,6 +180,40 @@ def test_install_list_status_uninstall_leave_zero_residue(host: Host) -> None:
     )
 
 
+def test_tracepoint_attaches_and_upgrades_make_before_break(host: Host) -> None:
+    state = host.cli("install", str(TRACING))["package"]
+    [prog] = state["programs"]
+    assert prog["attach"] == {"kind": "tracepoint", "target": "sched:sched_process_exec"}
+    link = _bpftool("link", "show", "id", str(prog["link_id"]))
+    assert link["prog_id"] == prog["id"] and link["type"] in ("perf_event", "tracing")
+    up = host.cli("upgrade", str(TRACING))  # perf_event links cannot swap programs: a new link, then the old goes
+    assert up["attachments"] == [{"program": "trace_exec", "method": "make-before-break"}]
+    new = up["package"]["programs"][0]
+    assert new["link_id"] != prog["link_id"] and _exists("link", new["link_id"])
+    assert _gone([("link", prog["link_id"]), ("prog", prog["id"])]) == []
+    host.cli("uninstall", "core-tracing")
+    _assert_no_residue(host, up["package"])
+
+
+def test_socket_filter_is_loaded_and_pinned_for_its_user(host: Host) -> None:
+    state = host.cli("install", str(SOCKET_FILTER))["package"]
+    [prog] = state["programs"]
+    assert prog["type"] == "socket_filter" and prog["attach"] is None and prog["link_id"] is None
+    pin = host.pin_root / "socket-filter" / "progs" / "ipv4_tcp_only"
+    assert str(pin) in state["pins"] and _bpftool("prog", "show", "pinned", str(pin))["id"] == prog["id"]
+    host.cli("uninstall", "socket-filter")
+    _assert_no_residue(host, state)
+
+
+def test_signed_package_installs(host: Host, tmp_path: Path) -> None:
+    from bpfcert.signing import generate_key, sign_manifest
+
+    pkg = _copy(V1, tmp_path / "signed")
+    pem, _ = generate_key()
+    (pkg / "bpfpkg.json").write_text(json.dumps(sign_manifest(json.loads((pkg / "bpfpkg.json").read_text()), pem)))
+    assert host.cli("install", str(pkg), "--interface", "lo")["package"]["version"] == "1.0.0"
+
+
 def test_tunables_are_set_in_rodata_before_load(host: Host) -> None:
     state = host.cli("install", str(V1), "--interface", "lo", "--tunable", "sample_rate=1000000000")["package"]
     rodata = next(m for m in state["maps"] if m["name"].endswith(".rodata"))
@@ -307,13 +342,17 @@ def test_bad_package_refused_with_its_code_and_no_partial_state(
     host: Host, tmp_path: Path, make: Any, code: str, words: str
 ) -> None:
     pkg = make(tmp_path)
-    before = {int(p["id"]) for p in _bpftool("prog", "show") or []}
     returncode, err = host.cli("install", str(pkg), "--interface", "lo", check=False)
     assert returncode == 1 and err.startswith(f"refruntime: {code}: ") and words in err, err
     assert len(err.strip().splitlines()) == 1
+    served = Served(host)  # a long-lived runtime must not keep what it made either
+    try:
+        reply = served.ask({"cmd": "install", "package": str(pkg), "options": {"interface": "lo"}})
+        assert reply["error"]["code"] == code
+        assert served.bpf_fds() == []
+    finally:
+        served.close()
     assert host.xdp_prog_on_lo() is None
-    ours = {int(p["id"]) for p in _bpftool("prog", "show") or [] if p.get("name") == "count_packets"} - before
-    assert ours == set()
     _assert_no_residue(host, {"programs": [], "maps": []})
 
 
@@ -344,6 +383,12 @@ class Served:
         reply: dict[str, Any] = json.loads(self.proc.stdout.readline())
         return reply
 
+    def bpf_fds(self) -> list[str]:
+        """The BPF objects (programs, maps, links) the runtime process holds open."""
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        targets = [os.readlink(fd) for fd in fds.iterdir() if fd.name.isdigit()]
+        return [t for t in targets if t.startswith("anon_inode:bpf")]
+
     def close(self) -> int:
         with contextlib.suppress(BrokenPipeError):
             assert self.ask({"cmd": "stop"}) == {"ok": True}
@@ -373,6 +418,7 @@ def test_protocol_lifecycle(host: Host) -> None:
         assert served.ask({"cmd": "exec", "program_hex": "", "memory_hex": ""})["error"]["code"] == "unsupported"
         assert served.ask({"cmd": "uninstall", "name": "xdp-counter"}) == {"ok": True, "name": "xdp-counter"}
         assert served.ask({"cmd": "uninstall", "name": "xdp-counter"})["error"]["code"] == "not-installed"
+        assert served.bpf_fds() == []
     finally:
         assert served.close() == 0
     _assert_no_residue(host, state)

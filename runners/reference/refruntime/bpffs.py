@@ -20,7 +20,7 @@ def default_root() -> Path:
     return Path(os.environ.get(PIN_ROOT_ENV) or DEFAULT_PIN_ROOT)
 
 
-def _fs_type(path: Path) -> str | None:
+def fs_type(path: Path) -> str | None:
     """The filesystem type of the mount holding `path` (the longest mount point above it in mountinfo)."""
     best, fstype = -1, None
     target = os.path.realpath(path)
@@ -35,21 +35,22 @@ def _fs_type(path: Path) -> str | None:
     return fstype
 
 
-def _mount_bpffs(where: str) -> None:
+def mount(fstype: str, where: str) -> None:
+    """mount -t fstype fstype where (bpf, tracefs)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"bpf", where.encode(), b"bpf", 0, None) != 0:
+    if libc.mount(fstype.encode(), where.encode(), fstype.encode(), 0, None) != 0:
         err = ctypes.get_errno()
-        raise RunnerFailure("internal", f"cannot mount bpffs on {where}: {os.strerror(err)}")
+        raise RunnerFailure("internal", f"cannot mount {fstype} on {where}: {os.strerror(err)}")
 
 
 def ensure_root(root: Path) -> Path:
     """Create the pin root on a bpffs (mounting /sys/fs/bpf if the root lies below it and it is not mounted)."""
     existing = next(p for p in (root, *root.parents) if p.exists())
-    if _fs_type(existing) != "bpf":
+    if fs_type(existing) != "bpf":
         if not str(root).startswith("/sys/fs/bpf/") or not os.path.isdir("/sys/fs/bpf"):
             raise RunnerFailure("bad-request", f"pin root {root} is not on a BPF filesystem (mount -t bpf)")
-        if _fs_type(Path("/sys/fs/bpf")) != "bpf":
-            _mount_bpffs("/sys/fs/bpf")
+        if fs_type(Path("/sys/fs/bpf")) != "bpf":
+            mount("bpf", "/sys/fs/bpf")
     root.mkdir(parents=True, exist_ok=True)
     return root
 

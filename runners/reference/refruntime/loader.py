@@ -16,7 +16,7 @@ from typing import Any
 
 from bpfcert.runners.serve import RunnerFailure
 from bpfcert.uapi import ATTACH_TYPES
-from refruntime import libbpf
+from refruntime import bpffs, libbpf
 
 # Link kinds whose program BPF_LINK_UPDATE can swap atomically (XDP 5.9, cgroup 5.7, netns 5.8, tcx 6.6).
 UPDATABLE = frozenset({"xdp", "cgroup", "netns", "tcx"})
@@ -111,6 +111,7 @@ def _attach(prog: int, point: dict[str, str], section: str) -> int:
     elif kind == "xdp":
         link = libbpf.attach(prog, "xdp", _ifindex(target))
     elif kind == "tracepoint":
+        _ensure_tracefs()
         category, _, event = target.partition(":")
         link = libbpf.attach(prog, "tracepoint", category, event)
     elif kind in ("kprobe", "kretprobe"):
@@ -123,6 +124,12 @@ def _attach(prog: int, point: dict[str, str], section: str) -> int:
         return os.dup(libbpf.link_fd(link))
     finally:
         libbpf.link_destroy(link)  # closes libbpf's fd only: the dup (then the pin) keeps the attachment
+
+
+def _ensure_tracefs() -> None:
+    """libbpf finds a tracepoint's id in tracefs: mount it where the kernel has it but nobody mounted it."""
+    if not os.path.isdir("/sys/kernel/tracing/events") and not os.path.isdir("/sys/kernel/debug/tracing/events"):
+        bpffs.mount("tracefs", "/sys/kernel/tracing")
 
 
 def _tunable_bytes(tunable: dict[str, Any], value: Any, order: str) -> bytes:

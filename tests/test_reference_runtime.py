@@ -424,6 +424,15 @@ def test_protocol_lifecycle(host: Host) -> None:
     _assert_no_residue(host, state)
 
 
+def test_another_state_sharing_the_pin_root_leaves_ours_alone(host: Host, tmp_path: Path) -> None:
+    state = host.cli("install", str(V1), "--interface", "lo")["package"]
+    other = {"BPFCERT_REFERENCE_STATE": str(tmp_path / "other-state")}
+    assert host.cli("list", env=other) == {"packages": []}  # its reconcile ran over the same pin root
+    code, err = host.cli("install", str(V1), "--interface", "lo", env=other, check=False)
+    assert code == 1 and "already-installed" in err and "not this runtime's" in err
+    assert host.cli("status", "xdp-counter")["package"] == state
+
+
 def test_busy_while_another_operation_holds_the_lock(host: Host) -> None:
     host.cli("list")  # creates the state directory
     fd = os.open(host.state / "lock", os.O_RDWR)

@@ -67,7 +67,10 @@ class Runtime:
                 )
             pin_root = Path(options["pin_root"]) if options.get("pin_root") else self.pin_root
             bpffs.ensure_root(pin_root)
-            self.store.add_pin_root(pin_root)
+            pin_dir = pin_root / name
+            if pin_dir.exists() and pin_dir not in self.store.claimed():
+                raise RunnerFailure("already-installed", f"{pin_dir} exists and is not this runtime's (another state?)")
+            self.store.claim(pin_dir)
             record: Record = {
                 "name": name,
                 "version": manifest["version"],
@@ -101,6 +104,7 @@ class Runtime:
         self.store.delete(name)  # commit point: what follows is what reconcile would do for an unrecorded dir
         _step("uninstall:committed")
         bpffs.remove_tree(Path(record["pin_dir"]))
+        self.store.release(Path(record["pin_dir"]))
         shutil.rmtree(self.store.packages_dir / name, ignore_errors=True)
         return {"name": name}
 
@@ -221,10 +225,10 @@ class Runtime:
                 bpffs.remove_tree(Path(record["pin_dir"]))
         records = self.store.records()
         owned = {Path(r["pin_dir"]) for r in records.values()}
-        for pin_root in self.store.pin_roots():
-            for entry in pin_root.iterdir() if pin_root.is_dir() else ():
-                if entry not in owned:
-                    bpffs.remove_tree(entry)
+        for pin_dir in self.store.claimed():
+            if pin_dir not in owned:
+                bpffs.remove_tree(pin_dir)
+                self.store.release(pin_dir)
         for files in self.store.packages_dir.iterdir() if self.store.packages_dir.is_dir() else ():
             if files.name not in records:
                 shutil.rmtree(files, ignore_errors=True)

@@ -38,7 +38,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS packages (name TEXT PRIMARY KEY, record TEXT NOT NULL)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS pin_roots (path TEXT PRIMARY KEY)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS pin_dirs (path TEXT PRIMARY KEY)")
 
     def close(self) -> None:
         self.db.close()
@@ -78,11 +78,17 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM packages WHERE name = ?", (name,))
 
-    def add_pin_root(self, root: Path) -> None:
-        """Remember a pin root before anything is pinned there, so that reconcile looks for orphans in it."""
+    def claim(self, pin_dir: Path) -> None:
+        """Record a package's pin directory before anything is pinned there: reconcile removes claimed directories
+        that no record owns, and never touches a directory this state did not claim (another instance's)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT OR IGNORE INTO pin_roots (path) VALUES (?)", (str(root),))
+            self.db.execute("INSERT OR IGNORE INTO pin_dirs (path) VALUES (?)", (str(pin_dir),))
 
-    def pin_roots(self) -> list[Path]:
-        return [Path(row[0]) for row in self.db.execute("SELECT path FROM pin_roots ORDER BY path")]
+    def release(self, pin_dir: Path) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM pin_dirs WHERE path = ?", (str(pin_dir),))
+
+    def claimed(self) -> list[Path]:
+        return [Path(row[0]) for row in self.db.execute("SELECT path FROM pin_dirs ORDER BY path")]

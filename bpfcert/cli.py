@@ -55,6 +55,7 @@ def _profile_list(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from bpfcert import spec
+    from bpfcert.report import writers
     from bpfcert.targets import series
 
     profiles = list(spec.profiles())
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile(s) to check, comma-separated or repeated: "
         f"{', '.join(n for n in profiles if n.startswith('package-'))} (default: those the package claims)",
     )
-    c.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    c.add_argument("--format", choices=list(writers()), default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
 
     k = _add(

@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_check(sub: Subcommands, profiles: list[str]) -> None:
+    from bpfcert.report import writers
+
     c = _add(
         sub,
         "check",
@@ -98,7 +100,7 @@ def _add_check(sub: Subcommands, profiles: list[str]) -> None:
         help="profile(s) to check, comma-separated or repeated: "
         f"{', '.join(n for n in profiles if n.startswith('package-'))} (default: those the package claims)",
     )
-    c.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    c.add_argument("--format", choices=list(writers()), default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
 
 

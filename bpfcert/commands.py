@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bpfcert.checks import Report, check_package
+from bpfcert.checks import check_package
 from bpfcert.errors import BpfcertError
+
+if TYPE_CHECKING:
+    from bpfcert.results import Report
 
 
 def _check(path: str, profiles: list[str] | None) -> Report:
@@ -29,19 +32,10 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
+    from bpfcert.report import writers
+
     report = _check(args.package, args.profile)
-    if args.format == "json":
-        from bpfcert.report import to_json
-
-        _emit(json.dumps(to_json(report), indent=2) + "\n", args.output)
-    elif args.format == "junit":
-        from bpfcert.report.junit import to_junit
-
-        _emit(to_junit([report]), args.output)
-    else:
-        from bpfcert.report.text import to_text
-
-        _emit(to_text(report), args.output)
+    _emit(writers()[args.format].render([report]), args.output)
     return 0 if report.verdict == "conformant" else 1
 
 
@@ -89,9 +83,9 @@ def _shown(path: Path) -> str:
 def examples(args: argparse.Namespace) -> int:
     """The main job: check every bundled example package, write JSON and JUnit reports."""
     from bpfcert import bundled
-    from bpfcert.report import to_json
-    from bpfcert.report.junit import to_junit
-    from bpfcert.report.text import to_text
+    from bpfcert.report import writers
+
+    text_writer, json_writer, junit_writer = (writers()[name] for name in ("text", "json", "junit"))
 
     root = bundled.directory("examples")
     packages = sorted(p.parent for p in root.glob("*/bpfpkg.json"))
@@ -103,9 +97,9 @@ def examples(args: argparse.Namespace) -> int:
     for pkg in packages:
         report = _check(str(pkg), None)
         reports.append(report)
-        (out / f"{pkg.name}.json").write_text(json.dumps(to_json(report), indent=2) + "\n")
-        sys.stdout.write(to_text(report))
-    (out / "junit.xml").write_text(to_junit(reports))
-    failed = [r.package for r in reports if r.verdict != "conformant"]
+        (out / f"{pkg.name}{json_writer.suffix}").write_text(json_writer.render([report]))
+        sys.stdout.write(text_writer.render([report]))
+    (out / f"junit{junit_writer.suffix}").write_text(junit_writer.render(reports))
+    failed = [r.source for r in reports if r.verdict != "conformant"]
     print(f"{len(reports) - len(failed)} of {len(reports)} example packages conformant; reports in {out}")
     return 1 if failed else 0

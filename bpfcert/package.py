@@ -79,7 +79,8 @@ class Package:
 
 
 def _problem(req_id: str, message: str, **evidence: Any) -> Result:
-    return Result(req_id, Status.FAIL, message, level=spec.requirement(req_id).level, evidence=evidence)
+    """A FAIL row of `req_id` found while opening the package."""
+    return Result.of(req_id, Status.FAIL, message, evidence=evidence)
 
 
 def open_package(path: str | os.PathLike[str]) -> Package:

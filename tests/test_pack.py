@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bpfcert.checks import Report, check_package
+from bpfcert.checks import check_package
 from bpfcert.cli import main
 from bpfcert.errors import BpfcertError
 from bpfcert.package import open_package
-from bpfcert.results import Status
+from bpfcert.results import Report, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 XDP_OBJ = ROOT / "examples" / "xdp-counter-v1" / "xdp_counter.bpf.o"

@@ -8,7 +8,7 @@ import json
 import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bpfcert import spec
-from bpfcert.checks import Report, check_package, selected_profiles
+from bpfcert.checks import check_package
+from bpfcert.checks.profiles import selected_profiles
 from bpfcert.cli import main
 from bpfcert.errors import BpfcertError
 from bpfcert.package import open_package
-from bpfcert.report import to_json
-from bpfcert.report.junit import to_junit
-from bpfcert.report.text import to_text
-from bpfcert.results import Result, Status, verdict
+from bpfcert.report import junit
+from bpfcert.report.json_doc import document
+from bpfcert.report.text import report_text
+from bpfcert.results import Report, Result, Status, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -173,7 +174,7 @@ def test_every_requirement_appears_exactly_once(
         rest = [r for r in report.results if not r.id.startswith("PKG-MAN-")]
         assert {r.status for r in rest} == {status_of_rest}
         assert all("not run: the manifest failed PKG-MAN-002" in r.message for r in rest)
-    jsonschema.Draft202012Validator(spec.schema("report")).validate(to_json(report))
+    jsonschema.Draft202012Validator(spec.schema("report")).validate(document(report))
 
 
 def test_missing_objects_are_not_a_pass(make: Callable[..., Path]) -> None:
@@ -254,7 +255,7 @@ def test_tunable_and_export_evidence(make: Callable[..., Path]) -> None:
 
 
 def junit_cases(report: Report) -> tuple[ET.Element, list[str]]:
-    root = ET.fromstring(to_junit([report]))
+    root = ET.fromstring(junit.render([report]))
     suite = root.find("testsuite")
     assert suite is not None
     return suite, [c.get("name", "") for c in suite.iter("testcase")]
@@ -279,7 +280,7 @@ def test_junit_suite_name_without_manifest_is_the_base_name(make: Callable[..., 
 
 
 def test_subject_in_json_and_schema(make: Callable[..., Path]) -> None:
-    doc = to_json(check(EXAMPLES / "xdp-counter-v1"))
+    doc = document(check(EXAMPLES / "xdp-counter-v1"))
     jsonschema.Draft202012Validator(spec.schema("report")).validate(doc)
     subjects = {(r["id"], r.get("subject")) for r in doc["results"]}
     assert ("PKG-MAP-001", "map:proto_counters") in subjects
@@ -311,18 +312,18 @@ def _add_forged_object(m: M, root: Path) -> None:
 def test_names_cannot_forge_report_lines(make: Callable[..., Path]) -> None:
     report = check(make("xdp-counter-v1", _add_forged_object, dirname="pkg" + FORGED))
     assert any(FORGED in r.message for r in report.results), "the test must carry the forged text into a message"
-    assert FORGED in report.package
-    text = to_text(report, verbose=True)
+    assert FORGED in report.source
+    text = report_text(report, verbose=True)
     assert [line for line in text.splitlines() if line.lstrip().startswith("verdict:")] == [
         text.splitlines()[-1]
     ]
     assert text.splitlines()[-1].startswith("verdict: ")
     assert "\x1b" not in text and "\\x1b[2J" in text and "\\n verdict: conformant" in text
-    xml = to_junit([report])
+    xml = junit.render([report])
     assert "\x1b" not in xml
     ET.fromstring(xml)  # well-formed
     assert "\\x1b[2J" in xml
-    dumped = json.dumps(to_json(report), indent=2)
+    dumped = json.dumps(document(report), indent=2)
     assert "\x1b" not in dumped and FORGED in json.loads(dumped)["package"]["source"]
 
 
@@ -342,3 +343,38 @@ def test_spdx_parser_answers_and_pack_writes_only_valid_spdx(text: str) -> None:
     assert (normalised is None) != (problem is None)
     derived = spdx_for_section(text)
     assert derived is None or parse_spdx(derived)[1] is None
+
+
+# --- writers: one interface, one registry ---------------------------------------------------------------------
+
+
+def test_format_choices_are_the_registered_writers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer is one module that registers itself with @writer; `--format` offers whatever is registered."""
+    import bpfcert.report
+    from bpfcert.report import writer, writers
+
+    assert {name: (w.name, w.suffix) for name, w in writers().items()} == {
+        "text": ("text", ".txt"), "json": ("json", ".json"), "junit": ("junit", ".xml")
+    }
+    monkeypatch.setattr(bpfcert.report, "WRITERS", dict(writers()))
+
+    @writer("rows", ".txt")
+    def rows_only(reports: Sequence[Report]) -> str:
+        return "".join(f"{r.title}: {len(r.results)} rows\n" for r in reports)
+
+    assert main(["check", str(EXAMPLES / "socket-filter"), "--format", "rows"]) == 0
+    assert capsys.readouterr().out == f"socket-filter 1.0.0: {len(check(EXAMPLES / 'socket-filter').results)} rows\n"
+
+
+def test_every_writer_renders_several_reports() -> None:
+    from bpfcert.report import writers
+
+    reports = [check(EXAMPLES / "socket-filter"), check(EXAMPLES / "xdp-counter-v1")]
+    for w in writers().values():
+        both, first = w.render(reports), w.render(reports[:1])
+        assert both.endswith("\n") and len(both) > len(first) > 0, w.name
+    assert [d["package"]["name"] for d in json.loads(writers()["json"].render(reports))] == [
+        "socket-filter", "xdp-counter"
+    ]

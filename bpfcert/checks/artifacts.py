@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bpfcert.checks.context import Artifact, Context
 from bpfcert.checks.registry import check
 from bpfcert.errors import BpfcertError, FormatError
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 if TYPE_CHECKING:
     from bpfcert.elf import BpfObject
@@ -89,21 +89,21 @@ def _not_bpf_object(obj: BpfObject) -> str:
 @check("PKG-ART-001")
 def paths_inside_package(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
-        why = art.failed_at("PKG-ART-001")
+        why = art.failed_at(ctx.requirement)
         if why:
-            yield ctx.result("PKG-ART-001", Status.FAIL, why, artifact=art.name)
+            yield ctx.failed(why, artifact=art.name)
         else:
-            yield ctx.result("PKG-ART-001", Status.PASS, f"{art.name} stays inside the package", artifact=art.name)
+            yield ctx.passed(f"{art.name} stays inside the package", artifact=art.name)
 
 
 @check("PKG-ART-002")
 def regular_files_within_limits(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
-        why = art.failed_at("PKG-ART-002")
+        why = art.failed_at(ctx.requirement)
         if why:
-            yield ctx.result("PKG-ART-002", Status.FAIL, why, artifact=art.name)
+            yield ctx.failed(why, artifact=art.name)
         elif art.path is not None:
-            yield ctx.result("PKG-ART-002", Status.PASS, f"{art.name} is a regular file within limits")
+            yield ctx.passed(f"{art.name} is a regular file within limits")
 
 
 @check("PKG-ART-003")
@@ -116,11 +116,9 @@ def sha256_matches(ctx: Context) -> Iterator[Result]:
         actual = sha256_file(art.path)
         declared = str(art.entry.get("sha256", "")).lower()
         if actual == declared:
-            yield ctx.result("PKG-ART-003", Status.PASS, f"{art.name} sha256 matches", artifact=art.name)
+            yield ctx.passed(f"{art.name} sha256 matches", artifact=art.name)
         else:
-            yield ctx.result(
-                "PKG-ART-003",
-                Status.FAIL,
+            yield ctx.failed(
                 f"{art.name}: sha256 is {actual}, manifest says {declared}",
                 artifact=art.name,
                 actual=actual,
@@ -131,11 +129,11 @@ def sha256_matches(ctx: Context) -> Iterator[Result]:
 @check("PKG-ELF-001")
 def elf64_bpf_relocatable(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
-        why = art.failed_at("PKG-ELF-001")
+        why = art.failed_at(ctx.requirement)
         if why:
-            yield ctx.result("PKG-ELF-001", Status.FAIL, why, artifact=art.name)
+            yield ctx.failed(why, artifact=art.name)
         elif art.obj is not None:
-            yield ctx.result("PKG-ELF-001", Status.PASS, f"{art.name} is an ELF64 EM_BPF relocatable object")
+            yield ctx.passed(f"{art.name} is an ELF64 EM_BPF relocatable object")
 
 
 @check("PKG-ELF-002")
@@ -145,11 +143,9 @@ def byte_order_matches_arch(ctx: Context) -> Iterator[Result]:
         arch = str(art.entry.get("arch", "bpfel"))
         want = ARCH_BYTE_ORDER.get(arch)
         if art.obj.endianness == want:
-            yield ctx.result("PKG-ELF-002", Status.PASS, f"{art.name} is {want}-endian as {arch} declares")
+            yield ctx.passed(f"{art.name} is {want}-endian as {arch} declares")
         else:
-            yield ctx.result(
-                "PKG-ELF-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"{art.name} is {art.obj.endianness}-endian but declared {arch}",
                 artifact=art.name,
             )

@@ -1,5 +1,6 @@
-"""What a check receives: the Context (the opened package, its manifest and its artifacts) and each Artifact
-(manifest entry, parsed object, what its code uses, or the requirement that stopped loading it)."""
+"""What a check receives: the Context (the opened package, its manifest and its artifacts, and the requirement
+being judged, whose rows it builds) and each Artifact (manifest entry, parsed object, what its code uses, or the
+requirement that stopped loading it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bpfcert.checks.registry import result
 from bpfcert.results import Result, Status
 
 if TYPE_CHECKING:
@@ -54,16 +54,26 @@ class Context:
     package: Package
     manifest: dict[str, Any]
     artifacts: list[Artifact] = field(default_factory=list)
+    requirement: str = ""  # the ID of the requirement being judged (set by the runner: judging)
 
-    def result(self, req_id: str, status: Status, message: str, *, subject: str = "", **evidence: Any) -> Result:
-        return result(req_id, status, message, subject=subject, evidence=evidence)
+    def judging(self, req_id: str) -> Context:
+        """This context, judging requirement `req_id`: the rows it builds carry that ID."""
+        return Context(self.package, self.manifest, self.artifacts, req_id)
 
-    def not_loaded(self, req_id: str, art: Artifact, *, subject: str = "") -> Result:
-        """The NOT_RUN row of `req_id` for an artifact that did not load."""
+    def result(self, status: Status, message: str, *, subject: str = "", **evidence: Any) -> Result:
+        """A row of the requirement being judged; keyword arguments are its evidence."""
+        return Result.of(self.requirement, status, message, subject=subject, evidence=evidence)
+
+    def passed(self, message: str, *, subject: str = "", **evidence: Any) -> Result:
+        return self.result(Status.PASS, message, subject=subject, **evidence)
+
+    def failed(self, message: str, *, subject: str = "", **evidence: Any) -> Result:
+        return self.result(Status.FAIL, message, subject=subject, **evidence)
+
+    def not_loaded(self, art: Artifact, *, subject: str = "") -> Result:
+        """The NOT_RUN row for an artifact that did not load."""
         failed = f" (failed {art.failure[0]})" if art.failure else ""
-        return self.result(
-            req_id, Status.NOT_RUN, f"not run: {art.name} did not load{failed}", subject=subject or art.subject
-        )
+        return self.result(Status.NOT_RUN, f"not run: {art.name} did not load{failed}", subject=subject or art.subject)
 
     def loaded(self) -> Iterator[Artifact]:
         """Artifacts that loaded: object parsed, ELF64 EM_BPF, code decoded."""

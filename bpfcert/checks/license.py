@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from bpfcert.checks.context import Context
 from bpfcert.checks.registry import check
 from bpfcert.knowledge.licenses import parse_spdx, section_is_gpl_compatible, spdx_is_gpl_compatible
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 
 def _gpl(compatible: bool) -> str:
@@ -20,20 +20,16 @@ def _gpl(compatible: bool) -> str:
 def license_section_present(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
         if art.obj is None:
-            yield ctx.not_loaded("PKG-LIC-001", art)
+            yield ctx.not_loaded(art)
         elif art.obj.license is None:
-            yield ctx.result(
-                "PKG-LIC-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"{art.name} has no license section, so the kernel treats its programs as not GPL-compatible",
                 subject=art.subject,
                 expected="a license section",
                 actual=None,
             )
         else:
-            yield ctx.result(
-                "PKG-LIC-001", Status.PASS, f"{art.name} license section: {art.obj.license!r}", subject=art.subject
-            )
+            yield ctx.passed(f"{art.name} license section: {art.obj.license!r}", subject=art.subject)
 
 
 @check("PKG-LIC-002")
@@ -41,9 +37,7 @@ def license_agrees_with_manifest(ctx: Context) -> Iterator[Result]:
     spdx = str(ctx.manifest.get("license", ""))
     normalised, problem = parse_spdx(spdx)
     if normalised is None:
-        yield ctx.result(
-            "PKG-LIC-002",
-            Status.FAIL,
+        yield ctx.failed(
             f"the manifest's license {spdx!r} is not a valid SPDX expression: {problem} "
             "(name a licence outside the SPDX list as LicenseRef-<name>)",
             subject="$.license",
@@ -55,20 +49,16 @@ def license_agrees_with_manifest(ctx: Context) -> Iterator[Result]:
     offers = "offers the code under a GPL" if offers_gpl else "offers the code under no GPL"
     for art in ctx.artifacts:
         if art.obj is None:
-            yield ctx.not_loaded("PKG-LIC-002", art)
+            yield ctx.not_loaded(art)
             continue
         if art.obj.license is None:
             continue  # PKG-LIC-001 reports it
         section_gpl = section_is_gpl_compatible(art.obj.license)
         treats = f"the kernel treats license section {art.obj.license!r} as {_gpl(section_gpl)}"
         if section_gpl == offers_gpl:
-            yield ctx.result(
-                "PKG-LIC-002", Status.PASS, f"{art.name}: {treats}, and {spdx!r} {offers}", subject=art.subject
-            )
+            yield ctx.passed(f"{art.name}: {treats}, and {spdx!r} {offers}", subject=art.subject)
         else:
-            yield ctx.result(
-                "PKG-LIC-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"{art.name}: {treats}, but the manifest's {spdx!r} {offers}",
                 subject=art.subject,
                 path="$.license",
@@ -81,24 +71,20 @@ def license_agrees_with_manifest(ctx: Context) -> Iterator[Result]:
 def gpl_only_helpers_need_gpl(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
         if art.obj is None:
-            yield ctx.not_loaded("PKG-LIC-003", art)
+            yield ctx.not_loaded(art)
             continue
         gpl_only = sorted(art.usage.gpl_only_helpers)
         license = art.obj.license
         if not gpl_only:
-            yield ctx.result("PKG-LIC-003", Status.PASS, f"{art.name} calls no GPL-only helper", subject=art.subject)
+            yield ctx.passed(f"{art.name} calls no GPL-only helper", subject=art.subject)
         elif section_is_gpl_compatible(license):
-            yield ctx.result(
-                "PKG-LIC-003",
-                Status.PASS,
+            yield ctx.passed(
                 f"{art.name} calls GPL-only helpers and the kernel treats {license!r} as GPL-compatible",
                 subject=art.subject,
             )
         else:
             under = f"{license!r}" if license is not None else "a missing license section"
-            yield ctx.result(
-                "PKG-LIC-003",
-                Status.FAIL,
+            yield ctx.failed(
                 f"{art.name} calls GPL-only helpers ({', '.join(gpl_only)}), but the kernel treats {under} as not "
                 "GPL-compatible for GPL-only helpers, so the verifier refuses the program",
                 subject=art.subject,

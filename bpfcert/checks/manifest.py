@@ -6,43 +6,38 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bpfcert import spec
 from bpfcert.checks.context import Context
 from bpfcert.checks.registry import check
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 if TYPE_CHECKING:
     from bpfcert.package import Package
-
-
-def _result(req_id: str, status: Status, message: str, *, subject: str = "", **evidence: object) -> Result:
-    return Result(
-        req_id, status, message, level=spec.requirement(req_id).level, evidence=dict(evidence), subject=subject
-    )
 
 
 def manifest_results(pkg: Package) -> Iterator[Result]:
     """PKG-MAN-001..003 and problems found while opening the package; these gate every other check."""
     from bpfcert.package import manifest_reference_errors, validate_manifest
 
+    ctx = Context(pkg, {})
+    parses, valid, resolves = ctx.judging("PKG-MAN-001"), ctx.judging("PKG-MAN-002"), ctx.judging("PKG-MAN-003")
     yield from pkg.problems
-    if any(r.id == "PKG-MAN-001" for r in pkg.problems):
+    if any(r.id == parses.requirement for r in pkg.problems):
         return
     if pkg.manifest is None:
-        yield _result("PKG-MAN-001", Status.FAIL, "no bpfpkg.json or bpfpkg.yaml at the package root")
+        yield parses.failed("no bpfpkg.json or bpfpkg.yaml at the package root")
         return
-    yield _result("PKG-MAN-001", Status.PASS, f"manifest {pkg.manifest_path.name if pkg.manifest_path else ''} parses")
+    yield parses.passed(f"manifest {pkg.manifest_path.name if pkg.manifest_path else ''} parses")
     errors = validate_manifest(pkg.manifest)
     if errors:
         for err in errors:
-            yield _result("PKG-MAN-002", Status.FAIL, f"{err.path}: {err.message}", subject=err.path, path=err.path)
+            yield valid.failed(f"{err.path}: {err.message}", subject=err.path, path=err.path)
         return
-    yield _result("PKG-MAN-002", Status.PASS, "manifest is valid against package.schema.json")
+    yield valid.passed("manifest is valid against package.schema.json")
     ref_errors = manifest_reference_errors(pkg.manifest)
     for message in ref_errors:
-        yield _result("PKG-MAN-003", Status.FAIL, message)
+        yield resolves.failed(message)
     if not ref_errors:
-        yield _result("PKG-MAN-003", Status.PASS, "names are unique and every reference resolves")
+        yield resolves.passed("names are unique and every reference resolves")
 
 
 @check("PKG-SIG-001", absent="the manifest carries no signature")
@@ -53,6 +48,6 @@ def signature_verifies(ctx: Context) -> Iterator[Result]:
 
     problem = verify_manifest(ctx.manifest)
     if problem is None:
-        yield ctx.result("PKG-SIG-001", Status.PASS, "signature verifies over the canonical manifest")
+        yield ctx.passed("signature verifies over the canonical manifest")
     else:
-        yield ctx.result("PKG-SIG-001", Status.FAIL, f"signature does not verify: {problem}", path="$.signature")
+        yield ctx.failed(f"signature does not verify: {problem}", path="$.signature")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from bpfcert.checks.context import Context
 from bpfcert.checks.registry import check
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 # unset sizes (ring buffers have no key or value) count as 0, as the kernel reports them
 COMPARED = ("type", "key_size", "value_size", "max_entries")
@@ -21,13 +21,11 @@ def declared_maps_match(ctx: Context) -> Iterator[Result]:
         if art is None:
             continue  # PKG-MAN-003 reports the reference
         if art.obj is None:
-            yield ctx.not_loaded("PKG-MAP-001", art, subject=subject)
+            yield ctx.not_loaded(art, subject=subject)
             continue
         found = next((m for m in art.obj.maps if m.name == name), None)
         if found is None:
-            yield ctx.result(
-                "PKG-MAP-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"map {name}: not defined in {art.name}",
                 subject=subject,
                 path=path,
@@ -38,9 +36,7 @@ def declared_maps_match(ctx: Context) -> Iterator[Result]:
         actual = {k: getattr(found, k) if k == "type" else getattr(found, k) or 0 for k in COMPARED}
         differing = [k for k in COMPARED if k in decl and actual[k] != decl[k]]
         if differing:
-            yield ctx.result(
-                "PKG-MAP-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"map {name} differs: " + ", ".join(f"{k} {actual[k]} (declared {decl[k]})" for k in differing),
                 subject=subject,
                 path=path,
@@ -48,27 +44,25 @@ def declared_maps_match(ctx: Context) -> Iterator[Result]:
                 actual={k: actual[k] for k in differing},
             )
         else:
-            yield ctx.result("PKG-MAP-001", Status.PASS, f"map {name} is a {found.type} as declared", subject=subject)
+            yield ctx.passed(f"map {name} is a {found.type} as declared", subject=subject)
 
 
 @check("PKG-MAP-002")
 def no_legacy_map_sections(ctx: Context) -> Iterator[Result]:
     for art in ctx.artifacts:
         if art.obj is None:
-            yield ctx.not_loaded("PKG-MAP-002", art)
+            yield ctx.not_loaded(art)
             continue
         legacy = [m for m in art.obj.maps if m.kind == "legacy"]
         for m in legacy:
-            yield ctx.result(
-                "PKG-MAP-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"{art.name}: map {m.name} is in legacy section {m.section!r}; libbpf >= 1.0 refuses it (use .maps)",
                 subject=f"map:{m.name}",
                 expected=".maps",
                 actual=m.section,
             )
         if not legacy:
-            yield ctx.result("PKG-MAP-002", Status.PASS, f"{art.name} defines no legacy maps", subject=art.subject)
+            yield ctx.passed(f"{art.name} defines no legacy maps", subject=art.subject)
 
 
 @check("PKG-LIF-001", absent="the manifest preserves no maps")
@@ -84,9 +78,7 @@ def preserved_maps_exist(ctx: Context) -> Iterator[Result]:
         subject = f"map:{name}"
         decl = declared.get(name)
         if decl is None:
-            yield ctx.result(
-                "PKG-LIF-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"preserved map {name} is not declared under maps",
                 subject=subject,
                 path=path,
@@ -98,13 +90,11 @@ def preserved_maps_exist(ctx: Context) -> Iterator[Result]:
         if art is None:
             continue  # PKG-MAN-003 reports the reference
         if art.obj is None:
-            yield ctx.not_loaded("PKG-LIF-001", art, subject=subject)
+            yield ctx.not_loaded(art, subject=subject)
         elif any(m.name == name for m in art.obj.maps):
-            yield ctx.result("PKG-LIF-001", Status.PASS, f"preserved map {name} exists in {art.name}", subject=subject)
+            yield ctx.passed(f"preserved map {name} exists in {art.name}", subject=subject)
         else:
-            yield ctx.result(
-                "PKG-LIF-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"preserved map {name} is not defined in {art.name}",
                 subject=subject,
                 path=path,

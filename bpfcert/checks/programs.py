@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from bpfcert.checks.context import Context
 from bpfcert.checks.registry import check
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 if TYPE_CHECKING:
     from bpfcert.elf import Program
@@ -26,22 +26,18 @@ def declared_programs_exist(ctx: Context) -> Iterator[Result]:
             functions[art.name] = {p.name: p for p in reversed(art.obj.programs + art.obj.subprograms)}
         found = functions[art.name].get(name)
         if found is None:
-            yield ctx.result("PKG-PRG-001", Status.FAIL, f"program {name}: no function {name} in {art.name}")
+            yield ctx.failed(f"program {name}: no function {name} in {art.name}")
         elif found.section != section:
-            yield ctx.result(
-                "PKG-PRG-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"program {name}: declared in section {section!r}, found in {found.section!r}",
                 program=name,
             )
         elif found.is_subprogram:
-            yield ctx.result(
-                "PKG-PRG-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"program {name} is a subprogram (static or in .text), not an entry",
             )
         else:
-            yield ctx.result("PKG-PRG-001", Status.PASS, f"program {name} found in section {section}")
+            yield ctx.passed(f"program {name} found in section {section}")
 
 
 @check("PKG-PRG-002")
@@ -52,20 +48,16 @@ def section_implies_type(ctx: Context) -> Iterator[Result]:
         name, section, declared = decl["name"], decl["section"], decl["type"]
         info = classify_section(section)
         if info is None:
-            yield ctx.result(
-                "PKG-PRG-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"program {name}: section {section!r} follows no libbpf convention, so no type is implied",
             )
         elif info.prog_type != declared:
-            yield ctx.result(
-                "PKG-PRG-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"program {name}: section {section!r} implies type {info.prog_type}, manifest says {declared}",
                 implied=info.prog_type,
             )
         else:
-            yield ctx.result("PKG-PRG-002", Status.PASS, f"program {name}: section {section!r} is a {declared}")
+            yield ctx.passed(f"program {name}: section {section!r} is a {declared}")
 
 
 @check("PKG-PRG-003")
@@ -76,10 +68,8 @@ def entry_programs_declared(ctx: Context) -> Iterator[Result]:
         artifact = art.name
         for prog in art.obj.programs:
             if (artifact, prog.name) in declared:
-                yield ctx.result("PKG-PRG-003", Status.PASS, f"program {prog.name} is declared")
+                yield ctx.passed(f"program {prog.name} is declared")
             else:
-                yield ctx.result(
-                    "PKG-PRG-003",
-                    Status.FAIL,
+                yield ctx.failed(
                     f"{artifact} defines program {prog.name} (section {prog.section}) that the manifest omits",
                 )

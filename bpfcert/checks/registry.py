@@ -1,13 +1,12 @@
-"""The check registry: @check ties a function to its requirement ID; `result` builds a Result of an ID at the
-level the catalogue gives it."""
+"""The check registry: @check ties a function to its requirement ID, the one place a check states it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bpfcert import spec
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 if TYPE_CHECKING:
     from bpfcert.checks.context import Context
@@ -19,7 +18,8 @@ NOT_APPLICABLE: dict[str, str] = {}
 
 
 def check(req_id: str, *, absent: str = "") -> Callable[[CheckFn], CheckFn]:
-    """Register `fn` as the check of requirement `req_id` (which must be in the catalogue).
+    """Register `fn` as the check of requirement `req_id` (which must be in the catalogue). The runner calls it
+    with a Context judging `req_id`, so its body builds rows with ctx.passed / ctx.failed / ctx.result.
 
     `absent` says why the requirement does not apply when the check yields nothing ("the manifest preserves
     no maps"); without it such a requirement reads "not applicable: nothing in the package it judges".
@@ -33,17 +33,3 @@ def check(req_id: str, *, absent: str = "") -> Callable[[CheckFn], CheckFn]:
         return fn
 
     return register
-
-
-def result(
-    req_id: str,
-    status: Status,
-    message: str,
-    *,
-    target: str = "static",
-    subject: str = "",
-    evidence: dict[str, Any] | None = None,
-) -> Result:
-    """A Result of requirement `req_id`, at the level the catalogue gives it."""
-    level = spec.requirement(req_id).level
-    return Result(req_id, status, message, level=level, target=target, evidence=evidence or {}, subject=subject)

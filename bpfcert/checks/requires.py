@@ -11,24 +11,20 @@ from bpfcert.checks.registry import check
 from bpfcert.results import Result, Status
 
 
-def _coverage(ctx: Context, req_id: str, key: str, used: dict[str, set[str]]) -> Iterator[Result]:
+def _coverage(ctx: Context, key: str, used: dict[str, set[str]]) -> Iterator[Result]:
     """One result per artifact: every name it uses must be listed in requires[key]."""
     listed = {str(x) for x in ctx.requires().get(key, [])}
     for artifact, names in used.items():
         missing = sorted(names - listed)
         if missing:
-            yield ctx.result(
-                req_id,
-                Status.FAIL,
+            yield ctx.failed(
                 f"{artifact} uses {', '.join(missing)} but requires.{key} does not list "
                 f"{'it' if len(missing) == 1 else 'them'}",
                 subject=f"artifact:{artifact}",
                 missing=missing,
             )
         else:
-            yield ctx.result(
-                req_id,
-                Status.PASS,
+            yield ctx.passed(
                 f"requires.{key} covers the {len(names)} {key} of {artifact}",
                 subject=f"artifact:{artifact}",
             )
@@ -36,12 +32,12 @@ def _coverage(ctx: Context, req_id: str, key: str, used: dict[str, set[str]]) ->
 
 @check("PKG-REQ-001")
 def helpers_covered(ctx: Context) -> Iterator[Result]:
-    yield from _coverage(ctx, "PKG-REQ-001", "helpers", {a.name: set(a.usage.helpers) for a in ctx.loaded()})
+    yield from _coverage(ctx, "helpers", {a.name: set(a.usage.helpers) for a in ctx.loaded()})
 
 
 @check("PKG-REQ-002")
 def kfuncs_covered(ctx: Context) -> Iterator[Result]:
-    yield from _coverage(ctx, "PKG-REQ-002", "kfuncs", {a.name: set(a.usage.kfuncs) for a in ctx.loaded()})
+    yield from _coverage(ctx, "kfuncs", {a.name: set(a.usage.kfuncs) for a in ctx.loaded()})
 
 
 @check("PKG-REQ-003")
@@ -57,16 +53,12 @@ def prog_types_covered(ctx: Context) -> Iterator[Result]:
         from_manifest = sorted(declared.get(artifact, set()) - listed - set(from_code))
         if not from_code and not from_manifest:
             count = len(implied.get(artifact, set()) | declared.get(artifact, set()))
-            yield ctx.result(
-                "PKG-REQ-003", Status.PASS, f"requires.prog_types covers the {count} prog_types of {artifact}"
-            )
+            yield ctx.passed(f"requires.prog_types covers the {count} prog_types of {artifact}")
             continue
         parts = [f"its sections imply {', '.join(from_code)}"] if from_code else []
         if from_manifest:
             parts.append(f"the manifest declares programs of type {', '.join(from_manifest)} in it")
-        yield ctx.result(
-            "PKG-REQ-003",
-            Status.FAIL,
+        yield ctx.failed(
             f"{artifact}: {' and '.join(parts)}, which requires.prog_types does not list",
             missing=from_code + from_manifest,
             implied_by_sections=from_code,
@@ -76,7 +68,7 @@ def prog_types_covered(ctx: Context) -> Iterator[Result]:
 
 @check("PKG-REQ-004")
 def map_types_covered(ctx: Context) -> Iterator[Result]:
-    yield from _coverage(ctx, "PKG-REQ-004", "map_types", {a.name: set(a.usage.map_types) for a in ctx.loaded()})
+    yield from _coverage(ctx, "map_types", {a.name: set(a.usage.map_types) for a in ctx.loaded()})
 
 
 @check("PKG-REQ-005")
@@ -89,9 +81,7 @@ def kernel_new_enough(ctx: Context) -> Iterator[Result]:
     needed, reasons = kernel_floor(a.usage for a in ctx.loaded())
     floor = "; ".join(reasons) or format_version(needed)
     if spec is None:
-        yield ctx.result(
-            "PKG-REQ-005",
-            Status.FAIL,
+        yield ctx.failed(
             f"requires.kernel is missing; the code needs >={format_version(needed)} ({floor})",
             expected=f">={format_version(needed)}",
             reasons=reasons,
@@ -100,16 +90,12 @@ def kernel_new_enough(ctx: Context) -> Iterator[Result]:
     try:
         declared = parse_requirement(str(spec))
     except BpfcertError as exc:
-        yield ctx.result("PKG-REQ-005", Status.FAIL, f"requires.kernel {spec!r}: {exc}")
+        yield ctx.failed(f"requires.kernel {spec!r}: {exc}")
         return
     if declared >= needed:
-        yield ctx.result(
-            "PKG-REQ-005", Status.PASS, f"requires.kernel {spec} meets the code's floor ({floor})", reasons=reasons
-        )
+        yield ctx.passed(f"requires.kernel {spec} meets the code's floor ({floor})", reasons=reasons)
     else:
-        yield ctx.result(
-            "PKG-REQ-005",
-            Status.FAIL,
+        yield ctx.failed(
             f"requires.kernel {spec} is lower than the code's floor: {floor}",
             expected=f">={format_version(needed)}",
             actual=str(spec),
@@ -124,7 +110,6 @@ def nothing_unused_required(ctx: Context) -> Iterator[Result]:
     unloaded = sorted(a.name for a in ctx.artifacts if a.obj is None)
     if unloaded:
         yield ctx.result(
-            "PKG-REQ-006",
             Status.NOT_RUN,
             f"not run: {', '.join(unloaded)} did not load, so what the code uses is not fully known",
         )
@@ -141,26 +126,20 @@ def nothing_unused_required(ctx: Context) -> Iterator[Result]:
         listed = requires.get(key, [])
         unused = sorted({str(x) for x in listed} - names) if isinstance(listed, list) else []
         if unused:
-            yield ctx.result(
-                "PKG-REQ-006",
-                Status.FAIL,
+            yield ctx.failed(
                 f"requires.{key} lists {', '.join(unused)}, which no artifact's code uses",
                 subject=f"requires.{key}",
                 unused=unused,
                 path=f"$.requires.{key}",
             )
         else:
-            yield ctx.result(
-                "PKG-REQ-006",
-                Status.PASS,
+            yield ctx.passed(
                 f"requires.{key} lists only what the code uses",
                 subject=f"requires.{key}",
                 path=f"$.requires.{key}",
             )
     if requires.get("btf") is True and not any(u.btf_needs for u in usages):
-        yield ctx.result(
-            "PKG-REQ-006",
-            Status.FAIL,
+        yield ctx.failed(
             "requires.btf is true, but no artifact's code needs the kernel's BTF",
             subject="requires.btf",
             expected=False,
@@ -176,14 +155,12 @@ def btf_required(ctx: Context) -> Iterator[Result]:
         needs = art.usage.btf_needs
         if not needs:
             message = f"{art.name}: no code needs the kernel's BTF"
-            yield ctx.result("PKG-REQ-007", Status.PASS, message, subject=art.subject)
+            yield ctx.passed(message, subject=art.subject)
         elif declared is True:
             message = f"requires.btf is true, as {art.name} needs: {needs[0]}"
-            yield ctx.result("PKG-REQ-007", Status.PASS, message, subject=art.subject)
+            yield ctx.passed(message, subject=art.subject)
         else:
-            yield ctx.result(
-                "PKG-REQ-007",
-                Status.FAIL,
+            yield ctx.failed(
                 f"requires.btf is {str(declared).lower() if declared is not None else 'missing'}, but {art.name} "
                 f"needs the kernel's BTF: {'; '.join(needs)}",
                 subject=art.subject,

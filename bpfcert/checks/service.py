@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bpfcert.checks.context import Artifact, Context
 from bpfcert.checks.registry import check
-from bpfcert.results import Result, Status
+from bpfcert.results import Result
 
 if TYPE_CHECKING:
     from bpfcert.btf import Btf, BtfType
@@ -45,9 +45,7 @@ def _export_map(ctx: Context, export: dict[str, Any]) -> tuple[Artifact | None, 
 def exports_name_maps(ctx: Context) -> Iterator[Result]:
     service = ctx.manifest.get("service")
     if not isinstance(service, dict) or not (service.get("exports") or service.get("tunables")):
-        yield ctx.result(
-            "PKG-SVC-001",
-            Status.FAIL,
+        yield ctx.failed(
             "the package-service profile demands a service interface, but the manifest has no service exports "
             "or tunables",
             path="$.service",
@@ -59,18 +57,16 @@ def exports_name_maps(ctx: Context) -> Iterator[Result]:
         subject = f"export:{export['name']}"
         art, found, problem = _export_map(ctx, export)
         if problem:
-            yield ctx.result("PKG-SVC-001", Status.FAIL, problem, subject=subject, path=f"{path}.map")
+            yield ctx.failed(problem, subject=subject, path=f"{path}.map")
             continue
         if found is None:
             if art is not None:
-                yield ctx.not_loaded("PKG-SVC-001", art, subject=subject)
+                yield ctx.not_loaded(art, subject=subject)
             continue
         kind = export.get("kind", "map")
         want = EXPORT_MAP_TYPES.get(kind)
         if (want and found.type != want) or (not want and found.type in EXPORT_MAP_TYPES.values()):
-            yield ctx.result(
-                "PKG-SVC-001",
-                Status.FAIL,
+            yield ctx.failed(
                 f"export {export['name']} is a {kind} export but map {found.name} is a {found.type}",
                 subject=subject,
                 path=path,
@@ -78,9 +74,7 @@ def exports_name_maps(ctx: Context) -> Iterator[Result]:
                 actual=found.type,
             )
         else:
-            yield ctx.result(
-                "PKG-SVC-001", Status.PASS, f"export {export['name']} -> {found.type} {found.name}", subject=subject
-            )
+            yield ctx.passed(f"export {export['name']} -> {found.type} {found.name}", subject=subject)
 
 
 def _json_type(btf: Btf, type_id: int) -> str:
@@ -120,16 +114,14 @@ def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
         if problem or art is None:
             continue  # PKG-SVC-001 reports it
         if art.obj is None:
-            yield ctx.not_loaded("PKG-SVC-002", art, subject=subject)
+            yield ctx.not_loaded(art, subject=subject)
             continue
         if found is None:
             continue
         btf = art.obj.btf
         record = export.get("record", {})
         if btf is None:
-            yield ctx.result(
-                "PKG-SVC-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"export {export['name']}: {art.name} has no BTF",
                 subject=subject,
                 expected=".BTF describing the map's values",
@@ -141,9 +133,7 @@ def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
             title = record.get("title")
             struct = btf.find(str(title), "STRUCT") if title else None
             if struct is None:
-                yield ctx.result(
-                    "PKG-SVC-002",
-                    Status.FAIL,
+                yield ctx.failed(
                     f"export {export['name']}: map {found.name} has no BTF value type; the record schema's "
                     f"title must name the record struct (title {title!r} found no struct)",
                     subject=subject,
@@ -155,18 +145,14 @@ def record_schema_matches_btf(ctx: Context) -> Iterator[Result]:
             type_id = struct.id
         problems = _record_problems(btf, type_id, record)
         if problems:
-            yield ctx.result(
-                "PKG-SVC-002",
-                Status.FAIL,
+            yield ctx.failed(
                 f"export {export['name']}: " + "; ".join(problems),
                 subject=subject,
                 path=f"{path}.record",
                 problems=problems,
             )
         else:
-            yield ctx.result(
-                "PKG-SVC-002", Status.PASS, f"export {export['name']}: record schema matches BTF", subject=subject
-            )
+            yield ctx.passed(f"export {export['name']}: record schema matches BTF", subject=subject)
 
 
 # tunable type -> (size in bytes, signed); "bool" is a 1-byte BTF INT with the BOOL encoding
@@ -237,11 +223,9 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
         subject = f"tunable:{name}"
         if name not in variables:
             if unloaded:  # the variable may be in an object that did not load
-                yield ctx.not_loaded("PKG-SVC-003", unloaded[0], subject=subject)
+                yield ctx.not_loaded(unloaded[0], subject=subject)
                 continue
-            yield ctx.result(
-                "PKG-SVC-003",
-                Status.FAIL,
+            yield ctx.failed(
                 f"tunable {name}: no .rodata variable {name} in BTF",
                 subject=subject,
                 path=f"{path}.name",
@@ -253,9 +237,7 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
         t = btf.resolve(type_id)
         problem = _default_problem(declared, tunable["default"]) if "default" in tunable else None
         if _tunable_type_matches(btf, t, declared) and problem:
-            yield ctx.result(
-                "PKG-SVC-003",
-                Status.FAIL,
+            yield ctx.failed(
                 f"tunable {name}: default {problem}",
                 subject=subject,
                 path=f"{path}.default",
@@ -263,12 +245,10 @@ def tunables_are_rodata(ctx: Context) -> Iterator[Result]:
                 actual=tunable["default"],
             )
         elif _tunable_type_matches(btf, t, declared):
-            yield ctx.result("PKG-SVC-003", Status.PASS, f"tunable {name} is a .rodata {declared}", subject=subject)
+            yield ctx.passed(f"tunable {name} is a .rodata {declared}", subject=subject)
         else:
             found = f"{t.kind} {t.name or ''} of size {t.size}".replace("  ", " ")
-            yield ctx.result(
-                "PKG-SVC-003",
-                Status.FAIL,
+            yield ctx.failed(
                 f"tunable {name} is declared {tunable.get('type')} but BTF says {found}",
                 subject=subject,
                 path=f"{path}.type",

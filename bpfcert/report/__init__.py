@@ -1,4 +1,8 @@
-"""Report writers: one results model in, JSON / JUnit / text out.
+"""Report writers: the report model (bpfcert.results.Report) in, one format out.
+
+Each format is one module here that registers its render function with @writer and is named in MODULES;
+`--format` offers whatever is registered. A writer renders a sequence of reports (a run checks one package or
+several) into one text, and says the suffix of the file that holds it.
 
 Text from a package (names, paths, manifest values) reaches every writer; the text and JUnit writers pass it
 through `printable`, so that it cannot forge lines or terminal output. JSON escapes it by itself.
@@ -6,12 +10,42 @@ through `printable`, so that it cannot forge lines or terminal output. JSON esca
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
-from bpfcert import SPEC_VERSION, __version__
-from bpfcert.checks import Report
-from bpfcert.results import Status
+from bpfcert.results import Report, Status
+
+Render = Callable[[Sequence[Report]], str]
+
+
+class Writer(NamedTuple):  # not a dataclass: every start-up defines it, and a dataclass costs 0.6 ms more
+    name: str  # the --format value
+    suffix: str  # of the file it writes: ".json"
+    render: Render
+
+
+# Writer modules, in --format order. Importing one registers its writer.
+MODULES = ("text", "json_doc", "junit")
+WRITERS: dict[str, Writer] = {}
+
+
+def writer(name: str, suffix: str) -> Callable[[Render], Render]:
+    """Register `render` as the writer of format `name`, whose files end in `suffix`."""
+
+    def register(render: Render) -> Render:
+        WRITERS[name] = Writer(name, suffix, render)
+        return render
+
+    return register
+
+
+def writers() -> dict[str, Writer]:
+    """Every writer, by format name."""
+    for module in MODULES:
+        importlib.import_module(f"bpfcert.report.{module}")
+    return WRITERS
 
 
 def printable(text: str) -> str:
@@ -28,23 +62,3 @@ def summary(report: Report) -> dict[str, int]:
     out["must_failed"] = sum(1 for r in report.results if r.level == "MUST" and r.status is Status.FAIL)
     out["should_failed"] = sum(1 for r in report.results if r.level != "MUST" and r.status is Status.FAIL)
     return out
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    """The report document (spec/report.schema.json)."""
-    manifest = report.manifest if isinstance(report.manifest, dict) else {}
-    return {
-        "bpfcert": __version__,
-        "specVersion": SPEC_VERSION,
-        "kind": "package-check",
-        "package": {
-            "source": report.package,
-            "name": manifest.get("name") if isinstance(manifest.get("name"), str) else None,
-            "version": manifest.get("version") if isinstance(manifest.get("version"), str) else None,
-        },
-        "profiles": report.profiles,
-        "verdict": report.verdict,
-        "summary": summary(report),
-        "results": [r.to_json() for r in report.results],
-        "inventory": report.inventory,
-    }

@@ -3,16 +3,18 @@ verdict. Text from the package is escaped (report.printable), so that only this 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bpfcert import spec
-from bpfcert.checks import Report
-from bpfcert.report import printable, summary
-from bpfcert.results import Status
+from bpfcert.report import printable, summary, writer
+from bpfcert.results import Report, Status
 
 ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Status.PASS: 4}
 
 
-def to_text(report: Report, verbose: bool = False) -> str:
-    lines = [f"{printable(report.package)}  (profiles: {', '.join(report.profiles)})"]
+def report_text(report: Report, verbose: bool = False) -> str:
+    """One report as text; `verbose` shows passes too."""
+    lines = [f"{printable(report.source)}  (profiles: {', '.join(report.profiles)})"]
     for r in sorted(report.results, key=lambda r: ORDER[r.status]):
         if r.status is Status.PASS and not verbose:
             continue
@@ -26,3 +28,8 @@ def to_text(report: Report, verbose: bool = False) -> str:
         f"{s['should_failed']} warnings, {s['skip']} skipped, {s['not-run']} not run, {s['error']} errors)"
     )
     return "\n".join(lines) + "\n"
+
+
+@writer("text", ".txt")
+def render(reports: Sequence[Report]) -> str:
+    return "".join(report_text(r) for r in reports)

@@ -11,13 +11,14 @@ The terminal summary says which kernel, accelerator and boot time each target ha
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from bpfcert.errors import TargetError
+from bpfcert.results import Result
 from bpfcert.targets.schedule import Scheduler
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 SCHEDULER = pytest.StashKey[Scheduler]()
+RESULTS = pytest.StashKey[list[Result]]()  # every Result the tests recorded, in the order they were decided
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,3 +138,17 @@ def target(request: pytest.FixtureRequest) -> Target:
 def target_outcome(request: pytest.FixtureRequest) -> tuple[str, Target | TargetError]:
     """(name, the open target or the TargetError that stopped it), for the checks of opening itself."""
     return request.param, opened(request.config, request.param)
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Callable[[Result | Iterable[Result]], list[Result]]:
+    """Record the Results a test decided (one or many) for the run's results; returns them, so a test can write
+    `assert all(r.status is Status.PASS for r in record(check(...)))`."""
+    recorded: list[Result] = request.config.stash.setdefault(RESULTS, [])
+
+    def record_results(results: Result | Iterable[Result]) -> list[Result]:
+        batch = [results] if isinstance(results, Result) else list(results)
+        recorded.extend(batch)
+        return batch
+
+    return record_results

@@ -6,7 +6,6 @@ outside the private extraction directory."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -22,6 +21,7 @@ import pytest
 from bpfcert.checks import check_package
 from bpfcert.package import ARCHIVE_MAX_DEPTH, open_package
 from bpfcert.results import Status
+from tests.archive_build import add_entry, add_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "xdp-counter-v1"  # a conformant package
@@ -53,17 +53,6 @@ def failed(report: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def add_entry(tar: tarfile.TarFile, name: str, kind: bytes, linkname: str = "") -> None:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
-    tar.addfile(info)
 
 
 def add_example(tar: tarfile.TarFile) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -32,6 +31,7 @@ from bpfcert.package import (
 )
 from bpfcert.results import Status
 from bpfcert.signing import generate_key, sign_manifest, verify_manifest
+from tests.archive_build import add_entry, add_file
 
 ARTIFACT = b"\x7fELF not really, but bytes to hash"
 
@@ -54,24 +54,13 @@ def write_package(root: Path, manifest: dict[str, Any] | None = None, name: str 
     return root
 
 
-def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def add_special(tar: tarfile.TarFile, name: str, kind: bytes, linkname: str = "") -> None:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
-    tar.addfile(info)
 
 
 def make_archive(path: Path, prefix: str = "") -> tarfile.TarFile:
     """An open .tar.gz holding a valid package (under `prefix`); the caller adds hostile members and closes."""
     tar = tarfile.open(path, "w:gz")  # noqa: SIM115 - returned open for the caller to extend
-    add_bytes(tar, prefix + "prog.o", ARTIFACT)
-    add_bytes(tar, prefix + "bpfpkg.json", json.dumps(manifest_for()).encode())
+    add_file(tar, prefix + "prog.o", ARTIFACT)
+    add_file(tar, prefix + "bpfpkg.json", json.dumps(manifest_for()).encode())
     return tar
 
 
@@ -168,17 +157,17 @@ def test_unusable_input_raises_package_error(tmp_path: Path, make: Any) -> None:
 @pytest.mark.parametrize(
     ("hostile", "req_id"),
     [
-        (lambda t: add_bytes(t, "../x", b"escape"), "PKG-ART-001"),
-        (lambda t: add_bytes(t, "sub/../../x", b"escape"), "PKG-ART-001"),
-        (lambda t: add_bytes(t, "/etc/passwd", b"root::0:0"), "PKG-ART-001"),
-        (lambda t: add_special(t, "root", tarfile.SYMTYPE, "/"), "PKG-ART-001"),
-        (lambda t: add_special(t, "up", tarfile.SYMTYPE, "../../.."), "PKG-ART-001"),
-        (lambda t: add_special(t, "hard", tarfile.LNKTYPE, "../outside"), "PKG-ART-001"),
-        (lambda t: add_special(t, "passwd", tarfile.LNKTYPE, "/etc/passwd"), "PKG-ART-001"),
-        (lambda t: add_special(t, "null", tarfile.CHRTYPE), "PKG-ART-001"),
-        (lambda t: add_special(t, "disk", tarfile.BLKTYPE), "PKG-ART-001"),
-        (lambda t: add_special(t, "pipe", tarfile.FIFOTYPE), "PKG-ART-001"),
-        (lambda t: add_special(t, "inside", tarfile.SYMTYPE, "prog.o"), "PKG-ART-001"),
+        (lambda t: add_file(t, "../x", b"escape"), "PKG-ART-001"),
+        (lambda t: add_file(t, "sub/../../x", b"escape"), "PKG-ART-001"),
+        (lambda t: add_file(t, "/etc/passwd", b"root::0:0"), "PKG-ART-001"),
+        (lambda t: add_entry(t, "root", tarfile.SYMTYPE, "/"), "PKG-ART-001"),
+        (lambda t: add_entry(t, "up", tarfile.SYMTYPE, "../../.."), "PKG-ART-001"),
+        (lambda t: add_entry(t, "hard", tarfile.LNKTYPE, "../outside"), "PKG-ART-001"),
+        (lambda t: add_entry(t, "passwd", tarfile.LNKTYPE, "/etc/passwd"), "PKG-ART-001"),
+        (lambda t: add_entry(t, "null", tarfile.CHRTYPE), "PKG-ART-001"),
+        (lambda t: add_entry(t, "disk", tarfile.BLKTYPE), "PKG-ART-001"),
+        (lambda t: add_entry(t, "pipe", tarfile.FIFOTYPE), "PKG-ART-001"),
+        (lambda t: add_entry(t, "inside", tarfile.SYMTYPE, "prog.o"), "PKG-ART-001"),
     ],
     ids=[
         "dotdot",
@@ -214,8 +203,8 @@ def test_symlink_then_write_through_it_is_refused(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     tar = make_archive(archive)
-    add_special(tar, "dir", tarfile.SYMTYPE, str(outside))
-    add_bytes(tar, "dir/planted", b"gotcha")
+    add_entry(tar, "dir", tarfile.SYMTYPE, str(outside))
+    add_file(tar, "dir/planted", b"gotcha")
     tar.close()
     with open_package(archive) as pkg:
         assert [(p.id, p.evidence["member"]) for p in pkg.problems] == [
@@ -233,10 +222,10 @@ def test_symlink_chain_is_refused_before_anything_is_written(tmp_path: Path, mon
     monkeypatch.setattr("tempfile.tempdir", str(extraction_parent))
     archive = tmp_path / "chain.tar.gz"
     tar = make_archive(archive)
-    add_special(tar, "sub", tarfile.DIRTYPE)
-    add_special(tar, "sub/up", tarfile.SYMTYPE, "..")
-    add_special(tar, "sub/up2", tarfile.SYMTYPE, "up/..")
-    add_bytes(tar, "sub/up2/planted", b"gotcha")
+    add_entry(tar, "sub", tarfile.DIRTYPE)
+    add_entry(tar, "sub/up", tarfile.SYMTYPE, "..")
+    add_entry(tar, "sub/up2", tarfile.SYMTYPE, "up/..")
+    add_file(tar, "sub/up2/planted", b"gotcha")
     tar.close()
     with open_package(archive) as pkg:
         assert [p.evidence["member"] for p in pkg.problems] == ["sub/up", "sub/up2", "sub/up2/planted"]
@@ -267,7 +256,7 @@ def test_member_count_limit(tmp_path: Path) -> None:
     archive = tmp_path / "many.tar.gz"
     tar = make_archive(archive)
     for i in range(ARCHIVE_MAX_MEMBERS):
-        add_bytes(tar, f"f{i}", b"")
+        add_file(tar, f"f{i}", b"")
     tar.close()
     with open_package(archive) as pkg:
         assert problem_ids(pkg) == ["PKG-ART-002", "PKG-MAN-001"]
@@ -279,7 +268,7 @@ def test_total_size_limit_is_checked_before_extraction(tmp_path: Path, monkeypat
     monkeypatch.setattr("bpfcert.package.ARCHIVE_MAX_BYTES", 1000)
     archive = tmp_path / "big.tar.gz"
     tar = make_archive(archive)
-    add_bytes(tar, "zeros.bin", bytes(5000))  # compresses to almost nothing: a small archive that expands
+    add_file(tar, "zeros.bin", bytes(5000))  # compresses to almost nothing: a small archive that expands
     tar.close()
     with open_package(archive) as pkg:
         assert problem_ids(pkg) == ["PKG-ART-002", "PKG-MAN-001"]

@@ -15,6 +15,11 @@ ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Sta
 def report_text(report: Report, verbose: bool = False) -> str:
     """One report as text; `verbose` shows passes too."""
     lines = [f"{printable(report.source)}  (profiles: {', '.join(report.profiles)})"]
+    for name, info in report.run.get("targets", {}).items():
+        about = ", ".join(str(info[k]) for k in ("release", "accel") if info.get(k))
+        lines.append(f"  target {printable(name)}: {printable(about) or 'not opened'}")
+    if not report.complete:
+        lines.append("  INCOMPLETE: the run stopped before its end (the results stream has no footer)")
     for r in sorted(report.results, key=lambda r: ORDER[r.status]):
         if r.status is Status.PASS and not verbose:
             continue

@@ -7,6 +7,7 @@ time, number of results). A stream without its footer is a run that died: it rea
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import re
@@ -76,10 +77,10 @@ class Result:
         """The Result `to_json` wrote; ValueError naming what is wrong with anything else."""
         if not isinstance(data, dict):
             raise ValueError("a result must be an object")
-        text = {k: data.get(k) for k in ("id", "level", "status", "target", "message")}
-        bad = sorted(k for k, v in text.items() if not isinstance(v, str))
+        bad = [k for k in ("id", "level", "status", "target", "message") if not isinstance(data.get(k), str)]
         if bad:
             raise ValueError(f"result field(s) {', '.join(bad)} missing or not strings")
+        text: dict[str, str] = {k: data[k] for k in ("id", "level", "status", "target", "message")}
         if not REQ_ID.fullmatch(text["id"]) or text["level"] not in LEVELS:
             raise ValueError(f"bad requirement ID or level: {text['id']!r} {text['level']!r}")
         subject, evidence, duration = data.get("subject", ""), data.get("evidence", {}), data.get("duration")
@@ -146,10 +147,8 @@ class Report:
         for number, line in enumerate(lines, 1):
             reader.line(number, line)
         if torn:
-            try:
+            with contextlib.suppress(StreamError):  # a torn last line: the run died writing it; the rest stands
                 reader.line(len(lines) + 1, torn)
-            except StreamError:
-                pass  # a torn last line: the run died writing it; what came before stands
         return reader.report()
 
     @property
@@ -219,13 +218,13 @@ class _StreamReader:
         run["runners"] = self.runners
         if self.footer is not None:
             run["ended"] = self.footer.get("ended")
-        kind = head.get("kind") if head.get("kind") in KINDS else "package"
+        kind = str(head.get("kind")) if head.get("kind") in KINDS else "package"
         profiles = [p for p in head.get("profiles", []) if isinstance(p, str)]
         for runner in self.runners:
             claims = runner.get("claims")
             claimed = claims.get("profiles", []) if isinstance(claims, dict) else []
             profiles += [p for p in claimed if isinstance(p, str) and p not in profiles]
-        source = head.get("subject") if isinstance(head.get("subject"), str) else str(self.path)
+        source = str(head["subject"]) if isinstance(head.get("subject"), str) else str(self.path)
         return Report(source, self.results, profiles, kind=kind, run=run, complete=self.footer is not None)
 
 

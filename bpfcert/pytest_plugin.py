@@ -222,7 +222,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 status, message = Status.SKIP, f"not applicable: {reason.removeprefix('Skipped: ')}"
             else:
                 lines = report.longreprtext.strip().splitlines() or ["(no detail)"]
-                status, message = Status.ERROR, f"{item.name} errored in {report.when}: {lines[-1]}"
+                error = call.excinfo.exconly().splitlines()[0] if call.excinfo else lines[-1]
+                status, message = Status.ERROR, f"{item.name} errored in {report.when}: {error}"
             keep = _keeper(item.config, time.monotonic() - report.duration)
             keep([Result.of(i, status, message, target=item_target(item)) for i in dict.fromkeys(ids)])
     return report

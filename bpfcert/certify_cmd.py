@@ -81,10 +81,13 @@ def command(args: argparse.Namespace) -> int:
         raise BpfcertError(f"cannot create the output directory {output}: {exc.strerror}") from None
     output = output.resolve()
     importable_suite()
-    sys.dont_write_bytecode = True
-    with contextlib.redirect_stdout(sys.stderr):
-        code = pytest.main(suite_argv(args, output))
-    shutil.rmtree(output / "tmp", ignore_errors=True)
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the suite
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            code = pytest.main(suite_argv(args, output))
+    finally:
+        sys.dont_write_bytecode = bytecode
+        shutil.rmtree(output / "tmp", ignore_errors=True)
     if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"the conformance suite did not run: pytest exit code {code}")
     report = Report.from_stream(output / STREAM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,14 +114,14 @@ def test_malformed_streams_are_a_stream_error_naming_the_line(
 ) -> None:
     path = tmp_path / "s.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(StreamError, match=rf"line {line}: .*{reason}".replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(StreamError, match=rf"line {line}: .*{re.escape(reason)}"):
         Report.from_stream(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"\xff\xfe\n"])
 def test_empty_or_undecodable_streams_are_a_stream_error(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "s.jsonl").write_bytes(content)
-    with pytest.raises(StreamError, match="s.jsonl"):
+    with pytest.raises(StreamError, match=r"s\.jsonl"):
         Report.from_stream(tmp_path / "s.jsonl")
     with pytest.raises(StreamError, match="cannot read"):
         Report.from_stream(tmp_path / "missing.jsonl")

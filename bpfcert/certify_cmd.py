@@ -26,6 +26,7 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     argv = [
         str(suite), "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
         "--rootdir", str(output), "--confcutdir", str(suite), "--basetemp", str(output / "tmp"), "-q",
+        "-s",  # no capture: the targets' progress (from background threads too) reaches stderr as it happens
         "--results", str(output / STREAM), "--target", args.target,
     ]
     for package in args.packages:

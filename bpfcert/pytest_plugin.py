@@ -79,7 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
         # a certification run leaves nothing behind but its stream: no .hypothesis/ example database in the cwd
         settings.register_profile("certify", settings(settings.default, database=None))
         settings.load_profile("certify")
-    progress = Progress("bpfcert") if path else None  # certification shows each target's state on stderr
+    # certification shows each target's state change on stderr (seen as it happens when not captured: -s)
+    progress = Progress("bpfcert") if path else None
     config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"), progress=progress)
     config.stash[RESULTS], config.stash[CLAIMED], config.stash[NOTED_TARGETS] = [], [], set()
 

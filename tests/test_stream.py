@@ -203,3 +203,17 @@ def test_plugin_writes_error_skip_and_not_run_rows(tmp_path: Path) -> None:
     assert kernel and {r.id for r in report.results if r.status is Status.NOT_RUN} == kernel
     assert report.complete and report.verdict == "nonconformant" and report.profiles == ["kernel"]
     assert len(report.results) == 2 + len(kernel)  # the unmarked failure has no requirement: no row
+
+
+def test_plugin_streams_each_target_as_it_opens_and_shows_its_progress(tmp_path: Path) -> None:
+    proc = run_suite(tmp_path, '''
+        from bpfcert.results import Result, Status
+
+        def test_on_target(target, record):
+            record(Result.of("KRN-BOOT-001", Status.PASS, "answers", target=target.name))
+    ''', "--target", "host", "-s")  # as certify runs it: no capture, so progress reaches stderr at once
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bpfcert: host opening" in proc.stderr and "bpfcert: host ready" in proc.stderr
+    report = Report.from_stream(tmp_path / "s.jsonl")
+    assert report.run["targets"]["host"]["release"] == os.uname().release
+    assert [(r.id, r.target) for r in report.results] == [("KRN-BOOT-001", "host")]

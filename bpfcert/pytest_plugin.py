@@ -237,11 +237,14 @@ def item_target(item: pytest.Item) -> str:
     return value if isinstance(value, str) else "static"
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     config.stash[SCHEDULER].close()
     stream = config.stash.get(STREAM, None)
     if stream is None:
+        return
+    if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        stream.close()  # a run cut short (Ctrl-C, -x, --maxfail): no footer, it reads back incomplete
         return
     from bpfcert import spec
 

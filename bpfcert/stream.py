@@ -54,6 +54,10 @@ class ResultsStream:
     def footer(self) -> None:
         self._write({"type": "footer", "ended": now(), "seconds": round(time.monotonic() - self._started, 3),
                      "results": self.results})
+        self.close()
+
+    def close(self) -> None:
+        """Close without a footer: the run did not finish (it reads back incomplete)."""
         self._file.close()
 
     def _write(self, line: dict[str, Any]) -> None:

@@ -217,3 +217,23 @@ def test_plugin_streams_each_target_as_it_opens_and_shows_its_progress(tmp_path:
     report = Report.from_stream(tmp_path / "s.jsonl")
     assert report.run["targets"]["host"]["release"] == os.uname().release
     assert [(r.id, r.target) for r in report.results] == [("KRN-BOOT-001", "host")]
+
+
+@pytest.mark.parametrize("stop", ["raise KeyboardInterrupt", "assert False"])
+def test_a_run_cut_short_has_no_footer(tmp_path: Path, stop: str) -> None:
+    """Ctrl-C, or -x after a failure: the tests not reached are not a pass, the stream reads back incomplete."""
+    proc = run_suite(tmp_path, f'''
+        from bpfcert.results import Result, Status
+
+        def test_first(record):
+            record(Result.of("PKG-MAN-001", Status.PASS, "one"))
+
+        def test_stops():
+            {stop}
+
+        def test_never_reached(record):
+            record(Result.of("PKG-MAN-002", Status.PASS, "two"))
+    ''', "-x")
+    assert proc.returncode in (1, 2), proc.stdout + proc.stderr
+    report = Report.from_stream(tmp_path / "s.jsonl")
+    assert [r.message for r in report.results] == ["one"] and report.verdict == "incomplete"

@@ -28,6 +28,7 @@ HANDLERS = {
     "explain": "bpfcert.catalogue_cmd:explain",
     "kernels": "bpfcert.targets.kernels:command",
     "probe": "bpfcert.probe_cmd:command",
+    "certify": "bpfcert.certify_cmd:command",
 }
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explain(sub)
     _add_kernels(sub)
     _add_probe(sub)
+    _add_certify(sub, profiles)
     return p
 
 
@@ -237,6 +239,32 @@ def _add_probe(sub: Subcommands) -> None:
     )
     pr.add_argument("-o", "--output", help="also save the JSON report here")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
+    from bpfcert.targets import series
+
+    ce = _add(
+        sub,
+        "certify",
+        "certify a runtime (and packages) by running the conformance suite; reports into the output directory",
+        "  bpfcert certify --runtime reference --target all\n"
+        "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)",
+        "0  every claimed profile passes",
+        "1  something does not conform, or the run did not complete",
+    )
+    who = ce.add_mutually_exclusive_group()
+    who.add_argument("--runtime", help="a runner shipped with bpfcert, by name (e.g. reference)")
+    who.add_argument("--runner", help="a runner folder anywhere (holding runner.json)")
+    ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
+    ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl, report.json, junit.xml")
+    ce.add_argument(
+        "--profile",
+        action="extend",
+        type=_profile_list,
+        help=f"profile(s) certified, comma-separated or repeated: {', '.join(profiles)} (default: those claimed)",
+    )
+    ce.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to certify (default: the examples)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,3 +61,7 @@ class RunnerProtocolError(BpfcertError):
         where = f"runner {self.runner}: {self.step}" if self.runner else self.step
         last = self.stderr.strip().splitlines()[-1:]
         return f"{where}: {self.reason}" + (f" (stderr: {last[0][:300]})" if last else "")
+
+
+class StreamError(BpfcertError):
+    """A results stream that cannot be read back: not JSON lines, no header, a malformed line (named by number)."""

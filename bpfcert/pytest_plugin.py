@@ -6,22 +6,32 @@ KRN-BOOT-001) runs once per selected target and is marked `vm`. Targets come fro
 time, as soon as collection ends) and closed at the end; a VM target that cannot open here (vm.unavailable)
 skips its tests. Tests marked `after_all` (the per-target end-of-session checks such as KRN-SPLAT-001) run last.
 The terminal summary says which kernel, accelerator and boot time each target had.
+
+With `--results FILE` every Result a test `record`s goes into the results stream (bpfcert.stream) the moment it
+is decided: the header at session start, a `target` line as each target opens, the footer at session end. A test
+marked `@pytest.mark.requirement(ID, ...)` that errors (or skips) without recording anything becomes an ERROR (or
+SKIP) row of its requirements, and every requirement of the selected profiles (`--profile`, and the profiles a
+runner claims, `note`d as it starts) that no test recorded gets a NOT_RUN row, so the report never silently lacks
+a row. `--package PKG` (repeatable) names the packages the package suite certifies (default: the bundled examples).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from bpfcert.errors import TargetError
-from bpfcert.results import Result
-from bpfcert.targets.schedule import Scheduler
+from bpfcert.results import Result, Status
+from bpfcert.targets.schedule import Progress, Scheduler
 
 if TYPE_CHECKING:
+    from bpfcert.stream import ResultsStream  # noqa: F401 (named in a string annotation)
     from bpfcert.targets import Target
 
 settings.register_profile("dev", max_examples=50, deadline=None)
@@ -38,16 +48,88 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--target-accel", default="auto", choices=["auto", "kvm", "tcg"], help="accelerator for VM targets"
     )
+    parser.addoption("--results", default=None, help="write the results stream (JSON lines) to this file")
+    parser.addoption(
+        "--package", action="append", default=[], help="a package the package suite certifies (repeatable; "
+        "default: the bundled examples)"
+    )
+    parser.addoption(
+        "--profile", action="append", default=[], help="a profile certified (repeatable or comma-separated): its "
+        "requirements that no test records are NOT_RUN rows"
+    )
 
 
 SCHEDULER = pytest.StashKey[Scheduler]()
 RESULTS = pytest.StashKey[list[Result]]()  # every Result the tests recorded, in the order they were decided
+STREAM = pytest.StashKey["ResultsStream"]()  # with --results
+CLAIMED = pytest.StashKey[list[str]]()  # profiles the runners claimed in their `start` replies
+NOTED_TARGETS = pytest.StashKey[set[str]]()
+RECORDED = pytest.StashKey[bool]()  # on an item: it recorded a Result (or its requirement rows were written)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_all: runs after all other tests (end-of-session target checks)")
     config.addinivalue_line("markers", "vm: runs on a kernel target (VMs boot under QEMU; skip with -m 'not vm')")
-    config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"))
+    config.addinivalue_line("markers", "requirement(*ids): the requirements a test judges (an error is their row)")
+    path = config.getoption("--results")
+    if path:
+        from bpfcert.stream import ResultsStream
+
+        config.stash[STREAM] = ResultsStream(path)
+        # a certification run leaves nothing behind but its stream: no .hypothesis/ example database in the cwd
+        settings.register_profile("certify", settings(settings.default, database=None))
+        settings.load_profile("certify")
+    # certification shows each target's state change on stderr (seen as it happens when not captured: -s)
+    progress = Progress("bpfcert") if path else None
+    config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"), progress=progress)
+    config.stash[RESULTS], config.stash[CLAIMED], config.stash[NOTED_TARGETS] = [], [], set()
+
+
+def selected_profiles(config: pytest.Config) -> list[str]:
+    """--profile values (comma lists), then the runners' claimed profiles, each followed by those it includes."""
+    from bpfcert import spec
+
+    known = spec.profiles()
+    out: list[str] = []
+    pending = [p.strip() for v in config.getoption("--profile") for p in v.split(",") if p.strip()]
+    claimed: list[str] = config.stash.get(CLAIMED, [])
+    pending += claimed
+    while pending:
+        name = pending.pop(0)
+        if name not in out:
+            out.append(name)
+            pending += known.get(name, [name])[1:]
+    return out
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The stream's header: what is certified, on which targets, against which profiles."""
+    config = session.config
+    stream = config.stash.get(STREAM, None)
+    if stream is None:
+        return
+    from bpfcert.targets import resolve_names
+
+    try:
+        names = resolve_names(config.getoption("--target"))
+    except TargetError:
+        names = [config.getoption("--target")]  # pytest_generate_tests reports it
+    runtime = config.getoption("--runtime", None) or config.getoption("--runner", None)
+    packages = config.getoption("--package")
+    subject = f"runtime {runtime}" if runtime else ", ".join(packages) or "the bundled example packages"
+    stream.header(kind="runtime" if runtime else "package", subject=subject, targets=names,
+                  profiles=selected_profiles(config), runtime=runtime, packages=packages)
+
+
+def note(config: pytest.Config, kind: str, data: dict[str, Any]) -> None:
+    """Put a fact learnt during the run into the results stream (if any): "runner" (a runner's `start` reply and
+    its "target"; its claimed profiles join the selected ones), "target" (a target's TargetInfo)."""
+    if kind == "runner":
+        claims = data.get("claims")
+        config.stash[CLAIMED] += claims.get("profiles", []) if isinstance(claims, dict) else []
+    stream = config.stash.get(STREAM, None)
+    if stream is not None:
+        stream.note(kind, data)
 
 
 def opened(config: pytest.Config, name: str) -> Target | TargetError:
@@ -58,7 +140,13 @@ def opened(config: pytest.Config, name: str) -> Target | TargetError:
     problem = vm.unavailable(name) if name != HOST else None
     if problem is not None:
         pytest.skip(str(problem))
-    return config.stash[SCHEDULER].outcome(name)
+    outcome = config.stash[SCHEDULER].outcome(name)
+    noted = config.stash.get(NOTED_TARGETS, None)
+    if noted is not None and name not in noted:  # the first time: its line in the results stream
+        noted.add(name)
+        info = {"name": name, "error": str(outcome)} if isinstance(outcome, TargetError) else outcome.info().to_json()
+        note(config, "target", info)
+    return outcome
 
 
 TARGET_FIXTURES = ("target", "target_outcome")
@@ -121,8 +209,58 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             terminalreporter.write_line(line)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    session.config.stash[SCHEDULER].close()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A test marked with requirements that errors or skips without recording anything: their ERROR/SKIP rows."""
+    report: pytest.TestReport = yield
+    if (report.failed or report.skipped) and not item.stash.get(RECORDED, False):
+        ids = [i for mark in item.iter_markers("requirement") for i in mark.args]
+        if ids:
+            item.stash[RECORDED] = True
+            if report.skipped:
+                longrepr = report.longrepr
+                reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+                status, message = Status.SKIP, f"not applicable: {reason.removeprefix('Skipped: ')}"
+            else:
+                lines = report.longreprtext.strip().splitlines() or ["(no detail)"]
+                error = call.excinfo.exconly().splitlines()[0] if call.excinfo else lines[-1]
+                status, message = Status.ERROR, f"{item.name} errored in {report.when}: {error}"
+            keep = _keeper(item.config, time.monotonic() - report.duration)
+            keep([Result.of(i, status, message, target=item_target(item)) for i in dict.fromkeys(ids)])
+    return report
+
+
+def item_target(item: pytest.Item) -> str:
+    """The kernel target a test runs on, "static" if none."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    value = next((params[f] for f in (*TARGET_FIXTURES, "runtime") if f in params), "static")
+    return value if isinstance(value, str) else "static"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    config.stash[SCHEDULER].close()
+    stream = config.stash.get(STREAM, None)
+    if stream is None:
+        return
+    if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        stream.close()  # a run cut short (Ctrl-C, -x, --maxfail): no footer, it reads back incomplete
+        return
+    from bpfcert import spec
+
+    seen = {r.id for r in config.stash[RESULTS]}
+    applies = spec.profile_applies_to()
+    noted: set[str] = config.stash.get(NOTED_TARGETS, set())
+    targets = sorted(noted) or ["host"]
+    for profile in selected_profiles(config):
+        for req_id, requirement in spec.catalogue().items():
+            if requirement.profile != profile or req_id in seen:
+                continue
+            where = ["static"] if applies.get(profile) == "package" else targets
+            for target in where:
+                stream.result(Result.of(req_id, Status.NOT_RUN, "not run: no test in this run recorded it",
+                                        target=target))
+    stream.footer()
 
 
 @pytest.fixture(scope="session")
@@ -140,15 +278,33 @@ def target_outcome(request: pytest.FixtureRequest) -> tuple[str, Target | Target
     return request.param, opened(request.config, request.param)
 
 
+def _keeper(config: pytest.Config, started: float) -> Callable[[list[Result]], None]:
+    """Keep a batch of Results for the run (and stream them with --results), stamped with the time since
+    `started`."""
+    recorded, stream = config.stash[RESULTS], config.stash.get(STREAM, None)
+
+    def keep(batch: list[Result]) -> None:
+        duration = round(time.monotonic() - started, 3)
+        for r in batch:
+            r = r if r.duration is not None else dataclasses.replace(r, duration=duration)
+            recorded.append(r)
+            if stream is not None:
+                stream.result(r)
+
+    return keep
+
+
 @pytest.fixture
 def record(request: pytest.FixtureRequest) -> Callable[[Result | Iterable[Result]], list[Result]]:
-    """Record the Results a test decided (one or many) for the run's results; returns them, so a test can write
+    """Record the Results a test decided (one or many) for the run's results, into the results stream at once
+    with --results; returns them, so a test can write
     `assert all(r.status is Status.PASS for r in record(check(...)))`."""
-    recorded: list[Result] = request.config.stash.setdefault(RESULTS, [])
+    keep = _keeper(request.config, time.monotonic())
 
     def record_results(results: Result | Iterable[Result]) -> list[Result]:
         batch = [results] if isinstance(results, Result) else list(results)
-        recorded.extend(batch)
+        request.node.stash[RECORDED] = True
+        keep(batch)
         return batch
 
     return record_results

@@ -1,15 +1,23 @@
 """The one results model: a Result (requirement ID x subject x target x status, with a message and evidence)
-and the Report that gathers the results of one run."""
+and the Report that gathers the results of one run, read back from a results stream (bpfcert.stream writes it).
+
+A results stream is JSON lines: a `header` (run metadata), then `result` lines as results are decided, `target` and
+`runner` lines as those become known (a VM's kernel once it booted, a runner's `start` reply), and a `footer` (end
+time, number of results). A stream without its footer is a run that died: it reads back as incomplete."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bpfcert import spec
+from bpfcert.errors import StreamError
 
 
 class Status(enum.StrEnum):
@@ -31,6 +39,7 @@ class Result:
     target: str = "static"
     evidence: dict[str, Any] = field(default_factory=dict)
     subject: str = ""  # what the row is about, "kind:name" (artifact:x.o, map:counters...); "" is the package
+    duration: float | None = None  # seconds the test that decided it had run by then (streamed results)
 
     @classmethod
     def of(
@@ -59,7 +68,38 @@ class Result:
             out["subject"] = self.subject
         if self.evidence:
             out["evidence"] = self.evidence
+        if self.duration is not None:
+            out["duration"] = self.duration
         return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Result:
+        """The Result `to_json` wrote; ValueError naming what is wrong with anything else."""
+        if not isinstance(data, dict):
+            raise ValueError("a result must be an object")
+        bad = [k for k in ("id", "level", "status", "target", "message") if not isinstance(data.get(k), str)]
+        if bad:
+            raise ValueError(f"result field(s) {', '.join(bad)} missing or not strings")
+        text: dict[str, str] = {k: data[k] for k in ("id", "level", "status", "target", "message")}
+        if not REQ_ID.fullmatch(text["id"]) or text["level"] not in LEVELS:
+            raise ValueError(f"bad requirement ID or level: {text['id']!r} {text['level']!r}")
+        subject, evidence, duration = data.get("subject", ""), data.get("evidence", {}), data.get("duration")
+        if not isinstance(subject, str) or not isinstance(evidence, dict):
+            raise ValueError("subject must be a string and evidence an object")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
+            raise ValueError("duration must be a number")
+        try:
+            status = Status(text["status"])
+        except ValueError:
+            raise ValueError(f"unknown status {text['status']!r}") from None
+        return cls(
+            text["id"], status, text["message"], level=text["level"], target=text["target"],
+            evidence=evidence, subject=subject, duration=duration,
+        )
+
+
+REQ_ID = re.compile(r"[A-Z]+(-[A-Z]+)*-[0-9]{3}")  # as spec/report.schema.json has it
+LEVELS = ("MUST", "SHOULD", "MAY")
 
 
 def verdict(results: Iterable[Result]) -> str:
@@ -70,20 +110,46 @@ def verdict(results: Iterable[Result]) -> str:
     return "conformant"
 
 
+KINDS = ("package", "kernel", "runtime", "isa")  # what a report judges (spec/report.schema.json `kind`)
+
+
 @dataclass
 class Report:
     """What one run found about what it checked: `bpfcert check` makes one per package (its manifest, the
-    profiles checked, the results, the inventory of its objects)."""
+    profiles checked, the results, the inventory of its objects); a certification run is read back from its
+    results stream (`from_stream`), with the run's metadata in `run`."""
 
-    source: str  # what was checked, as given: a package directory or archive
+    source: str  # what was checked, as given: a package directory or archive, or the runtime certified
     results: list[Result]
     profiles: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
     inventory: dict[str, Any] = field(default_factory=dict)
+    kind: str = "package"  # one of KINDS
+    run: dict[str, Any] = field(default_factory=dict)  # a stream's header, its target and runner lines, its footer
+    complete: bool = True  # False: the stream that made it has no footer (the run died)
 
     @property
     def verdict(self) -> str:
-        return verdict(self.results)
+        """conformant / nonconformant, or "incomplete" for a run that died (never a pass)."""
+        return verdict(self.results) if self.complete else "incomplete"
+
+    @classmethod
+    def from_stream(cls, path: str | Path) -> Report:
+        """The report of the results stream at `path`; StreamError naming the line for a malformed stream."""
+        path = Path(path)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StreamError(f"cannot read results stream {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        lines = text.split("\n")
+        torn = lines.pop()  # "" after the last newline; else a line the run died while writing
+        reader = _StreamReader(path)
+        for number, line in enumerate(lines, 1):
+            reader.line(number, line)
+        if torn:
+            with contextlib.suppress(StreamError):  # a torn last line: the run died writing it; the rest stands
+                reader.line(len(lines) + 1, torn)
+        return reader.report()
 
     @property
     def title(self) -> str:
@@ -93,3 +159,73 @@ class Report:
         if isinstance(name, str) and name:
             return f"{name} {version}" if isinstance(version, str) and version else name
         return Path(self.source).name or self.source
+
+
+class _StreamReader:
+    """Folds the lines of one results stream into a Report."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.header: dict[str, Any] | None = None
+        self.footer: dict[str, Any] | None = None
+        self.results: list[Result] = []
+        self.targets: dict[str, dict[str, Any]] = {}
+        self.runners: list[dict[str, Any]] = []
+
+    def fail(self, number: int, reason: str) -> StreamError:
+        return StreamError(f"results stream {self.path}, line {number}: {reason}")
+
+    def line(self, number: int, line: str) -> None:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            raise self.fail(number, "not JSON") from None
+        kind = data.get("type") if isinstance(data, dict) else None
+        if self.header is None and kind != "header":
+            raise self.fail(number, "the stream does not start with its header")
+        if self.footer is not None:
+            raise self.fail(number, "a line after the footer")
+        if kind == "header":
+            if self.header is not None:
+                raise self.fail(number, "a second header")
+            if data.get("stream") != STREAM_VERSION:
+                raise self.fail(number, f"stream version {data.get('stream')!r}, expected {STREAM_VERSION}")
+            self.header = data
+        elif kind == "result":
+            try:
+                self.results.append(Result.from_json(data))
+            except ValueError as exc:
+                raise self.fail(number, str(exc)) from None
+        elif kind == "target" and isinstance(data.get("name"), str):
+            self.targets[data["name"]] = {k: v for k, v in data.items() if k != "type"}
+        elif kind == "runner":
+            self.runners.append({k: v for k, v in data.items() if k != "type"})
+        elif kind == "footer":
+            if data.get("results") != len(self.results):
+                raise self.fail(number, f"the footer counts {data.get('results')!r} results, the stream has "
+                                        f"{len(self.results)}")
+            self.footer = data
+        else:
+            raise self.fail(number, f"unknown line type {kind!r}" if kind else "a line without its type")
+
+    def report(self) -> Report:
+        if self.header is None:
+            raise StreamError(f"results stream {self.path} is empty (not even a header)")
+        head = self.header
+        run: dict[str, Any] = {k: v for k, v in head.items() if k not in ("type", "stream", "kind", "profiles")}
+        run["targets"] = {name: self.targets.get(name, {"name": name}) for name in head.get("targets", [])}
+        run["targets"].update(self.targets)
+        run["runners"] = self.runners
+        if self.footer is not None:
+            run["ended"] = self.footer.get("ended")
+        kind = str(head.get("kind")) if head.get("kind") in KINDS else "package"
+        profiles = [p for p in head.get("profiles", []) if isinstance(p, str)]
+        for runner in self.runners:
+            claims = runner.get("claims")
+            claimed = claims.get("profiles", []) if isinstance(claims, dict) else []
+            profiles += [p for p in claimed if isinstance(p, str) and p not in profiles]
+        source = str(head["subject"]) if isinstance(head.get("subject"), str) else str(self.path)
+        return Report(source, self.results, profiles, kind=kind, run=run, complete=self.footer is not None)
+
+
+STREAM_VERSION = 1  # the header's "stream": the version of this line format

@@ -313,6 +313,19 @@ def test_wheel_install_works_outside_the_checkout(installed: Installed) -> None:
 
 
 @pytest.mark.slow
+def test_wheel_install_certifies_from_anywhere(installed: Installed) -> None:
+    """The conformance suite ships in the wheel: `bpfcert certify` runs it from an unrelated directory and writes
+    only its output directory there."""
+    before = set(installed.elsewhere.iterdir())
+    proc = installed.run("certify", "--output", "certified", timeout=300)
+    assert proc.returncode == 0 and "verdict: conformant" in proc.stdout, proc.stdout + proc.stderr
+    out = installed.elsewhere / "certified"
+    assert set(installed.elsewhere.iterdir()) - before == {out}
+    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.json", "results.jsonl"]
+    assert (installed.purelib / "bpfcert" / "conformance" / "test_certify_packages.py").is_file()
+
+
+@pytest.mark.slow
 def test_wheel_install_gives_the_guest_agent_its_bpfcert(installed: Installed) -> None:
     """The command line a VM's init runs the agent with names the installed agent, and its --path entries,
     put on an isolated interpreter's path as the agent does, import the installed bpfcert (no VM needed)."""

@@ -232,4 +232,4 @@ def test_pyproject_ships_every_package_and_the_data() -> None:
     }
     mapped = set(setuptools_config["package-dir"])
     assert set(setuptools_config["packages"]) == on_disk | mapped
-    assert {setuptools_config["package-dir"][m] for m in mapped} == {"spec", "examples", "runners"}
+    assert {setuptools_config["package-dir"][m] for m in mapped} == {"spec", "examples", "runners", "conformance"}

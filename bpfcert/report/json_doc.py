@@ -12,23 +12,27 @@ from bpfcert.results import Report
 
 
 def document(report: Report) -> dict[str, Any]:
-    """The report document (spec/report.schema.json)."""
-    manifest = report.manifest if isinstance(report.manifest, dict) else {}
-    return {
-        "bpfcert": __version__,
-        "specVersion": SPEC_VERSION,
-        "kind": "package-check",
-        "package": {
+    """The report document (spec/report.schema.json): a package check's names its package and inventory, a run
+    read back from a results stream its metadata (`run`)."""
+    doc: dict[str, Any] = {"bpfcert": __version__, "specVersion": SPEC_VERSION, "kind": report.kind}
+    if report.run:
+        doc["run"] = {"subject": report.source, "complete": report.complete, **report.run}
+    else:
+        manifest = report.manifest if isinstance(report.manifest, dict) else {}
+        doc["package"] = {
             "source": report.source,
             "name": manifest.get("name") if isinstance(manifest.get("name"), str) else None,
             "version": manifest.get("version") if isinstance(manifest.get("version"), str) else None,
-        },
+        }
+    doc |= {
         "profiles": report.profiles,
         "verdict": report.verdict,
         "summary": summary(report),
         "results": [r.to_json() for r in report.results],
-        "inventory": report.inventory,
     }
+    if not report.run:
+        doc["inventory"] = report.inventory
+    return doc
 
 
 @writer("json", ".json")

@@ -1,4 +1,5 @@
-"""JUnit XML: one testsuite per package (named by the package's name and version), one testcase per result.
+"""JUnit XML: one testsuite per package and target (named by the package's name and version, and the target
+unless it is "static"), one testcase per result; an incomplete run is an errored "run complete" testcase.
 
 A testcase is named by requirement ID and subject only, never by message text, so CI can follow it across runs
 (a requirement with several rows of one subject gets " #2", " #3" in report order). MUST failures and MUST rows
@@ -35,25 +36,44 @@ def _outcome(r: Result) -> str:
     return {Status.ERROR: "error", Status.SKIP: "skipped"}.get(r.status, "")
 
 
+INCOMPLETE = "the run stopped before its end: the results stream has no footer"
+
+
+def _suites(reports: Sequence[Report]) -> list[tuple[Report, str, list[Result]]]:
+    """(report, target, its results on that target), in order of first appearance; a report without results
+    still gets its suite."""
+    out = []
+    for report in reports:
+        by_target: dict[str, list[Result]] = {}
+        for r in report.results:
+            by_target.setdefault(r.target, []).append(r)
+        out += [(report, target, rows) for target, rows in (by_target or {"static": []}).items()]
+    return out
+
+
 @writer("junit", ".xml")
 def render(reports: Sequence[Report]) -> str:
     import xml.etree.ElementTree as ET  # only when JUnit is asked for: its import costs ~10 ms
 
     root = ET.Element("testsuites", name="bpfcert")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for report in reports:
-        outcomes = [_outcome(r) for r in report.results]
+    for report, target, results in _suites(reports):
+        outcomes = [_outcome(r) for r in results]
         suite_counts = {
-            "tests": len(report.results),
+            "tests": len(results) + (not report.complete),
             "failures": outcomes.count("failure"),
-            "errors": outcomes.count("error"),
+            "errors": outcomes.count("error") + (not report.complete),
             "skipped": outcomes.count("skipped"),
         }
-        attrs = {"name": printable(report.title), **{k: str(v) for k, v in suite_counts.items()}}
+        name = report.title if target == "static" else f"{report.title} on {target}"
+        attrs = {"name": printable(name), **{k: str(v) for k, v in suite_counts.items()}}
         suite = ET.SubElement(root, "testsuite", attrs)
         for k, v in suite_counts.items():
             totals[k] += v
-        for r, name, outcome in zip(report.results, _case_names(report.results), outcomes, strict=True):
+        if not report.complete:
+            case = ET.SubElement(suite, "testcase", classname="bpfcert", name="run complete")
+            ET.SubElement(case, "error", message=INCOMPLETE, type="incomplete").text = INCOMPLETE
+        for r, name, outcome in zip(results, _case_names(results), outcomes, strict=True):
             case = ET.SubElement(suite, "testcase", classname=r.id, name=name)
             message = printable(r.message)
             if outcome == "system-err":

@@ -15,11 +15,19 @@ ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Sta
 def report_text(report: Report, verbose: bool = False) -> str:
     """One report as text; `verbose` shows passes too."""
     lines = [f"{printable(report.source)}  (profiles: {', '.join(report.profiles)})"]
+    for name, info in report.run.get("targets", {}).items():  # those opened (or failed to)
+        about = info.get("error") or ", ".join(str(info[k]) for k in ("release", "accel") if info.get(k))
+        if about:
+            lines.append(f"  target {printable(name)}: {printable(str(about))}")
+    if not report.complete:
+        lines.append("  INCOMPLETE: the run stopped before its end (the results stream has no footer)")
     for r in sorted(report.results, key=lambda r: ORDER[r.status]):
         if r.status is Status.PASS and not verbose:
             continue
         tag = "WARN" if r.status is Status.FAIL and r.level != "MUST" else str(r.status).upper()
-        lines.append(f"  {tag:<7} {r.id:<13} {r.level:<6} {printable(r.message)}")
+        about = f"{r.subject} on {r.target}: " if report.run and r.target != "static" else ""
+        about = about or (f"{r.subject}: " if report.run and r.subject else "")
+        lines.append(f"  {tag:<7} {r.id:<13} {r.level:<6} {printable(about + r.message)}")
         if r.status is Status.FAIL:
             lines.append(f"{'':10}fix: {spec.requirement(r.id).fix}")
     s = summary(report)

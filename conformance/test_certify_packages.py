@@ -1,0 +1,36 @@
+"""The package suite of a certification: the static checks on each package given with --package (default: the
+bundled examples), every Result recorded with the package as its subject."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from bpfcert import bundled
+from bpfcert.checks import check_package
+from bpfcert.package import open_package
+from bpfcert.results import Result, Status
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "certified_package" in metafunc.fixturenames:
+        given = metafunc.config.getoption("--package")
+        examples = bundled.directory("examples")
+        paths = given or sorted(str(p.parent) for p in examples.glob("*/bpfpkg.json"))
+        metafunc.parametrize("certified_package", paths, ids=[Path(p).name for p in paths])
+
+
+def as_package_row(r: Result, name: str) -> Result:
+    """`r` about package `name` (NAME@VERSION): subject package:NAME@VERSION, then /its own subject if any."""
+    return Result(r.id, r.status, r.message, level=r.level, target=r.target, evidence=r.evidence,
+                  subject=f"package:{name}/{r.subject}" if r.subject else f"package:{name}")
+
+
+def test_package_conforms(certified_package: str, record: Callable[[Iterable[Result]], list[Result]]) -> None:
+    with open_package(certified_package) as pkg:
+        report = check_package(pkg)
+    rows = record(as_package_row(r, report.title.replace(" ", "@")) for r in report.results)
+    bad = [f"{r.id} {r.subject}: {r.message}" for r in rows if r.status not in (Status.PASS, Status.SKIP)]
+    assert report.verdict == "conformant", "\n".join(bad)

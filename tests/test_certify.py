@@ -1,0 +1,93 @@
+"""`bpfcert certify` on the host: the package suite over the bundled examples or given packages, results.jsonl,
+report.json and junit.xml in the output directory (nothing written elsewhere), exit codes 0/1/2/3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from bpfcert import spec
+from bpfcert.cli import main
+from bpfcert.results import Report, Status
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def certify(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bpfcert", "certify", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+
+def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_path: Path) -> None:
+    proc = certify(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = tmp_path / "bpfcert-report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bpfcert-report"]  # no cache, bytecode or database
+    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.json", "results.jsonl"]
+    doc = json.loads((out / "report.json").read_text())
+    jsonschema.validate(doc, spec.schema("report"))
+    assert (doc["kind"], doc["verdict"], doc["run"]["complete"]) == ("package", "conformant", True)
+    names = sorted(p.parent.name for p in EXAMPLES.glob("*/bpfpkg.json"))
+    subjects = {r["subject"].partition("/")[0] for r in doc["results"]}
+    assert len(subjects) == len(names) and all(s.startswith("package:") for s in subjects)
+    assert doc["results"] == [r.to_json() for r in Report.from_stream(out / "results.jsonl").results]
+    suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
+    assert [int(s.get("tests", 0)) for s in suites] == [len(doc["results"])]  # one target: "static"
+    assert proc.stdout.rstrip().endswith(")") and "verdict: conformant" in proc.stdout
+    assert "passed" in proc.stderr  # pytest's own lines go to stderr, the summary alone to stdout
+
+
+def test_certify_a_nonconformant_package_exits_1(tmp_path: Path) -> None:
+    pkg = Path(shutil.copytree(EXAMPLES / "socket-filter", tmp_path / "pkg", ignore=shutil.ignore_patterns("src")))
+    manifest = json.loads((pkg / "bpfpkg.json").read_text())
+    manifest["artifacts"][0]["sha256"] = "0" * 64
+    (pkg / "bpfpkg.json").write_text(json.dumps(manifest))
+    proc = certify(tmp_path, "--output", "out", str(pkg))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = Report.from_stream(tmp_path / "out" / "results.jsonl")
+    failed = [r for r in report.results if r.status is Status.FAIL]
+    assert failed and all(r.subject.startswith("package:socket-filter") for r in failed)
+    assert report.run["packages"] == [str(pkg)] and report.verdict == "nonconformant"
+
+
+def test_certify_a_profile_nothing_judges_is_not_run_and_exits_1(tmp_path: Path) -> None:
+    """Without a runtime no kernel test runs: the kernel profile's requirements are NOT_RUN rows, not absent."""
+    proc = certify(tmp_path, "--profile", "kernel", str(EXAMPLES / "socket-filter"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "bpfcert-report" / "report.json").read_text())
+    kernel = {i for i, r in spec.catalogue().items() if r.profile == "kernel"}
+    assert {r["id"] for r in doc["results"] if r["status"] == "not-run"} == kernel
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--runtime", "no-such-runtime"], "unknown runtime 'no-such-runtime'"),
+        (["--runner", "/nonexistent"], "--runner /nonexistent: not a folder"),
+        (["--profile", "gold"], "unknown profile(s) gold"),
+        (["/nonexistent/pkg"], "/nonexistent/pkg"),
+    ],
+)
+def test_unusable_input_exits_2_in_one_line_before_writing_anything(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    proc = certify(tmp_path, *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and says in proc.stderr and proc.stderr.startswith("bpfcert certify: error")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_suite_that_cannot_run_is_an_internal_error_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pytest, "main", lambda argv: pytest.ExitCode.USAGE_ERROR)
+    assert main(["certify", "--output", str(tmp_path / "out")]) == 3
+    assert "did not run" in capsys.readouterr().err

@@ -11,7 +11,7 @@ The terminal summary says which kernel, accelerator and boot time each target ha
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +22,9 @@ from bpfcert.results import Result
 from bpfcert.targets.schedule import Scheduler
 
 if TYPE_CHECKING:
+    from bpfcert.errors import RunnerProtocolError
+    from bpfcert.runners.client import RunnerClient
+    from bpfcert.runners.discovery import Runner
     from bpfcert.targets import Target
 
 settings.register_profile("dev", max_examples=50, deadline=None)
@@ -38,8 +41,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--target-accel", default="auto", choices=["auto", "kvm", "tcg"], help="accelerator for VM targets"
     )
+    parser.addoption("--runtime", default=None, help="the shipped runner (runners/NAME) whose runtime is under test")
+    parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
+    parser.addoption(
+        "--runner-env",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="environment for the runner on each target ({scratch}: a fresh directory there); default: "
+        + ", ".join(RUNNER_ENV),
+    )
 
 
+# The shipped runners' state directories, fresh per run and target (guests have a read-only /var/lib).
+RUNNER_ENV = ("BPFCERT_REFERENCE_STATE={scratch}/state", "BPFCERT_ADAPTER_STATE={scratch}/state")
 SCHEDULER = pytest.StashKey[Scheduler]()
 RESULTS = pytest.StashKey[list[Result]]()  # every Result the tests recorded, in the order they were decided
 
@@ -152,3 +167,47 @@ def record(request: pytest.FixtureRequest) -> Callable[[Result | Iterable[Result
         return batch
 
     return record_results
+
+
+@pytest.fixture(scope="session")
+def runner(request: pytest.FixtureRequest) -> Runner:
+    """The runner selected by --runtime NAME or --runner DIR; a skip when none is, or what it needs is missing."""
+    from bpfcert.runners import discovery
+
+    name, path = request.config.getoption("--runtime"), request.config.getoption("--runner")
+    if name is None and path is None:
+        pytest.skip("no runtime under test (--runtime NAME or --runner DIR)")
+    found = discovery.find(name, path)
+    missing = found.missing()
+    if missing:
+        pytest.skip(missing)
+    return found
+
+
+@pytest.fixture(scope="session")
+def runtime(
+    runner: Runner, target: Target, request: pytest.FixtureRequest
+) -> Iterator[RunnerClient | RunnerProtocolError]:
+    """The runner started on `target` (once per target, stopped at the end) with --runner-env, {scratch} a fresh
+    directory on the target; the RunnerProtocolError of a runner that would not start, for the tests to record as
+    an ERROR result."""
+    import shutil
+    import uuid
+
+    from bpfcert.errors import RunnerProtocolError
+    from bpfcert.runners.client import RunnerClient
+    from bpfcert.targets.series import HOST
+
+    scratch = f"{'/tmp' if target.name == HOST else '/run/tmp'}/bpfcert-runtime-{uuid.uuid4().hex[:12]}"
+    env = dict(item.partition("=")[::2] for item in request.config.getoption("--runner-env") or RUNNER_ENV)
+    try:
+        client = RunnerClient.start(
+            target, runner.with_env({k: v.replace("{scratch}", scratch) for k, v in env.items()})
+        )
+    except RunnerProtocolError as exc:
+        yield exc
+        return
+    with client:
+        yield client
+    if target.name == HOST:  # a guest's scratch goes with the guest
+        shutil.rmtree(scratch, ignore_errors=True)

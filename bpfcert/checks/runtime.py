@@ -137,8 +137,10 @@ def owned(before: Snapshot, after: Snapshot, dep: Deployment, *, by_name: bool =
     appeared = diff(before, after).appeared
     anchors = [p for p in appeared["pins"] if _under(p["path"], dep.pin_root)]
     pinned = {kind: {p["id"] for p in anchors if p["kind"] == PIN_KINDS[kind]} for kind in OBJECT_KINDS}
-    if anchors or not by_name:
-        programs = [p for p in appeared["programs"] if p["id"] in pinned["programs"]]
+    if anchors or not by_name:  # pinned there, or using a map pinned there
+        programs = [
+            p for p in appeared["programs"] if p["id"] in pinned["programs"] or pinned["maps"] & set(p["map_ids"])
+        ]
     else:  # nothing pinned where asked: the names are all there is to go by
         programs = [p for p in appeared["programs"] if p["name"] in dep.programs()]
     used = {m for p in programs for m in p.get("map_ids", [])} | pinned["maps"]
@@ -297,9 +299,11 @@ def list_and_status_agree_with_the_kernel(client: RunnerClient, dep: Deployment)
             missing = sorted(made.ids()["programs"] - status_ids)
             if missing:
                 problems.append(f"status leaves out the package's programs with ids {missing}")
-            pinned = {p["path"] for p in after["pins"]}
+            pinned = [p["path"] for p in after["pins"]]  # a directory it names must hold some pin
             problems += [
-                f"status names pin {pin}, which bpffs does not hold" for pin in state.pins if pin not in pinned
+                f"status names {pin}, where bpffs holds no pin"
+                for pin in state.pins
+                if not any(_under(path, pin) for path in pinned)
             ]
         finally:
             _cleanup(client, dep.name)

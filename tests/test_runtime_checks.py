@@ -148,3 +148,14 @@ def test_check_fails_on_a_runtime_that_violates_it(req_id: str, start: Start, pi
     results = run_check(req_id, start(FAULTS[req_id]), pin_root, tmp_path)
     assert Status.FAIL in statuses(results), [(r.status, r.message) for r in results]
     assert Status.ERROR not in statuses(results), [r.message for r in results if r.status is Status.ERROR]
+
+
+def test_a_runner_that_dies_is_an_error_with_its_stderr(pin_root: str) -> None:
+    if _usable():
+        pytest.skip(str(_usable()))
+    fake = discovery.load(REPO / "tests" / "data" / "runners" / "fake")
+    client = RunnerClient.start(HostTarget(), dataclasses.replace(fake, argv=(*fake.argv, "--fault", "die")))
+    with client:
+        results = runtime.RUNTIME_CHECKS["RT-INS-001"](client, deployment(V1, pin_root))
+    assert [(r.id, r.status) for r in results] == [("RT-INS-001", Status.ERROR)]
+    assert "dying in the middle of install" in results[0].evidence["stderr"]

@@ -159,3 +159,10 @@ def test_a_runner_that_dies_is_an_error_with_its_stderr(pin_root: str) -> None:
         results = runtime.RUNTIME_CHECKS["RT-INS-001"](client, deployment(V1, pin_root))
     assert [(r.id, r.status) for r in results] == [("RT-INS-001", Status.ERROR)]
     assert "dying in the middle of install" in results[0].evidence["stderr"]
+
+
+def test_a_package_the_runtime_cannot_install_here_is_skipped(start: Start, pin_root: str, tmp_path: Path) -> None:
+    unmet = next(b for b in runtime.bad_packages(V1, tmp_path) if b.code == "requirements-unmet")
+    results = runtime.RUNTIME_CHECKS["RT-INS-001"](start(""), deployment(unmet.path, pin_root))
+    assert [(r.id, r.status) for r in results] == [("RT-INS-001", Status.SKIP)]
+    assert "requirements-unmet" in results[0].message

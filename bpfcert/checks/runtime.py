@@ -38,6 +38,7 @@ PIN_KINDS = {"programs": "prog", "maps": "map", "links": "link"}
 RELEASE_TIMEOUT = 5.0  # seconds the kernel gets to free what a runtime let go of (maps take about one)
 CRASH_POINTS = (0.2, 0.5, 0.8)  # where in a command's usual duration RT-CRS-001 kills the runtime
 
+CANNOT_HERE = ("requirements-unmet", "unsupported")  # refusals that leave a check nothing to judge on this target
 RuntimeCheck = Callable[..., list[Result]]
 RUNTIME_CHECKS: dict[str, RuntimeCheck] = {}
 
@@ -229,7 +230,13 @@ def _cleanup(client: RunnerClient, name: str) -> None:
 def _install(judge: Judge, client: RunnerClient, dep: Deployment) -> tuple[Snapshot, PackageState, Snapshot]:
     """Install `dep` (it must succeed): the kernel state before, the runtime's answer, the kernel state after."""
     before = snapshot(client.target)
-    state = judge.must(f"install {dep.path}", lambda: client.install(dep.path, dep.options))
+    state = judge.call(f"install {dep.path}", lambda: client.install(dep.path, dep.options))
+    if isinstance(state, Failure) and state.code in CANNOT_HERE:  # whether rightly so is RT-PRD-001's question
+        raise Step(
+            judge.result(Status.SKIP, f"the runtime cannot install {dep.name} here ({state.code}): {state.message}")
+        )
+    if isinstance(state, Failure):
+        raise Step(judge.failed(f"install {dep.path} refused ({state.code}): {state.message}", code=state.code))
     return before, state, snapshot(client.target)
 
 

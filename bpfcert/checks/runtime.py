@@ -483,8 +483,9 @@ def second_install_is_idempotent_or_refused(client: RunnerClient, dep: Deploymen
 @runtime_check("RT-CRS-001")
 def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Deployment | None = None) -> list[Result]:
     """Kill the runtime (its runner session, SIGKILL) at points through install, upgrade and uninstall, timed from
-    one undisturbed run of each, restart it, and compare what it then lists with the kernel. The runner is
-    restarted with `RunnerClient.start` for every kill; `client` is left as it was."""
+    one undisturbed run of each, restart it, and compare what it then lists with the kernel. The kill is the
+    exchange timing out: runner_exchange closes the runner's pipes and SIGKILLs its session at most 0.5 s later.
+    The runner is restarted with `RunnerClient.start` for every kill; `client` is left as it was."""
     target, runner = client.target, client.runner
     commands: dict[str, Callable[[RunnerClient], object]] = {
         "install": lambda c: c.install(dep.path, dep.options),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,6 +31,9 @@ from bpfcert.results import Result, Status
 from bpfcert.targets.schedule import Progress, Scheduler
 
 if TYPE_CHECKING:
+    from bpfcert.errors import RunnerProtocolError
+    from bpfcert.runners.client import RunnerClient
+    from bpfcert.runners.discovery import Runner
     from bpfcert.stream import ResultsStream  # noqa: F401 (named in a string annotation)
     from bpfcert.targets import Target
 
@@ -57,8 +60,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--profile", action="append", default=[], help="a profile certified (repeatable or comma-separated): its "
         "requirements that no test records are NOT_RUN rows"
     )
+    parser.addoption("--runtime", default=None, help="the shipped runner (runners/NAME) whose runtime is under test")
+    parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
+    parser.addoption(
+        "--runner-env",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="environment for the runner on each target ({scratch}: a fresh directory there); default: "
+        + ", ".join(RUNNER_ENV),
+    )
 
 
+# The shipped runners' state directories, fresh per run and target (guests have a read-only /var/lib).
+RUNNER_ENV = ("BPFCERT_REFERENCE_STATE={scratch}/state", "BPFCERT_ADAPTER_STATE={scratch}/state")
 SCHEDULER = pytest.StashKey[Scheduler]()
 RESULTS = pytest.StashKey[list[Result]]()  # every Result the tests recorded, in the order they were decided
 STREAM = pytest.StashKey["ResultsStream"]()  # with --results
@@ -308,3 +323,48 @@ def record(request: pytest.FixtureRequest) -> Callable[[Result | Iterable[Result
         return batch
 
     return record_results
+
+
+@pytest.fixture(scope="session")
+def runner(request: pytest.FixtureRequest) -> Runner:
+    """The runner selected by --runtime NAME or --runner DIR; a skip when none is, or what it needs is missing."""
+    from bpfcert.runners import discovery
+
+    name, path = request.config.getoption("--runtime"), request.config.getoption("--runner")
+    if name is None and path is None:
+        pytest.skip("no runtime under test (--runtime NAME or --runner DIR)")
+    found = discovery.find(name, path)
+    missing = found.missing()
+    if missing:
+        pytest.skip(missing)
+    return found
+
+
+@pytest.fixture(scope="session")
+def runtime(
+    runner: Runner, target: Target, request: pytest.FixtureRequest
+) -> Iterator[RunnerClient | RunnerProtocolError]:
+    """The runner started on `target` (once per target, stopped at the end) with --runner-env, {scratch} a fresh
+    directory on the target; the RunnerProtocolError of a runner that would not start, for the tests to record as
+    an ERROR result."""
+    import shutil
+    import uuid
+
+    from bpfcert.errors import RunnerProtocolError
+    from bpfcert.runners.client import RunnerClient
+    from bpfcert.targets.series import HOST
+
+    scratch = f"{'/tmp' if target.name == HOST else '/run/tmp'}/bpfcert-runtime-{uuid.uuid4().hex[:12]}"
+    env = dict(item.partition("=")[::2] for item in request.config.getoption("--runner-env") or RUNNER_ENV)
+    try:
+        client = RunnerClient.start(
+            target, runner.with_env({k: v.replace("{scratch}", scratch) for k, v in env.items()})
+        )
+    except RunnerProtocolError as exc:
+        yield exc
+        return
+    note(request.config, "runner", {"target": target.name, **dataclasses.asdict(client.hello)})
+    with client:
+        yield client
+    if target.name == HOST:  # a guest's scratch goes with the guest
+        shutil.rmtree(scratch, ignore_errors=True)

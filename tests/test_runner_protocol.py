@@ -386,8 +386,8 @@ def test_runner_folders_are_found_by_name_or_path(monkeypatch: pytest.MonkeyPatc
     assert runner.missing() is None
     monkeypatch.setattr(bundled, "directory", lambda name: RUNNERS if name == "runners" else None)
     assert discovery.find("fake") == runner
-    assert [r.name for r in discovery.shipped()] == ["fake"]
-    with pytest.raises(BpfcertError, match=r"unknown runtime 'nope' \(shipped runners: fake; --runner PATH"):
+    assert [r.name for r in discovery.shipped()] == ["broken", "fake"]
+    with pytest.raises(BpfcertError, match=r"unknown runtime 'nope' \(shipped runners: broken, fake; --runner PATH"):
         discovery.find("nope")
     with pytest.raises(BpfcertError, match="not a folder"):
         discovery.find(path=str(RUNNERS / "fake" / "runner.json"))

@@ -3,8 +3,9 @@
 Where things are: `registry` (@check, the ID -> check table), `context` (what a check receives: the package,
 its manifest and artifacts, and the requirement it judges), one module per area of the standard (`manifest`,
 `artifacts`, `programs`, `maps`, `license`, `requires`, `portable`, `service`; `kernel` for the kernel
-profile), `profiles` (which profiles a check covers), `run` (running the checks into a report), `inventory`
-(what the objects define). Checks never print and never decide exit codes.
+profile; `runtime` for the runtime profiles, run through a runner), `profiles` (which profiles a check covers),
+`run` (running the checks into a report), `inventory` (what the objects define). Checks never print and never
+decide exit codes.
 """
 
 from __future__ import annotations

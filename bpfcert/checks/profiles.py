@@ -7,6 +7,9 @@ from typing import Any
 from bpfcert import spec
 from bpfcert.errors import BpfcertError
 
+# where the profiles that do not judge packages are judged instead
+ELSEWHERE = {"kernel": "see bpfcert probe", "runtime": "run the conformance suite with --runtime NAME"}
+
 
 def selected_profiles(manifest: dict[str, Any] | None, requested: list[str] | None) -> list[str]:
     """The profiles to check: those requested, else the package profiles the package claims; package-core always.
@@ -22,6 +25,7 @@ def selected_profiles(manifest: dict[str, Any] | None, requested: list[str] | No
         if name not in known:
             raise BpfcertError(f"unknown profile {name!r} (known: {', '.join(sorted(known))})")
         if applies[name] != "package":
-            raise BpfcertError(f"profile {name} applies to {applies[name]} targets, not packages; see bpfcert probe")
+            where = ELSEWHERE[applies[name]]
+            raise BpfcertError(f"profile {name} applies to {applies[name]} targets, not packages; {where}")
         out.extend(p for p in known[name] if p not in out)
     return out

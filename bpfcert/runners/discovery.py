@@ -10,7 +10,8 @@ import os
 import shutil
 import sys
 import sysconfig
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bpfcert
@@ -31,6 +32,11 @@ class Runner:
     argv: tuple[str, ...]  # as written: relative to `folder`, "{python}" not yet replaced
     needs: tuple[str, ...]
     claims: Claims
+    env: tuple[tuple[str, str], ...] = ()  # per run, set by the harness (e.g. a state directory)
+
+    def with_env(self, env: Mapping[str, str]) -> Runner:
+        """This runner, launched with `env` added to its environment (over what it had)."""
+        return replace(self, env=tuple({**dict(self.env), **env}.items()))
 
     def missing(self) -> str | None:
         """Why this runner cannot run here (an executable it needs is not on PATH), or None."""
@@ -40,14 +46,14 @@ class Runner:
     def launch(self) -> tuple[list[str], str, dict[str, str]]:
         """(argv, cwd, env) to start it on any target: "{python}" is the host's interpreter binary, which a VM
         guest sees at the same path (the host's root over virtiofs), with bpfcert and its dependencies on
-        PYTHONPATH; a relative program path is taken from the runner's folder."""
+        PYTHONPATH and the per-run `env`; a relative program path is taken from the runner's folder."""
         python = os.path.realpath(sys.executable)
         argv = [arg.replace("{python}", python) for arg in self.argv]
         if "/" in argv[0] and not os.path.isabs(argv[0]):
             argv[0] = str(self.folder / argv[0])
         repo = Path(bpfcert.__file__).resolve().parent.parent
         path = os.pathsep.join(dict.fromkeys([str(repo), sysconfig.get_paths()["purelib"]]))
-        return argv, str(self.folder), {"PYTHONPATH": path}
+        return argv, str(self.folder), {**dict(self.env), "PYTHONPATH": path}
 
 
 def load(folder: Path) -> Runner:

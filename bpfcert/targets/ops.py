@@ -59,8 +59,25 @@ def kernel_state(bpffs: str = "/sys/fs/bpf") -> dict[str, Any]:
     return state
 
 
+def map_element(map_id: int, key_hex: str, value_hex: str | None = None) -> dict[str, Any]:
+    """Read (and first write, given `value_hex`) one element of the kernel map `map_id`, found by its id, not
+    through any runtime: {"value_hex": the value, or None when the key is absent}."""
+    fd = bpf.fd_by_id("map", map_id)
+    if fd is None:
+        raise LookupError(f"no map with id {map_id}")
+    try:
+        size = int(bpf.map_info(fd)["value_size"])  # type: ignore[call-overload]
+        if value_hex is not None:
+            bpf.map_update(fd, bytes.fromhex(key_hex), bytes.fromhex(value_hex))
+        value = bpf.map_lookup(fd, bytes.fromhex(key_hex), size)
+    finally:
+        bpf.close(fd)
+    return {"value_hex": None if value is None else value.hex()}
+
+
 OPS: dict[str, Callable[..., Any]] = {
     "kernel_state": kernel_state,
+    "map_element": map_element,
     "probe": probe,
     "prog_test_run": prog_test_run,
     "runner_start": runner_start,

@@ -14,6 +14,7 @@ from typing import Any
 
 from bpfcert.targets import bpf
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
+from bpfcert.targets.traffic import traffic_start, traffic_stop, veth_add, veth_del
 
 
 def probe(
@@ -59,11 +60,31 @@ def kernel_state(bpffs: str = "/sys/fs/bpf") -> dict[str, Any]:
     return state
 
 
+def map_lookup(map_id: int, key_hex: str) -> dict[str, Any]:
+    """The value under `key_hex` of the map with kernel id `map_id`, read through the kernel (BPF_MAP_LOOKUP_ELEM):
+    {"value_hex": hex, or None when the key is absent}."""
+    fd = bpf.fd_by_id("map", map_id)
+    if fd is None:
+        raise ValueError(f"no map with id {map_id}")
+    try:
+        value_size = bpf.map_info(fd)["value_size"]
+        assert isinstance(value_size, int)
+        value = bpf.map_lookup(fd, bytes.fromhex(key_hex), value_size)
+    finally:
+        bpf.close(fd)
+    return {"value_hex": None if value is None else value.hex()}
+
+
 OPS: dict[str, Callable[..., Any]] = {
     "kernel_state": kernel_state,
+    "map_lookup": map_lookup,
     "probe": probe,
     "prog_test_run": prog_test_run,
     "runner_start": runner_start,
     "runner_exchange": runner_exchange,
     "runner_stop": runner_stop,
+    "traffic_start": traffic_start,
+    "traffic_stop": traffic_stop,
+    "veth_add": veth_add,
+    "veth_del": veth_del,
 }

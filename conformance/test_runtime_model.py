@@ -7,16 +7,18 @@ The `runtime` fixture (the selected runner, started on the target) comes from th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from bpfcert.checks.runtime_model import Package, rt_mdl_001
 from bpfcert.results import Result, Status
 from bpfcert.runners.client import RunnerClient
 from bpfcert.targets import Target
-from conftest import EXAMPLES
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _bad_digest(manifest: dict[str, Any], root: Any) -> None:
+def _bad_digest(manifest: dict[str, Any], root: Path) -> None:
     manifest["artifacts"][0]["sha256"] = "0" * 64
 
 

@@ -7,6 +7,7 @@ Each test has its own bpffs mount as the runtime's pin root, its own state direc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import struct
@@ -101,3 +102,31 @@ def test_map_lookup_reads_a_value_by_map_id() -> None:
         assert target.call("map_lookup", map_id=map_id, key_hex="01000000") == {"value_hex": None}
     finally:
         bpf.close(fd)
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestRunner(discovery.Runner):
+    """A runner started with the reference runtime's state on the guest's tmpfs (the guest's root is read-only)."""
+
+    def launch(self) -> tuple[list[str], str, dict[str, str]]:
+        argv, cwd, env = super().launch()
+        return argv, cwd, {**env, "BPFCERT_REFERENCE_STATE": "/run/tmp/bpfcert-reference"}
+
+
+@pytest.mark.vm
+def test_upgrade_under_traffic_on_a_vm() -> None:
+    """On a 6.1 guest (no veth module there: XDP on lo): the reference runtime passes, the gap_upgrade one fails."""
+    from bpfcert import targets
+
+    target = targets.open_target("6.1")
+    try:
+        for folder, want in ((REPO / "runners" / "reference", Status.PASS), (GAP_UPGRADE, Status.FAIL)):
+            loaded = discovery.load(folder)
+            runner = GuestRunner(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(loaded)})
+            with RunnerClient.start(target, runner) as client:
+                result = rt_upg_002(client, target, V1, V2, pps=100_000, around=1.0)
+            assert result.status is want, result.message
+            assert isinstance(result.evidence["sent"], int) and result.evidence["sent"] > 10_000
+        assert target.splats() == []
+    finally:
+        target.close()

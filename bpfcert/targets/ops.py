@@ -14,7 +14,7 @@ from typing import Any
 
 from bpfcert.targets import bpf
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
-from bpfcert.targets.traffic import traffic_start, traffic_stop, veth_add, veth_del
+from bpfcert.targets.traffic import link_up, traffic_start, traffic_stop, veth_add, veth_del
 
 
 def probe(
@@ -77,6 +77,7 @@ def map_lookup(map_id: int, key_hex: str) -> dict[str, Any]:
 
 OPS: dict[str, Callable[..., Any]] = {
     "kernel_state": kernel_state,
+    "link_up": link_up,
     "map_lookup": map_lookup,
     "probe": probe,
     "prog_test_run": prog_test_run,

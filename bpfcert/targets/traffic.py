@@ -1,10 +1,11 @@
 """Packets on a target's kernel: a veth pair to send them over and a sender process that sends raw frames.
 
-The ops veth_add / veth_del make and remove the pair; traffic_start spawns `python -m bpfcert.targets.traffic`,
-which sends Ethernet frames carrying IPv4 with protocol TRAFFIC_PROTOCOL (253, RFC 3692's experiment number, which
-nothing else sends) out of one end at a steady rate, so they arrive on the other end's receive path (its XDP hook);
-traffic_stop ends it and tells how many frames the kernel took. A send the kernel refuses (ENOBUFS: the peer's
-queue is full) is counted as failed, never as sent. Stdlib only (this runs in the guest).
+The ops veth_add / veth_del make and remove the pair (link_up sets an interface up: `lo` where there is no veth);
+traffic_start spawns `python -m bpfcert.targets.traffic`, which sends Ethernet frames carrying IPv4 with protocol
+TRAFFIC_PROTOCOL (253, RFC 3692's experiment number, which nothing else sends) out of one end at a steady rate, so
+they arrive on the other end's receive path (its XDP hook); traffic_stop ends it and tells how many frames the kernel
+took. A send the kernel refuses (ENOBUFS: the peer's queue is full) is counted as failed, never as sent. Stdlib only
+(this runs in the guest).
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def veth_add(name: str) -> dict[str, Any]:
             pass
         _ip("link", "set", ifname, "up")
     return {"interface": name, "ifindex": socket.if_nametoindex(name), "peer": peer}
+
+
+def link_up(name: str) -> dict[str, Any]:
+    """Set network interface `name` up (a guest's `lo` starts down); {"ifindex"}."""
+    import socket
+
+    _ip("link", "set", name, "up")
+    return {"ifindex": socket.if_nametoindex(name)}
 
 
 def veth_del(name: str) -> dict[str, Any]:

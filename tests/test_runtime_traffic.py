@@ -1,7 +1,7 @@
 """RT-UPG-002 (bpfcert.checks.runtime_traffic) on the host kernel: the reference runtime upgrades xdp-counter under
 traffic without losing a frame; a runtime that detaches the old program before attaching the new one
 (tests/data/runners/gap_upgrade) loses the frames sent in the gap and fails. Also the target ops it stands on:
-veth_add/veth_del, traffic_start/traffic_stop and map_lookup.
+traffic_interface/traffic_interface_del, traffic_start/traffic_stop and map_lookup.
 
 Each test has its own bpffs mount as the runtime's pin root, its own state directory and its own veth pair."""
 
@@ -76,7 +76,7 @@ def test_detach_then_attach_upgrade_loses_frames_and_fails(host: HostTarget) -> 
 
 
 def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
-    veth = host.call("veth_add", name="bcops0")
+    veth = host.call("traffic_interface", name="bcops0")
     try:
         received = Path(f"/sys/class/net/{veth['interface']}/statistics/rx_packets")
         before = int(received.read_text())
@@ -86,7 +86,7 @@ def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
         assert 4_000 < traffic["sent"] <= 6_100 and traffic["failed"] == 0
         assert int(received.read_text()) - before == traffic["sent"]
     finally:
-        host.call("veth_del", name=veth["interface"])
+        host.call("traffic_interface_del", interface=veth["interface"])
     assert not Path(f"/sys/class/net/{veth['interface']}").exists()
 
 

@@ -265,8 +265,8 @@ def rt_mdl_001(
     steps: int = 10,
 ) -> Result:
     """Run the state machine against the runtime behind `client`: each run pins under a fresh directory in
-    `pin_base` (an existing bpffs directory on the target); XDP programs attach to a veth pair made for the check.
-    FAIL with the (shrunk) sequence of operations and what differed."""
+    `pin_base` (an existing bpffs directory on the target); XDP programs attach to an interface made for the check
+    (traffic_interface: a veth, or lo). FAIL with the (shrunk) sequence of operations and what differed."""
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
 
@@ -274,7 +274,7 @@ def rt_mdl_001(
     token = uuid.uuid4().hex[:8]
     runs = itertools.count()
     last: list[RuntimeModel] = []
-    veth = target.call("veth_add", name="bm" + token)
+    veth = target.call("traffic_interface", name="bm" + token)
 
     def new_model() -> RuntimeModel:
         root = f"{pin_base.rstrip('/')}/bpfcert-model-{token}-{next(runs)}"
@@ -295,5 +295,5 @@ def rt_mdl_001(
         message = str(exc).splitlines()[0] if str(exc) else "the state machine failed"
         return row(Status.FAIL, message, evidence={"operations": operations, "problem": str(exc)})
     finally:
-        target.call("veth_del", name=veth["interface"])
+        target.call("traffic_interface_del", interface=veth["interface"])
     return row(Status.PASS, f"{max_examples} random sequences of up to {steps} operations kept the kernel = the model")

@@ -52,8 +52,8 @@ def rt_prd_001(
     client: RunnerClient, target: Target, packages: list[str], options: Options | None = None
 ) -> list[Result]:
     """One Result per package path (on the target's filesystem): its install through `client` against the
-    prediction. XDP and tc programs get a veth made for the check as their interface."""
-    veth = target.call("veth_add", name="bp" + uuid.uuid4().hex[:8])
+    prediction. XDP and tc programs get an interface made for the check (traffic_interface: a veth, or lo)."""
+    veth = target.call("traffic_interface", name="bp" + uuid.uuid4().hex[:8])
     try:
         install_options = replace(options or Options(), interface=veth["interface"])
         return [
@@ -61,7 +61,7 @@ def rt_prd_001(
             for path, (name, prediction) in zip(packages, predictions(target, packages), strict=True)
         ]
     finally:
-        target.call("veth_del", name=veth["interface"])
+        target.call("traffic_interface_del", interface=veth["interface"])
 
 
 def _judge(

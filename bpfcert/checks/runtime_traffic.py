@@ -16,7 +16,7 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bpfcert.errors import TargetError, TargetErrorKind
+from bpfcert.errors import TargetError
 from bpfcert.results import Result, Status
 from bpfcert.runners.protocol import Failure, Options
 
@@ -32,34 +32,35 @@ SETTLE = 0.2  # seconds for frames already queued to the XDP hook to be processe
 def rt_upg_002(
     client: RunnerClient, target: Target, v1: str, v2: str, *, pps: int = 100_000, around: float = 0.5
 ) -> Result:
-    """Install `v1` (xdp-counter) on a new veth, send `pps` frames/s, upgrade to `v2` after `around` s, send for
-    `around` s more, stop, and compare the frames counted with the frames sent."""
+    """Install `v1` (xdp-counter) on a new interface (traffic_interface), send `pps` frames/s, upgrade to `v2`
+    after `around` s, send for `around` s more, stop, and compare the frames counted with the frames sent."""
     row = partial(Result.of, "RT-UPG-002", subject="package:xdp-counter", target=target.name)
-    veth = _interface(target)
+    iface = target.call("traffic_interface", name="bc" + uuid.uuid4().hex[:8])
     name = ""
     try:
-        installed = client.install(v1, Options(interface=veth["interface"]))
+        installed = client.install(v1, Options(interface=iface["interface"]))
         if isinstance(installed, Failure):
             return row(Status.ERROR, f"cannot install {v1}: {installed.code}: {installed.message}")
         name = installed.name
-        sender = target.call("traffic_start", ifname=veth["peer"], pps=pps, seconds=60 + 2 * around)
+        sender = target.call("traffic_start", ifname=iface["peer"], pps=pps, seconds=60 + 2 * around)
         try:
             time.sleep(around)
-            upgraded = client.upgrade(v2, Options(interface=veth["interface"]))
+            upgraded = client.upgrade(v2, Options(interface=iface["interface"]))
             time.sleep(around)
         finally:
             traffic = target.call("traffic_stop", handle=sender["handle"])
         time.sleep(SETTLE)
         if isinstance(upgraded, Failure):
             return row(Status.FAIL, f"the upgrade under traffic was refused: {upgraded.code}: {upgraded.message}")
-        counted = _counted(target, veth["ifindex"])
+        counted = _counted(target, iface["ifindex"])
     finally:
-        if name:
-            client.uninstall(name)
-        if veth["peer"] != veth["interface"]:
-            target.call("veth_del", name=veth["interface"])
+        try:
+            if name:
+                client.uninstall(name)
+        finally:
+            target.call("traffic_interface_del", interface=iface["interface"])
     evidence: dict[str, Any] = {
-        "interface": veth["interface"],
+        "interface": iface["interface"],
         **traffic,
         "frame_len": sender["frame_len"],
         **counted,
@@ -80,18 +81,6 @@ def rt_upg_002(
             evidence=evidence,
         )
     return row(Status.PASS, f"all {rate} counted: {by_new} by v2, the rest by v1", evidence=evidence)
-
-
-def _interface(target: Target) -> dict[str, Any]:
-    """A veth pair made for the check, or `lo` (frames sent on it come back in through its XDP hook) where the
-    kernel cannot make one (a guest without the veth module)."""
-    try:
-        veth: dict[str, Any] = target.call("veth_add", name="bc" + uuid.uuid4().hex[:8])
-    except TargetError as exc:
-        if exc.kind != TargetErrorKind.OP_FAILED:
-            raise
-        return {"interface": "lo", "peer": "lo", **target.call("link_up", name="lo")}
-    return veth
 
 
 def _counted(target: Target, ifindex: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bpfcert.targets import bpf
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
-from bpfcert.targets.traffic import link_up, traffic_start, traffic_stop, veth_add, veth_del
+from bpfcert.targets.traffic import traffic_interface, traffic_interface_del, traffic_start, traffic_stop
 
 
 def probe(
@@ -77,15 +77,14 @@ def map_lookup(map_id: int, key_hex: str) -> dict[str, Any]:
 
 OPS: dict[str, Callable[..., Any]] = {
     "kernel_state": kernel_state,
-    "link_up": link_up,
     "map_lookup": map_lookup,
     "probe": probe,
     "prog_test_run": prog_test_run,
     "runner_start": runner_start,
     "runner_exchange": runner_exchange,
     "runner_stop": runner_stop,
+    "traffic_interface": traffic_interface,
+    "traffic_interface_del": traffic_interface_del,
     "traffic_start": traffic_start,
     "traffic_stop": traffic_stop,
-    "veth_add": veth_add,
-    "veth_del": veth_del,
 }

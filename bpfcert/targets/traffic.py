@@ -1,6 +1,6 @@
-"""Packets on a target's kernel: a veth pair to send them over and a sender process that sends raw frames.
+"""Packets on a target's kernel: an interface to send them into and a sender process that sends raw frames.
 
-The ops veth_add / veth_del make and remove the pair (link_up sets an interface up: `lo` where there is no veth);
+The op traffic_interface makes a veth pair (`lo` where the kernel has no veth), traffic_interface_del removes it;
 traffic_start spawns `python -m bpfcert.targets.traffic`, which sends Ethernet frames carrying IPv4 with protocol
 TRAFFIC_PROTOCOL (253, RFC 3692's experiment number, which nothing else sends) out of one end at a steady rate, so
 they arrive on the other end's receive path (its XDP hook); traffic_stop ends it and tells how many frames the kernel
@@ -34,15 +34,23 @@ def _ip(*args: str) -> None:
         raise OSError(f"ip {' '.join(args)}: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
 
 
-def veth_add(name: str) -> dict[str, Any]:
-    """A veth pair `name` <-> `name`-p, both up and without IPv6 (no router or neighbour solicitations on it);
-    {"interface": name, "ifindex": its index, "peer": the end to send from}."""
+def traffic_interface(name: str) -> dict[str, Any]:
+    """An interface to send frames into: the veth pair `name` <-> `name`-p, both up and without IPv6 (no router or
+    neighbour solicitations on it), or, on a kernel that has no veth (a guest without the module), `lo`, set up
+    (frames sent on it come back in through its own receive path). {"interface", "ifindex", "peer": the end to
+    send from}."""
     import socket
 
     if not 0 < len(name) <= 13 or not name.replace("-", "").isalnum():
-        raise ValueError(f"bad veth name {name!r} (1-13 letters, digits, '-')")
+        raise ValueError(f"bad interface name {name!r} (1-13 letters, digits, '-')")
     peer = name + PEER_SUFFIX
-    _ip("link", "add", name, "type", "veth", "peer", "name", peer)
+    try:
+        _ip("link", "add", name, "type", "veth", "peer", "name", peer)
+    except OSError:
+        if os.path.exists("/sys/module/veth"):
+            raise
+        _ip("link", "set", "lo", "up")
+        return {"interface": "lo", "ifindex": socket.if_nametoindex("lo"), "peer": "lo"}
     for ifname in (name, peer):
         try:
             with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as knob:
@@ -53,17 +61,10 @@ def veth_add(name: str) -> dict[str, Any]:
     return {"interface": name, "ifindex": socket.if_nametoindex(name), "peer": peer}
 
 
-def link_up(name: str) -> dict[str, Any]:
-    """Set network interface `name` up (a guest's `lo` starts down); {"ifindex"}."""
-    import socket
-
-    _ip("link", "set", name, "up")
-    return {"ifindex": socket.if_nametoindex(name)}
-
-
-def veth_del(name: str) -> dict[str, Any]:
-    """Remove the veth pair `name` (its peer goes with it)."""
-    _ip("link", "del", name)
+def traffic_interface_del(interface: str) -> dict[str, Any]:
+    """Remove what traffic_interface made: the veth pair `interface` (its peer goes with it); `lo` stays."""
+    if interface != "lo":
+        _ip("link", "del", interface)
     return {}
 
 

@@ -25,7 +25,7 @@ KERNEL_REFUSALS = ("requirements-unmet", "verifier-rejected", "attach-failed")
 
 
 def predictions(target: Target, packages: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(package name, predict_code's prediction) per package path, from one probe of `target` covering them all,
+    """("name@version", predict_code's prediction) per package path, from one probe of `target` covering them all,
     as `bpfcert probe --package` makes it."""
     from bpfcert.package import open_package
     from bpfcert.portability import code_needs, predict_code
@@ -44,8 +44,11 @@ def predictions(target: Target, packages: list[str]) -> list[tuple[str, dict[str
     )
     entry = {"name": target.name, "findings": target.call("probe", **request)}
     kconfig_from_kernel_cache(entry, request.get("kconfig", []))
-    return [(needs.name or path, predict_code(needs, entry["findings"], target.name, kconfig))
-            for path, (needs, kconfig) in zip(packages, opened, strict=True)]  # fmt: skip
+    return [
+        (f"{needs.name}@{needs.version}" if needs.name else path,
+         predict_code(needs, entry["findings"], target.name, kconfig))
+        for path, (needs, kconfig) in zip(packages, opened, strict=True)
+    ]  # fmt: skip
 
 
 def rt_prd_001(

@@ -363,7 +363,8 @@ def runtime(
     except RunnerProtocolError as exc:
         yield exc
         return
-    note(request.config, "runner", {"target": target.name, **dataclasses.asdict(client.hello)})
+    if client.hello is not None:
+        note(request.config, "runner", {"target": target.name, **dataclasses.asdict(client.hello)})
     with client:
         yield client
     if target.name == HOST:  # a guest's scratch goes with the guest

@@ -155,3 +155,12 @@ def test_verifier_reason_skips_statistics_trailer() -> None:
     log = "0: (95) exit\nR0 !read_ok\nprocessed 1 insns (limit 1000000) max_states_per_insn 0\n"
     assert bpf.verifier_reason(log) == "R0 !read_ok"
     assert bpf.verifier_reason("") == ""
+
+
+def test_a_link_being_set_up_or_released_counts_as_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BPF_LINK_GET_FD_BY_ID answers EAGAIN for a link whose id is not settled (being attached or released); a
+    snapshot (kernel_state) taken meanwhile leaves it out instead of failing. EAGAIN for another kind still raises."""
+    monkeypatch.setattr(bpf, "_call", lambda cmd, attr: (-1, errno.EAGAIN))
+    assert bpf.fd_by_id("link", 1) is None
+    with pytest.raises(bpf.BpfSyscallError):
+        bpf.fd_by_id("prog", 1)

@@ -362,6 +362,7 @@ def try_link_create(prog_fd: int, target: int, attach_type: int, flags: int = 0)
 _NEXT_ID = {"prog": BPF_PROG_GET_NEXT_ID, "map": BPF_MAP_GET_NEXT_ID, "link": BPF_LINK_GET_NEXT_ID}
 _FD_BY_ID = {"prog": BPF_PROG_GET_FD_BY_ID, "map": BPF_MAP_GET_FD_BY_ID, "link": BPF_LINK_GET_FD_BY_ID}
 _ENOENT = 2
+_EAGAIN = 11
 
 
 def _id_attr(value: int) -> ctypes.Array[ctypes.c_char]:
@@ -384,10 +385,11 @@ def object_ids(kind: str) -> list[int]:
 
 
 def fd_by_id(kind: str, object_id: int) -> int | None:
-    """A new fd for the `kind` with `object_id` (BPF_*_GET_FD_BY_ID), or None when it no longer exists."""
+    """A new fd for the `kind` with `object_id` (BPF_*_GET_FD_BY_ID), or None when it no longer exists (or, for a
+    link, EAGAIN: its id is not settled, the link being attached or released)."""
     ret, err = _call(_FD_BY_ID[kind], _id_attr(object_id))
     if ret < 0:
-        if err == _ENOENT:
+        if err == _ENOENT or (kind == "link" and err == _EAGAIN):
             return None
         raise BpfSyscallError(f"BPF_{kind.upper()}_GET_FD_BY_ID", err)
     return ret

@@ -14,6 +14,7 @@ from typing import Any
 
 from bpfcert.targets import bpf
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
+from bpfcert.targets.traffic import traffic_interface, traffic_interface_del, traffic_start, traffic_stop
 
 
 def probe(
@@ -83,4 +84,8 @@ OPS: dict[str, Callable[..., Any]] = {
     "runner_start": runner_start,
     "runner_exchange": runner_exchange,
     "runner_stop": runner_stop,
+    "traffic_interface": traffic_interface,
+    "traffic_interface_del": traffic_interface_del,
+    "traffic_start": traffic_start,
+    "traffic_stop": traffic_stop,
 }

@@ -1,0 +1,103 @@
+"""RT-UPG-002: an upgrade under traffic loses no event and never leaves the attach point without a program.
+
+The runtime installs xdp-counter v1 on one end of a fresh veth pair (on `lo` where the kernel has no veth); frames of
+IPv4 protocol 253 (nothing else sends it) go in from the other end at a steady rate while the runtime upgrades to
+v2; then the harness reads the preserved counter map through the kernel, found from the XDP link on the interface,
+not from the runtime's word. Both versions count every frame under key 253 (packets += 1) and v2 also adds its
+length to bytes, so packets == frames sent proves no frame passed the hook uncounted: with XDP, a frame arriving
+while no program is attached is simply not counted.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import uuid
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from bpfcert.errors import TargetError
+from bpfcert.results import Result, Status
+from bpfcert.runners.protocol import Failure, Options
+
+if TYPE_CHECKING:
+    from bpfcert.runners.client import RunnerClient
+    from bpfcert.targets import Target
+
+COUNTER_MAP = "proto_counters"
+PROTOCOL = 253  # bpfcert.targets.traffic.TRAFFIC_PROTOCOL: the sender's frames, counted under this key
+SETTLE = 0.2  # seconds for frames already queued to the XDP hook to be processed after the sender stops
+
+
+def rt_upg_002(
+    client: RunnerClient, target: Target, v1: str, v2: str, *, pps: int = 100_000, around: float = 0.5
+) -> Result:
+    """Install `v1` (xdp-counter) on a new interface (traffic_interface), send `pps` frames/s, upgrade to `v2`
+    after `around` s, send for `around` s more, stop, and compare the frames counted with the frames sent."""
+    row = partial(Result.of, "RT-UPG-002", subject="package:xdp-counter", target=target.name)
+    iface = target.call("traffic_interface", name="bc" + uuid.uuid4().hex[:8])
+    name = ""
+    try:
+        installed = client.install(v1, Options(interface=iface["interface"]))
+        if isinstance(installed, Failure):
+            return row(Status.ERROR, f"cannot install {v1}: {installed.code}: {installed.message}")
+        name = installed.name
+        sender = target.call("traffic_start", ifname=iface["peer"], pps=pps, seconds=60 + 2 * around)
+        try:
+            time.sleep(around)
+            upgraded = client.upgrade(v2, Options(interface=iface["interface"]))
+            time.sleep(around)
+        finally:
+            traffic = target.call("traffic_stop", handle=sender["handle"])
+        time.sleep(SETTLE)
+        if isinstance(upgraded, Failure):
+            return row(Status.FAIL, f"the upgrade under traffic was refused: {upgraded.code}: {upgraded.message}")
+        counted = _counted(target, iface["ifindex"])
+    finally:
+        try:
+            if name:
+                client.uninstall(name)
+        finally:
+            target.call("traffic_interface_del", interface=iface["interface"])
+    evidence: dict[str, Any] = {
+        "interface": iface["interface"],
+        **traffic,
+        "frame_len": sender["frame_len"],
+        **counted,
+        "attachments": [{"program": a.program, "method": a.method} for a in upgraded.attachments],
+    }
+    if "counted" not in counted:
+        return row(Status.FAIL, f"after the upgrade, {counted['problem']}", evidence=evidence)
+    by_new = counted["bytes"] // sender["frame_len"]
+    evidence.update(counted_by_new=by_new, counted_by_old=counted["counted"] - by_new)
+    lost = traffic["sent"] - counted["counted"]
+    evidence["lost"] = lost
+    rate = f"{traffic['sent']} frames at {traffic['pps']}/s"
+    if lost:
+        return row(
+            Status.FAIL,
+            f"{lost} of {rate} passed the XDP hook uncounted during the upgrade (no program attached, or the "
+            "counter map replaced)",
+            evidence=evidence,
+        )
+    return row(Status.PASS, f"all {rate} counted: {by_new} by v2, the rest by v1", evidence=evidence)
+
+
+def _counted(target: Target, ifindex: int) -> dict[str, Any]:
+    """The XDP program on `ifindex` and its counter under PROTOCOL, read through the kernel: {"prog_id", "map_id",
+    "counted", "bytes"}, or {"problem"} when there is no program or no counter map."""
+    state = target.call("kernel_state")
+    link = next((k for k in state["links"] if k["type"] == "xdp" and k.get("ifindex") == ifindex), None)
+    if link is None:
+        return {"problem": "no XDP link is attached to the interface"}
+    prog = next((p for p in state["programs"] if p["id"] == link["prog_id"]), None)
+    maps = {m["id"]: m for m in state["maps"]}
+    counters = [i for i in (prog or {}).get("map_ids", []) if maps.get(i, {}).get("name") == COUNTER_MAP]
+    if not counters:
+        return {"prog_id": link["prog_id"], "problem": f"the attached program uses no map {COUNTER_MAP}"}
+    try:
+        value = target.call("map_element", map_id=counters[0], key_hex=struct.pack("<I", PROTOCOL).hex())["value_hex"]
+    except TargetError as exc:
+        return {"prog_id": link["prog_id"], "problem": f"cannot read {COUNTER_MAP}: {exc}"}
+    packets, nbytes = struct.unpack("<QQ", bytes.fromhex(value)) if value else (0, 0)
+    return {"prog_id": link["prog_id"], "map_id": counters[0], "counted": packets, "bytes": nbytes}

@@ -1,0 +1,82 @@
+"""RT-MDL-001 (bpfcert.checks.runtime_model) on the host kernel: random install / upgrade / rollback / uninstall /
+bad-package sequences keep the kernel equal to the model with the reference runtime, and fail with a runtime whose
+uninstall leaks a pinned map (tests/data/runners/leaky_uninstall). Each test has its own bpffs mount, state
+directory and veth pair."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bpfcert.checks.runtime_model import Package, rt_mdl_001
+from bpfcert.results import Result, Status
+from bpfcert.runners import discovery
+from bpfcert.runners.client import RunnerClient
+from bpfcert.targets import HostTarget
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root (bpf, veth, bpffs mounts) and iproute2"
+)
+
+
+@pytest.fixture
+def bpffs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A bpffs of the test's own, and the reference runtime's state under `tmp_path`."""
+    mount = tmp_path / "bpffs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(mount)], check=True)
+    monkeypatch.setenv("BPFCERT_REFERENCE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("BPFCERT_REFERENCE_BPFFS", str(mount / "default"))
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def bad_digest(tmp_path: Path) -> Package:
+    """socket-filter with a wrong sha256 for its object."""
+    root = tmp_path / "bad-digest"
+    shutil.copytree(EXAMPLES / "socket-filter", root, ignore=shutil.ignore_patterns("src"))
+    manifest = json.loads((root / "bpfpkg.json").read_text())
+    manifest["artifacts"][0]["sha256"] = "0" * 64
+    (root / "bpfpkg.json").write_text(json.dumps(manifest))
+    return Package.read(root)
+
+
+def run_model(runner: Path, mount: Path, tmp_path: Path, examples: int) -> Result:
+    target = HostTarget()
+    try:
+        with RunnerClient.start(target, discovery.load(runner)) as client:
+            return rt_mdl_001(
+                client,
+                target,
+                upgrades=[Package.read(EXAMPLES / "xdp-counter-v1"), Package.read(EXAMPLES / "xdp-counter-v2")],
+                others=[Package.read(EXAMPLES / "socket-filter")],
+                bad=[bad_digest(tmp_path)],
+                pin_base=str(mount),
+                max_examples=examples,
+            )
+    finally:
+        target.close()
+
+
+def test_reference_runtime_keeps_the_kernel_equal_to_the_model(bpffs: Path, tmp_path: Path) -> None:
+    result = run_model(REPO / "runners" / "reference", bpffs, tmp_path, examples=10)
+    assert result.status is Status.PASS, f"{result.message}\n{result.evidence}"
+
+
+def test_leaky_uninstall_fails_the_model(bpffs: Path, tmp_path: Path) -> None:
+    result = run_model(REPO / "tests" / "data" / "runners" / "leaky_uninstall", bpffs, tmp_path, examples=100)
+    assert result.status is Status.FAIL, result.message
+    assert "belongs to no installed package" in str(result.evidence["problem"])
+    operations = result.evidence["operations"]
+    assert isinstance(operations, list) and any(op.startswith("uninstall") for op in operations)

@@ -1,0 +1,70 @@
+"""RT-PRD-001 (bpfcert.checks.runtime_prediction) on the host kernel: every example package installs through the
+reference runtime as `bpfcert probe --package` predicts; a runtime with a wrong requirement check
+(tests/data/runners/strict_requires) refuses packages predicted to run, and each is a FAIL with both sides."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bpfcert.checks.runtime_prediction import rt_prd_001
+from bpfcert.results import Result, Status
+from bpfcert.runners import discovery
+from bpfcert.runners.client import RunnerClient
+from bpfcert.targets import HostTarget
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = [str(p.parent) for p in sorted((REPO / "examples").glob("*/bpfpkg.json"))]
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root (bpf, veth, bpffs mounts) and iproute2"
+)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The reference runtime's state and pin root (a bpffs of the test's own) under `tmp_path`."""
+    bpffs = tmp_path / "bpffs"
+    bpffs.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
+    monkeypatch.setenv("BPFCERT_REFERENCE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("BPFCERT_REFERENCE_BPFFS", str(bpffs / "bpfcert"))
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(bpffs)], check=False)
+
+
+def compare(runner: Path) -> list[Result]:
+    target = HostTarget()
+    try:
+        with RunnerClient.start(target, discovery.load(runner)) as client:
+            results = rt_prd_001(client, target, PACKAGES)
+            assert client.list() == ()  # what installed was uninstalled
+            return results
+    finally:
+        target.close()
+
+
+@pytest.mark.usefixtures("isolated")
+def test_reference_runtime_installs_as_predicted() -> None:
+    results = compare(REPO / "runners" / "reference")
+    assert len(PACKAGES) == 4 and len(results) == 4
+    for result in results:
+        assert result.status is Status.PASS, result.message
+        assert result.evidence["prediction"]["meets"] and result.evidence["outcome"] == {"installed": True}
+
+
+@pytest.mark.usefixtures("isolated")
+def test_a_wrong_requirement_check_disagrees_with_the_prediction() -> None:
+    results = compare(REPO / "tests" / "data" / "runners" / "strict_requires")
+    assert [r.status for r in results] == [Status.FAIL] * 4
+    for result in results:
+        assert result.message.startswith("predicted: runs, but refused, requirements-unmet: kernel 99.0")
+        assert result.evidence["prediction"]["meets"] is True
+        assert result.evidence["outcome"]["code"] == "requirements-unmet"

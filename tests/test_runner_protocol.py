@@ -386,8 +386,9 @@ def test_runner_folders_are_found_by_name_or_path(monkeypatch: pytest.MonkeyPatc
     assert runner.missing() is None
     monkeypatch.setattr(bundled, "directory", lambda name: RUNNERS if name == "runners" else None)
     assert discovery.find("fake") == runner
-    assert [r.name for r in discovery.shipped()] == ["broken", "fake"]
-    with pytest.raises(BpfcertError, match=r"unknown runtime 'nope' \(shipped runners: broken, fake; --runner PATH"):
+    names = ["broken", "fake", "gap_upgrade", "leaky_uninstall", "strict_requires"]
+    assert [r.name for r in discovery.shipped()] == names
+    with pytest.raises(BpfcertError, match=rf"unknown runtime 'nope' \(shipped runners: {', '.join(names)}; --runner PATH"):
         discovery.find("nope")
     with pytest.raises(BpfcertError, match="not a folder"):
         discovery.find(path=str(RUNNERS / "fake" / "runner.json"))

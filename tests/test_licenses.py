@@ -1,19 +1,15 @@
 """Licences: the SPDX fast path of parse_spdx (a single listed identifier, or what the kernel's license strings
-map to) answers exactly what the `license-expression` library answers, and spares `bpfcert check` its import."""
+map to) answers exactly what the `license-expression` library answers (tests/test_check_startup.py: without
+importing it)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bpfcert.knowledge.licenses import SECTION_TO_SPDX, parse_spdx
 from bpfcert.knowledge.spdx_ids import SPDX_LICENSE_IDS
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +75,3 @@ def test_what_is_not_a_single_listed_identifier_goes_to_the_library(text: str, a
 def test_exceptions_unknown_words_and_broken_expressions_are_refused(text: str) -> None:
     normalised, problem = parse_spdx(text)
     assert normalised is None and problem
-
-
-def test_check_of_an_example_does_not_import_the_spdx_library() -> None:
-    code = (
-        "import sys, runpy\n"
-        "sys.argv = ['bpfcert', 'check', 'examples/xdp-counter-v1']\n"
-        "try:\n    runpy.run_module('bpfcert', run_name='__main__')\n"
-        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('license_expression', 'boolean'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines()[-1] == "[]"

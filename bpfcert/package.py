@@ -420,13 +420,18 @@ def _check_json_compatible(value: Any, where: str, name: str) -> None:
                     raise ManifestError(
                         f"manifest {name}: a key at {_path(node)} holds a lone surrogate, not Unicode text"
                     )
-                stack.append((child, node, key, depth + 1))
+                if not (isinstance(child, str) and child.isascii()):  # ASCII text, most leaves, is fine as it is
+                    stack.append((child, node, key, depth + 1))
         elif isinstance(item, list):
             if depth >= MANIFEST_MAX_DEPTH:
                 raise ManifestError(
                     f"manifest {name} is nested deeper than {MANIFEST_MAX_DEPTH} levels (at {_path(node)})"
                 )
-            stack.extend((child, node, i, depth + 1) for i, child in enumerate(item))
+            stack.extend(
+                (child, node, i, depth + 1)
+                for i, child in enumerate(item)
+                if not (isinstance(child, str) and child.isascii())
+            )
         elif item is None or isinstance(item, bool):
             continue
         elif isinstance(item, int):

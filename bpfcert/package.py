@@ -295,7 +295,7 @@ def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         with _open_regular_file(p) as f:
-            data = f.read(MANIFEST_MAX_BYTES + 1)
+            data = _read_at_most(f, MANIFEST_MAX_BYTES + 1)
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {p.name}: {_open_failure(p, exc)}") from None
     if len(data) > MANIFEST_MAX_BYTES:
@@ -569,7 +569,7 @@ def read_artifact(path: Path, limit: int) -> bytes:
     """Up to `limit` + 1 bytes of the regular file at `path` (from resolve_artifact), never following a link."""
     try:
         with _open_regular_file(path) as f:
-            return f.read(limit + 1)
+            return _read_at_most(f, limit + 1)
     except OSError as exc:
         raise PackageError(f"cannot read {path}: {_open_failure(path, exc)}") from None
 
@@ -582,6 +582,16 @@ def _open_regular_file(path: Path) -> BinaryIO:
         f.close()
         raise OSError(errno.EINVAL, "not a regular file")
     return f
+
+
+def _read_at_most(f: BinaryIO, count: int) -> bytes:
+    """Up to `count` bytes of `f`, sized by the file's length: `f.read(count)` allocates all `count` bytes first
+    (64 MiB for an artifact), then shrinks them. A file that grew since is read on, up to `count`."""
+    size = os.fstat(f.fileno()).st_size
+    data = f.read(min(count, size + 1))
+    if size < len(data) < count:
+        data += f.read(count - len(data))
+    return data
 
 
 def _open_failure(path: Path, exc: OSError) -> str:
@@ -611,7 +621,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     try:
         with _open_regular_file(Path(path)) as f:
-            while chunk := f.read(1 << 20):
+            while chunk := f.read(1 << 16):  # from the heap: a 1 MiB chunk is mapped and unmapped for each file
                 digest.update(chunk)
     except OSError as exc:
         raise PackageError(f"cannot read {path}: {_open_failure(Path(path), exc)}") from None

@@ -1,5 +1,5 @@
 """`bpfcert check`'s start-up (it has 150 ms for everything, interpreter included): a check of an example
-builds only the check command's parser and imports nothing it does not use. bench/bench_check.py measures it."""
+builds only the check command's parser, imports nothing it does not use, and reads files by their size, not their limit. bench/bench_check.py measures it."""
 
 from __future__ import annotations
 
@@ -48,3 +48,22 @@ def test_a_command_alone_is_built_as_in_the_whole_parser(command: str) -> None:
     alone, whole = subcommands(build_parser(command)), subcommands(build_parser())
     assert list(alone) == [command]
     assert alone[command].format_help() == whole[command].format_help()
+
+
+def test_reading_an_artifact_or_manifest_allocates_its_size_not_the_limit(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from bpfcert.package import ARCHIVE_MEMBER_MAX_BYTES, load_manifest, read_artifact
+
+    obj = tmp_path / "prog.bpf.o"
+    obj.write_bytes(b"\x7fELF" * 1000)
+    manifest = tmp_path / "bpfpkg.json"
+    manifest.write_text('{"name": "x"}')
+    tracemalloc.start()
+    try:
+        assert read_artifact(obj, ARCHIVE_MEMBER_MAX_BYTES) == obj.read_bytes()
+        assert load_manifest(manifest) == {"name": "x"}
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 << 10, f"{peak} bytes allocated to read 4 KB"

@@ -1,5 +1,6 @@
-"""`bpfcert check`'s start-up (it has 150 ms for everything, interpreter included): a check of an example
-builds only the check command's parser, imports nothing it does not use, and reads files by their size, not their limit. bench/bench_check.py measures it."""
+"""`bpfcert check`'s cost (it has 150 ms for everything, interpreter included): a check of an example builds
+only the check command's parser, imports nothing it does not use, and reads files by their size, not their
+limit. bench/bench_check.py measures it."""
 
 from __future__ import annotations
 

@@ -61,8 +61,7 @@ class Section:
     data: bytes
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
     """A symbol-table entry. `section` is None for undefined and special indices; STT_SECTION symbols,
     nameless in the file, carry their section's name."""
 
@@ -76,8 +75,7 @@ class Symbol:
     visibility: str
 
 
-@dataclass(frozen=True)
-class Relocation:
+class Relocation(NamedTuple):
     """A relocation applied at byte `offset` of `section`."""
 
     section: str
@@ -87,8 +85,7 @@ class Relocation:
     symbol: Symbol
 
 
-@dataclass(frozen=True)
-class Program:
+class Program(NamedTuple):
     """A function: an entry program or a subprogram, located by byte offset and size in its section."""
 
     name: str
@@ -99,8 +96,7 @@ class Program:
     is_subprogram: bool
 
 
-@dataclass(frozen=True)
-class MapDef:
+class MapDef(NamedTuple):
     """A map the object defines: BTF-defined (`.maps`), legacy (`maps`, `maps/<x>`) or internal (globals)."""
 
     name: str

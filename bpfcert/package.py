@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
 from bpfcert import spec
 from bpfcert.errors import ManifestError, PackageError
@@ -295,7 +295,7 @@ def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         with _open_regular_file(p) as f:
-            data = f.read(MANIFEST_MAX_BYTES + 1)
+            data = _read_at_most(f, MANIFEST_MAX_BYTES + 1)
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {p.name}: {_open_failure(p, exc)}") from None
     if len(data) > MANIFEST_MAX_BYTES:
@@ -390,32 +390,71 @@ def _plain_yaml_loader() -> type[Any]:
     return PlainLoader
 
 
+# A node of a manifest being checked: (value, its parent's node, its key, depth)
+_Node: TypeAlias = "tuple[Any, _Node | None, str | int, int]"
+
+
 def _check_json_compatible(value: Any, where: str, name: str) -> None:
     """Refuse what YAML can express but JSON cannot (non-string keys, bytes, NaN), and what later JSON encoding,
     validation or printing could not take: nesting deeper than MANIFEST_MAX_DEPTH, integers outside 64 bits,
-    strings that are not Unicode text (lone surrogates, which JSON's \\ud800 escapes can express)."""
-    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    strings that are not Unicode text (lone surrogates, which JSON's \\ud800 escapes can express). The JSON path
+    of a node is spelled only for an error."""
+    stack: list[_Node] = [(value, None, where, 0)]
     while stack:
-        item, at, depth = stack.pop()
-        if isinstance(item, dict | list) and depth >= MANIFEST_MAX_DEPTH:
-            raise ManifestError(f"manifest {name} is nested deeper than {MANIFEST_MAX_DEPTH} levels (at {at})")
-        if isinstance(item, dict):
+        node = stack.pop()
+        item, _, _, depth = node
+        if isinstance(item, str):
+            if not _is_text(item):
+                raise ManifestError(
+                    f"manifest {name}: the string at {_path(node)} holds a lone surrogate, not Unicode text"
+                )
+        elif isinstance(item, dict):
+            if depth >= MANIFEST_MAX_DEPTH:
+                raise ManifestError(
+                    f"manifest {name} is nested deeper than {MANIFEST_MAX_DEPTH} levels (at {_path(node)})"
+                )
             for key, child in item.items():
                 if not isinstance(key, str):
-                    raise ManifestError(f"manifest {name}: key {key!r} at {at} is not a string")
+                    raise ManifestError(f"manifest {name}: key {key!r} at {_path(node)} is not a string")
                 if not _is_text(key):
-                    raise ManifestError(f"manifest {name}: a key at {at} holds a lone surrogate, not Unicode text")
-                stack.append((child, _child_path(at, key), depth + 1))
+                    raise ManifestError(
+                        f"manifest {name}: a key at {_path(node)} holds a lone surrogate, not Unicode text"
+                    )
+                if not (isinstance(child, str) and child.isascii()):  # ASCII text, most leaves, is fine as it is
+                    stack.append((child, node, key, depth + 1))
         elif isinstance(item, list):
-            stack.extend((child, f"{at}[{i}]", depth + 1) for i, child in enumerate(item))
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise ManifestError(f"manifest {name}: {item} at {at} is not a JSON number")
-        elif isinstance(item, int) and not isinstance(item, bool) and not INT_RANGE[0] <= item < INT_RANGE[1]:
-            raise ManifestError(f"manifest {name}: the integer at {at} does not fit in 64 bits")
-        elif isinstance(item, str) and not _is_text(item):
-            raise ManifestError(f"manifest {name}: the string at {at} holds a lone surrogate, not Unicode text")
-        elif item is not None and not isinstance(item, str | int | float | bool):
-            raise ManifestError(f"manifest {name}: the {type(item).__name__} value at {at} is not JSON data")
+            if depth >= MANIFEST_MAX_DEPTH:
+                raise ManifestError(
+                    f"manifest {name} is nested deeper than {MANIFEST_MAX_DEPTH} levels (at {_path(node)})"
+                )
+            stack.extend(
+                (child, node, i, depth + 1)
+                for i, child in enumerate(item)
+                if not (isinstance(child, str) and child.isascii())
+            )
+        elif item is None or isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if not INT_RANGE[0] <= item < INT_RANGE[1]:
+                raise ManifestError(f"manifest {name}: the integer at {_path(node)} does not fit in 64 bits")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ManifestError(f"manifest {name}: {item} at {_path(node)} is not a JSON number")
+        else:
+            raise ManifestError(f"manifest {name}: the {type(item).__name__} value at {_path(node)} is not JSON data")
+
+
+def _path(node: _Node) -> str:
+    """The JSON path of a node of _check_json_compatible: its root's path, then each key down to it."""
+    keys: list[str | int] = []
+    parent = node[1]
+    while parent is not None:
+        keys.append(node[2])
+        node, parent = parent, parent[1]
+    path = str(node[2])
+    for key in reversed(keys):
+        path = _child_path(path, key)
+    return path
 
 
 def _is_text(value: str) -> bool:
@@ -530,7 +569,7 @@ def read_artifact(path: Path, limit: int) -> bytes:
     """Up to `limit` + 1 bytes of the regular file at `path` (from resolve_artifact), never following a link."""
     try:
         with _open_regular_file(path) as f:
-            return f.read(limit + 1)
+            return _read_at_most(f, limit + 1)
     except OSError as exc:
         raise PackageError(f"cannot read {path}: {_open_failure(path, exc)}") from None
 
@@ -543,6 +582,16 @@ def _open_regular_file(path: Path) -> BinaryIO:
         f.close()
         raise OSError(errno.EINVAL, "not a regular file")
     return f
+
+
+def _read_at_most(f: BinaryIO, count: int) -> bytes:
+    """Up to `count` bytes of `f`, sized by the file's length: `f.read(count)` allocates all `count` bytes first
+    (64 MiB for an artifact), then shrinks them. A file that grew since is read on, up to `count`."""
+    size = os.fstat(f.fileno()).st_size
+    data = f.read(min(count, size + 1))
+    if size < len(data) < count:
+        data += f.read(count - len(data))
+    return data
 
 
 def _open_failure(path: Path, exc: OSError) -> str:
@@ -572,7 +621,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     try:
         with _open_regular_file(Path(path)) as f:
-            while chunk := f.read(1 << 20):
+            while chunk := f.read(1 << 16):  # from the heap: a 1 MiB chunk is mapped and unmapped for each file
                 digest.update(chunk)
     except OSError as exc:
         raise PackageError(f"cannot read {path}: {_open_failure(Path(path), exc)}") from None

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bpfcert.elf import BpfObject, Program, Relocation, Symbol
 from bpfcert.errors import FormatError
@@ -42,8 +41,7 @@ KERNEL_READ_HELPERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ProgramUsage:
+class ProgramUsage(NamedTuple):
     name: str
     section: str
     prog_type: str | None
@@ -57,8 +55,7 @@ class ProgramUsage:
     context_fields: frozenset[str]  # 'xdp_md.egress_ifindex': context fields the entry function reads or writes
 
 
-@dataclass(frozen=True)
-class ObjectUsage:
+class ObjectUsage(NamedTuple):
     programs: list[ProgramUsage]
     helpers: frozenset[str]
     kfuncs: frozenset[str]
@@ -76,8 +73,7 @@ _Key = tuple[str, int]  # a function: (section, byte offset)
 _EMPTY: frozenset[Any] = frozenset()  # shared by every empty fact: each new frozenset is one more object for the GC
 
 
-@dataclass(slots=True)
-class _FunctionFacts:
+class _FunctionFacts(NamedTuple):
     """What one function does by itself; calls are keys of the functions it calls."""
 
     helpers: frozenset[str]
@@ -93,8 +89,7 @@ class _FunctionFacts:
     kernel_pointer_loads: bool
 
 
-@dataclass(slots=True)
-class _Reach:
+class _Reach(NamedTuple):
     """A function and every function it reaches through calls: their keys and names, and what they use together.
     Built once per function, callees first, and shared by all its callers."""
 

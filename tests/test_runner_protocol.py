@@ -388,7 +388,8 @@ def test_runner_folders_are_found_by_name_or_path(monkeypatch: pytest.MonkeyPatc
     assert discovery.find("fake") == runner
     names = ["broken", "fake", "gap_upgrade", "leaky_uninstall", "strict_requires"]
     assert [r.name for r in discovery.shipped()] == names
-    with pytest.raises(BpfcertError, match=rf"unknown runtime 'nope' \(shipped runners: {', '.join(names)}; --runner PATH"):
+    shipped = ", ".join(names)
+    with pytest.raises(BpfcertError, match=rf"unknown runtime 'nope' \(shipped runners: {shipped}; --runner PATH"):
         discovery.find("nope")
     with pytest.raises(BpfcertError, match="not a folder"):
         discovery.find(path=str(RUNNERS / "fake" / "runner.json"))

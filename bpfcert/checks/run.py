@@ -8,6 +8,7 @@ every later requirement is one NOT_RUN row naming it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,7 @@ MODULES = ("manifest", "artifacts", "programs", "maps", "license", "requires", "
 def run_checks(ctx: Context, profiles: list[str], judged: Collection[str] = ()) -> list[Result]:
     """Run the check of every requirement of `profiles` but those already `judged`, in catalogue order; one
     row at least for each."""
-    for module in MODULES:
-        importlib.import_module(f"bpfcert.checks.{module}")
+    _register_checks()
     results: list[Result] = []
     for req_id, requirement in spec.catalogue().items():
         if requirement.profile not in profiles or req_id in judged:
@@ -43,6 +43,13 @@ def run_checks(ctx: Context, profiles: list[str], judged: Collection[str] = ()) 
         else:
             results.extend(list(fn(ctx.judging(req_id))) or [_nothing_judged(ctx, req_id)])
     return results
+
+
+@functools.cache
+def _register_checks() -> None:
+    """Import the check modules (once: a run of many packages asks for every package)."""
+    for module in MODULES:
+        importlib.import_module(f"bpfcert.checks.{module}")
 
 
 def _nothing_judged(ctx: Context, req_id: str) -> Result:

@@ -277,7 +277,7 @@ _OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "signature": st.fixed_dictionaries(
         {"algorithm": st.just("ed25519"), "public_key": base64_key, "value": base64_sig}
     ),
-    "x-vendor": st.dictionaries(identifiers, st.integers() | texts, max_size=2),
+    "x-vendor": st.dictionaries(identifiers, st.integers(-(1 << 63), (1 << 64) - 1) | texts, max_size=2),
 }
 _optional_keys = st.lists(st.sampled_from(sorted(_OPTIONAL)), unique=True)
 _names = st.lists(identifiers, max_size=4, unique=True)

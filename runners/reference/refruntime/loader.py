@@ -7,6 +7,7 @@ into that link (`swaps`). Closing the object afterwards leaves only what is pinn
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -282,7 +283,7 @@ def load_version(
                         "attach-failed", f"program {name} on {point['kind']} {point['target']}: {exc}"
                     ) from None
                 try:
-                    _pin(link, staging / f"links/{name}")
+                    _pin(link, staging / f"links/{name}", point["kind"])
                 finally:
                     os.close(link)
         finally:
@@ -290,9 +291,19 @@ def load_version(
     return out
 
 
-def _pin(fd: int, path: Path) -> None:
+# BPF links for perf-event attachments (BPF_LINK_TYPE_PERF_EVENT) arrived in 5.15
+PERF_EVENT_KINDS = ("tracepoint", "kprobe", "kretprobe")
+
+
+def _pin(fd: int, path: Path, kind: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         libbpf.obj_pin(fd, str(path))
     except libbpf.LibbpfError as exc:
+        if kind in PERF_EVENT_KINDS and exc.errno == errno.EINVAL:
+            raise RunnerFailure(
+                "unsupported",
+                f"this kernel attaches a {kind} through a perf event, not a BPF link (links for perf events arrived "
+                "in 5.15), so the attachment cannot be pinned to outlive the runtime's process",
+            ) from None
         raise RunnerFailure("attach-failed", str(exc)) from None

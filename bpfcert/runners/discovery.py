@@ -5,6 +5,8 @@ names a folder anywhere. The harness imports nothing from a runner folder: it st
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -48,12 +50,23 @@ class Runner:
         guest sees at the same path (the host's root over virtiofs), with bpfcert and its dependencies on
         PYTHONPATH and the per-run `env`; a relative program path is taken from the runner's folder."""
         python = os.path.realpath(sys.executable)
+        _compile(self.folder)
         argv = [arg.replace("{python}", python) for arg in self.argv]
         if "/" in argv[0] and not os.path.isabs(argv[0]):
             argv[0] = str(self.folder / argv[0])
         repo = Path(bpfcert.__file__).resolve().parent.parent
         path = os.pathsep.join(dict.fromkeys([str(repo), sysconfig.get_paths()["purelib"]]))
         return argv, str(self.folder), {**dict(self.env), "PYTHONPATH": path}
+
+
+@functools.cache
+def _compile(folder: Path) -> None:
+    """Write the bytecode of a Python runner once: guests see its folder read-only, so without it every start in a
+    guest recompiles its sources (seconds under TCG), and PYTHONDONTWRITEBYTECODE may be set here."""
+    import compileall
+
+    with contextlib.suppress(OSError):
+        compileall.compile_dir(str(folder), quiet=2)
 
 
 def load(folder: Path) -> Runner:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from bpfcert.checks.runtime import RUNTIME_CHECKS, Deployment, bad_packages
+from bpfcert.checks.runtime_prediction import rt_prd_001
+from bpfcert.checks.runtime_traffic import rt_upg_002
 from bpfcert.errors import RunnerProtocolError
 from bpfcert.results import Result, Status
 from bpfcert.runners.client import RunnerClient
@@ -104,3 +106,21 @@ def test_rt_crs_001_killed_runtime_recovers(
     v1 = deployment(client, V1, pin_root)
     v2 = Deployment.of(V2, v1.pin_root, interface="lo") if "runtime-upgrade" in client.runner.claims.profiles else None
     judged(record, RUNTIME_CHECKS["RT-CRS-001"](client, v1, v2))
+
+
+def test_rt_upg_002_upgrade_under_traffic(
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record
+) -> None:
+    client = started(runtime, record, "RT-UPG-002")
+    upgradable(client)
+    if "attach:xdp" not in client.runner.claims.capabilities:
+        pytest.skip(f"{client.runner.name} does not claim attach:xdp, which the traffic check's package needs")
+    judged(record, [rt_upg_002(client, target, str(V1), str(V2))])
+
+
+def test_rt_prd_001_install_outcomes_match_the_prediction(
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record
+) -> None:
+    client = started(runtime, record, "RT-PRD-001")
+    examples = sorted(str(p.parent) for p in EXAMPLES.glob("*/bpfpkg.json"))
+    judged(record, rt_prd_001(client, target, examples))

@@ -5,6 +5,10 @@ default (host + every cached kernel) they use 5.10, the fastest to boot, and 6.1
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from bpfcert.targets import resolve_names
@@ -31,3 +35,18 @@ def vm_series_list(pytestconfig: pytest.Config) -> list[str]:
 def vm_series(vm_series_list: list[str]) -> str:
     """The one series a lifecycle or fault test boots."""
     return vm_series_list[0]
+
+
+@pytest.fixture
+def reference_bpffs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A bpffs of the test's own (mounted under `tmp_path`, unmounted after) as the reference runtime's pin root,
+    and the runtime's state beside it, so tests that run the reference runtime on the host never share either."""
+    mount = tmp_path / "bpffs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(mount)], check=True)
+    monkeypatch.setenv("BPFCERT_REFERENCE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("BPFCERT_REFERENCE_BPFFS", str(mount / "bpfcert"))
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +24,6 @@ EXAMPLES = REPO / "examples"
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root (bpf, veth, bpffs mounts) and iproute2"
 )
-
-
-@pytest.fixture
-def bpffs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A bpffs of the test's own, and the reference runtime's state under `tmp_path`."""
-    mount = tmp_path / "bpffs"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(mount)], check=True)
-    monkeypatch.setenv("BPFCERT_REFERENCE_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("BPFCERT_REFERENCE_BPFFS", str(mount / "default"))
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def bad_digest(tmp_path: Path) -> Package:
@@ -69,13 +53,13 @@ def run_model(runner: Path, mount: Path, tmp_path: Path, examples: int) -> Resul
         target.close()
 
 
-def test_reference_runtime_keeps_the_kernel_equal_to_the_model(bpffs: Path, tmp_path: Path) -> None:
-    result = run_model(REPO / "runners" / "reference", bpffs, tmp_path, examples=10)
+def test_reference_runtime_keeps_the_kernel_equal_to_the_model(reference_bpffs: Path, tmp_path: Path) -> None:
+    result = run_model(REPO / "runners" / "reference", reference_bpffs, tmp_path, examples=10)
     assert result.status is Status.PASS, f"{result.message}\n{result.evidence}"
 
 
-def test_leaky_uninstall_fails_the_model(bpffs: Path, tmp_path: Path) -> None:
-    result = run_model(REPO / "tests" / "data" / "runners" / "leaky_uninstall", bpffs, tmp_path, examples=100)
+def test_leaky_uninstall_fails_the_model(reference_bpffs: Path, tmp_path: Path) -> None:
+    result = run_model(REPO / "tests" / "data" / "runners" / "leaky_uninstall", reference_bpffs, tmp_path, examples=100)
     assert result.status is Status.FAIL, result.message
     assert "belongs to no installed package" in str(result.evidence["problem"])
     operations = result.evidence["operations"]

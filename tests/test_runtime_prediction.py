@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +24,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The reference runtime's state and pin root (a bpffs of the test's own) under `tmp_path`."""
-    bpffs = tmp_path / "bpffs"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
-    monkeypatch.setenv("BPFCERT_REFERENCE_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("BPFCERT_REFERENCE_BPFFS", str(bpffs / "bpfcert"))
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(bpffs)], check=False)
-
-
 def compare(runner: Path) -> list[Result]:
     target = HostTarget()
     try:
@@ -51,7 +35,7 @@ def compare(runner: Path) -> list[Result]:
         target.close()
 
 
-@pytest.mark.usefixtures("isolated")
+@pytest.mark.usefixtures("reference_bpffs")
 def test_reference_runtime_installs_as_predicted() -> None:
     results = compare(REPO / "runners" / "reference")
     assert len(PACKAGES) == 4 and len(results) == 4
@@ -60,7 +44,7 @@ def test_reference_runtime_installs_as_predicted() -> None:
         assert result.evidence["prediction"]["meets"] and result.evidence["outcome"] == {"installed": True}
 
 
-@pytest.mark.usefixtures("isolated")
+@pytest.mark.usefixtures("reference_bpffs")
 def test_a_wrong_requirement_check_disagrees_with_the_prediction() -> None:
     results = compare(REPO / "tests" / "data" / "runners" / "strict_requires")
     assert [r.status for r in results] == [Status.FAIL] * 4

@@ -11,7 +11,6 @@ import dataclasses
 import os
 import shutil
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,19 +33,13 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HostTarget]:
-    """The host target, with the reference runtime's state and pin root (a bpffs of its own) under `tmp_path`."""
-    bpffs = tmp_path / "bpffs"
-    bpffs.mkdir()
-    subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=True)
-    monkeypatch.setenv("BPFCERT_REFERENCE_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("BPFCERT_REFERENCE_BPFFS", str(bpffs / "bpfcert"))
+def host(reference_bpffs: Path) -> Iterator[HostTarget]:
+    """The host target, the reference runtime's pin root and state the test's own (`reference_bpffs`)."""
     target = HostTarget()
     try:
         yield target
     finally:
         target.close()
-        subprocess.run(["umount", "-l", str(bpffs)], check=False)
 
 
 def _upgrade_under_traffic(target: HostTarget, folder: Path) -> tuple[Status, dict[str, object], str]:

@@ -52,3 +52,34 @@ def test_a_wrong_requirement_check_disagrees_with_the_prediction() -> None:
         assert result.message.startswith("predicted: runs, but refused, requirements-unmet: kernel 99.0")
         assert result.evidence["prediction"]["meets"] is True
         assert result.evidence["outcome"]["code"] == "requirements-unmet"
+
+
+class _Refusing:
+    """A client whose runtime answers every install with one protocol failure."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def install(self, path: str, options: object) -> object:
+        from bpfcert.runners.protocol import Failure
+
+        return Failure(self.code, f"refused with {self.code}")
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("unsupported", Status.SKIP), ("internal", Status.ERROR), ("requirements-unmet", Status.FAIL)],
+)
+def test_a_refusal_is_judged_by_whose_limit_it_is(code: str, status: Status) -> None:
+    """The runtime's own limit (unsupported) says nothing about the kernel: not applicable; a broken runtime
+    (internal) cannot be compared; a kernel refusal of a package predicted to run is the disagreement."""
+    from bpfcert.checks.runtime_prediction import _judge
+    from bpfcert.runners.protocol import Options
+
+    prediction = {"meets": True, "limiting": None, "unknown": []}
+    target = HostTarget()
+    try:
+        result = _judge(_Refusing(code), target, "pkg", "pkg@1.0.0", prediction, Options())  # type: ignore[arg-type]
+    finally:
+        target.close()
+    assert (result.id, result.status) == ("RT-PRD-001", status)

@@ -79,6 +79,9 @@ def _judge(
         outcome = {"installed": True}
     evidence = {"prediction": prediction, "outcome": outcome}
     predicted = "runs" if prediction["meets"] else f"does not run ({prediction['limiting']})"
+    if isinstance(reply, Failure) and reply.code == "unsupported":  # the runtime's limit, not the kernel's
+        return row(Status.SKIP, f"not applicable: the runtime does not support {name} here ({reply.message}), so its "
+                   "install says nothing about the kernel the prediction is about", evidence=evidence)  # fmt: skip
     if isinstance(reply, Failure) and reply.code not in KERNEL_REFUSALS:
         return row(Status.ERROR, f"cannot compare: the install was refused for another reason, {reply.code}: "
                    f"{reply.message}", evidence=evidence)  # fmt: skip

@@ -192,9 +192,10 @@ def command(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from bpfcert import __version__, targets
+    from bpfcert import __version__
     from bpfcert.errors import BpfcertError
     from bpfcert.targets.schedule import Progress, Scheduler
+    from bpfcert.targets.target import resolve_names
 
     opened = [_open_for_prediction(path) for path in args.package or []]
     request = probe_request(
@@ -202,7 +203,7 @@ def command(args: argparse.Namespace) -> int:
         kfuncs=[k for needs, _ in opened for k in needs.kfuncs if not k.startswith("btf_id:")],
         kconfig=[k for _, manifest in opened for k in _declared_kconfig(manifest)],
     )
-    names = targets.resolve_names(args.target)
+    names = resolve_names(args.target)
     with Scheduler(args.accel, progress=None if args.quiet else Progress("probe")) as scheduler:
         outcomes = scheduler.run(
             names,

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from bpfcert.runners.client import RunnerClient
     from bpfcert.runners.discovery import Runner
     from bpfcert.stream import ResultsStream  # noqa: F401 (named in a string annotation)
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -123,7 +123,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     stream = config.stash.get(STREAM, None)
     if stream is None:
         return
-    from bpfcert.targets import resolve_names
+    from bpfcert.targets.target import resolve_names
 
     try:
         names = resolve_names(config.getoption("--target"))
@@ -180,7 +180,7 @@ def target_fixture(fixturenames: Iterable[str], markers: Iterable[pytest.Mark]) 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     fixture = target_fixture(metafunc.fixturenames, metafunc.definition.iter_markers("parametrize"))
     if fixture:
-        from bpfcert.targets import resolve_names
+        from bpfcert.targets.target import resolve_names
 
         names = resolve_names(metafunc.config.getoption("--target"))
         metafunc.parametrize(fixture, names, indirect=True, scope="session", ids=names)

@@ -9,7 +9,7 @@ import pytest
 from bpfcert.checks.kernel import krn_boot_001, krn_splat_001
 from bpfcert.errors import TargetError
 from bpfcert.results import Status
-from bpfcert.targets import Target
+from bpfcert.targets.target import Target
 
 
 def test_krn_boot_001_target_boots_and_answers(target_outcome: tuple[str, Target | TargetError]) -> None:

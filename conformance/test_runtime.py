@@ -20,8 +20,8 @@ from bpfcert.checks.runtime_traffic import rt_upg_002
 from bpfcert.errors import RunnerProtocolError
 from bpfcert.results import Result, Status
 from bpfcert.runners.client import RunnerClient
-from bpfcert.targets import Target
 from bpfcert.targets.series import HOST
+from bpfcert.targets.target import Target
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 V1, V2 = EXAMPLES / "xdp-counter-v1", EXAMPLES / "xdp-counter-v2"

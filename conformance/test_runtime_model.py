@@ -13,7 +13,7 @@ from typing import Any
 from bpfcert.checks.runtime_model import Package, rt_mdl_001
 from bpfcert.results import Result, Status
 from bpfcert.runners.client import RunnerClient
-from bpfcert.targets import Target
+from bpfcert.targets.target import Target
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

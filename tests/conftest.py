@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bpfcert.targets import resolve_names
 from bpfcert.targets.series import HOST
+from bpfcert.targets.target import resolve_names
 from bpfcert.targets.vm import unavailable
 
 

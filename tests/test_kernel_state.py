@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from bpfcert import insn, kernel_state, uapi
-from bpfcert.targets import HostTarget, Target, bpf, ops
+from bpfcert.targets import bpf, ops
+from bpfcert.targets.host import HostTarget
+from bpfcert.targets.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER = str(ROOT / "tests" / "data" / "kernel_state_holder.py")

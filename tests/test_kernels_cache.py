@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from bpfcert import cli
 from bpfcert.errors import FormatError, TargetError
-from bpfcert.targets import initramfs, kernels, resolve_names
+from bpfcert.targets import initramfs, kernels
+from bpfcert.targets.target import resolve_names
 
 
 def fake_kernel(cache: Path, series: str, version: str, release: str) -> Path:

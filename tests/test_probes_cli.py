@@ -18,7 +18,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bpfcert import __version__, probe_cmd, spec, targets
+import bpfcert.targets.target as targets
+from bpfcert import __version__, probe_cmd, spec
 from bpfcert.cli import main
 from bpfcert.errors import TargetError
 from bpfcert.targets import kernels, probes

@@ -11,7 +11,7 @@ from bpfcert import insn
 from bpfcert.feature_since import contradictions
 from bpfcert.knowledge.prog_types import KCONFIG
 from bpfcert.probe_cmd import kconfig_from_kernel_cache
-from bpfcert.targets import Target
+from bpfcert.targets.target import Target
 
 pytestmark = pytest.mark.vm
 

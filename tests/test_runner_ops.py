@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bpfcert.errors import TargetError
-from bpfcert.targets import Target
+from bpfcert.targets.target import Target
 
 RUNNER = str(Path(__file__).resolve().parent / "data" / "runners" / "line_runner.sh")
 

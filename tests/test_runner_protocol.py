@@ -23,7 +23,8 @@ from bpfcert.runners import discovery, protocol
 from bpfcert.runners.client import RunnerClient
 from bpfcert.runners.discovery import Runner
 from bpfcert.runners.protocol import Failure, Options
-from bpfcert.targets import HostTarget, Target
+from bpfcert.targets.host import HostTarget
+from bpfcert.targets.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNERS = Path(__file__).resolve().parent / "data" / "runners"

@@ -22,7 +22,7 @@ from bpfcert.errors import BpfcertError
 from bpfcert.results import Result, Status
 from bpfcert.runners import discovery
 from bpfcert.runners.client import RunnerClient
-from bpfcert.targets import HostTarget
+from bpfcert.targets.host import HostTarget
 
 REPO = Path(__file__).resolve().parents[1]
 V1, V2 = REPO / "examples" / "xdp-counter-v1", REPO / "examples" / "xdp-counter-v2"

@@ -16,7 +16,7 @@ from bpfcert.checks.runtime_model import Package, rt_mdl_001
 from bpfcert.results import Result, Status
 from bpfcert.runners import discovery
 from bpfcert.runners.client import RunnerClient
-from bpfcert.targets import HostTarget
+from bpfcert.targets.host import HostTarget
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -14,7 +14,7 @@ from bpfcert.checks.runtime_prediction import rt_prd_001
 from bpfcert.results import Result, Status
 from bpfcert.runners import discovery
 from bpfcert.runners.client import RunnerClient
-from bpfcert.targets import HostTarget
+from bpfcert.targets.host import HostTarget
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = [str(p.parent) for p in sorted((REPO / "examples").glob("*/bpfpkg.json"))]

@@ -21,7 +21,8 @@ from bpfcert.checks.runtime_traffic import rt_upg_002
 from bpfcert.results import Status
 from bpfcert.runners import discovery
 from bpfcert.runners.client import RunnerClient
-from bpfcert.targets import HostTarget, bpf
+from bpfcert.targets import bpf
+from bpfcert.targets.host import HostTarget
 
 REPO = Path(__file__).resolve().parents[1]
 V1, V2 = str(REPO / "examples" / "xdp-counter-v1"), str(REPO / "examples" / "xdp-counter-v2")
@@ -109,7 +110,7 @@ class GuestRunner(discovery.Runner):
 @pytest.mark.vm
 def test_upgrade_under_traffic_on_a_vm() -> None:
     """On a 6.1 guest (no veth module there: XDP on lo): the reference runtime passes, the gap_upgrade one fails."""
-    from bpfcert import targets
+    from bpfcert.targets import target as targets
 
     target = targets.open_target("6.1")
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import bpfcert.targets as targets
+import bpfcert.targets.target as targets
 from bpfcert.checks.kernel import krn_boot_001, krn_splat_001
 from bpfcert.errors import TargetError
 from bpfcert.results import Status

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import bpfcert.targets as targets
+import bpfcert.targets.target as targets
 from bpfcert.errors import TargetError
 from bpfcert.targets import agent, kernel_log
 from bpfcert.targets.info import TargetInfo

@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-import bpfcert.targets as targets
+import bpfcert.targets.target as targets
 from bpfcert import cli, pytest_plugin
 from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets import kernels, series, vm
+from bpfcert.targets.host import HostTarget
 from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.schedule import Progress, Scheduler
 from bpfcert.targets.series import SERIES, TargetName
@@ -214,7 +215,7 @@ def test_target_error_kind_is_an_enum_that_reads_as_its_string() -> None:
 
 
 def test_target_info_is_a_frozen_value_with_the_eight_json_keys() -> None:
-    host = targets.HostTarget()
+    host = HostTarget()
     try:
         info = host.info()
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import bpfcert.targets as targets
+import bpfcert.targets.target as targets
 from bpfcert.errors import TargetError
 from bpfcert.targets import kernels, vm
 from bpfcert.targets.schedule import Scheduler

@@ -10,7 +10,7 @@ from bpfcert.errors import TargetError
 from bpfcert.results import Result, Status
 
 if TYPE_CHECKING:
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 
 def krn_boot_001(name: str, opened: Target | TargetError) -> Result:

@@ -30,7 +30,7 @@ from bpfcert.runners.client import RunnerClient
 from bpfcert.runners.protocol import Failure, Options, PackageState
 
 if TYPE_CHECKING:
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 BPFFS = "/sys/fs/bpf"
 NAME_LEN = 15  # the kernel keeps the first 15 characters of a program or map name (BPF_OBJ_NAME_LEN - 1)

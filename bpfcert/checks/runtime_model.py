@@ -27,7 +27,7 @@ from bpfcert.runners.protocol import Failure, Options, PackageState
 
 if TYPE_CHECKING:
     from bpfcert.runners.client import RunnerClient
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 UNKNOWN = "?"  # the previous version after a rollback: the protocol does not say whether a second rollback goes back
 

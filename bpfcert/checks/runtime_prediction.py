@@ -19,7 +19,7 @@ from bpfcert.runners.protocol import Failure, Options
 
 if TYPE_CHECKING:
     from bpfcert.runners.client import RunnerClient
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 KERNEL_REFUSALS = ("requirements-unmet", "verifier-rejected", "attach-failed")
 

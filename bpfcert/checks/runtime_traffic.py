@@ -22,7 +22,7 @@ from bpfcert.runners.protocol import Failure, Options
 
 if TYPE_CHECKING:
     from bpfcert.runners.client import RunnerClient
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 COUNTER_MAP = "proto_counters"
 PROTOCOL = 253  # bpfcert.targets.traffic.TRAFFIC_PROTOCOL: the sender's frames, counted under this key

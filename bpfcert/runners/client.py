@@ -20,7 +20,7 @@ from bpfcert.runners.protocol import Failure, Hello, Listed, Options, PackageSta
 
 if TYPE_CHECKING:
     from bpfcert.runners.discovery import Runner
-    from bpfcert.targets import Target
+    from bpfcert.targets.target import Target
 
 R = TypeVar("R")
 # How runner_exchange reports a runner that died or timed out (bpfcert/targets/runner.py): "<what>; exit status N,

@@ -12,10 +12,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
-import bpfcert.targets as targets
+import bpfcert.targets.target as targets
 from bpfcert.errors import TargetError
-from bpfcert.targets import Target, default_jobs
 from bpfcert.targets.series import HOST, SERIES
+from bpfcert.targets.target import Target, default_jobs
 
 T = TypeVar("T")
 

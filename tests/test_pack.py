@@ -22,6 +22,7 @@ from bpfcert.cli import main
 from bpfcert.errors import BpfcertError
 from bpfcert.package import open_package
 from bpfcert.results import Report, Status
+from tests.bpf_sources import TRACEPOINT_COUNTER
 
 ROOT = Path(__file__).resolve().parent.parent
 XDP_OBJ = ROOT / "examples" / "xdp-counter-v1" / "xdp_counter.bpf.o"
@@ -326,15 +327,6 @@ def test_context_fields_set_the_packed_floor(tmp_path: Path, capsys: pytest.Capt
     assert req.status is Status.FAIL and req.message.endswith("floor: 5.8: xdp_md.egress_ifindex")
 
 
-TRACEPOINT_COUNTER = r"""
-struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); }
-    hits SEC(".maps");
-SEC("tp/syscalls/sys_enter_openat") int count(void *ctx) {
-    __u32 key = 0; __u64 *v = bpf_map_lookup_elem(&hits, &key);
-    if (v) __sync_fetch_and_add(v, 1);
-    return 0;
-}
-"""
 KPROBE_READ = r"""
 SEC("kprobe/do_unlinkat") int peek(void *ctx) {
     int pid = 0; bpf_probe_read_kernel(&pid, sizeof(pid), ctx); return pid & 1;

@@ -17,6 +17,7 @@ from bpfcert.errors import FormatError
 from bpfcert.knowledge.helpers import helper_by_id
 from bpfcert.usage import ObjectUsage, ProgramUsage, analyze
 from tests import elf_build
+from tests.bpf_sources import TRACEPOINT_COUNTER
 
 CLANG_INCLUDE = "/usr/include/x86_64-linux-gnu"
 PRELUDE = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
@@ -387,15 +388,6 @@ SEC("fentry/do_exit") int on_exit(unsigned long long *ctx) {
     return t->pid & 1;
 }
 """
-TRACEPOINT_MAPS_ONLY = r"""
-struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); }
-    hits SEC(".maps");
-SEC("tp/syscalls/sys_enter_openat") int count(void *ctx) {
-    __u32 key = 0; __u64 *v = bpf_map_lookup_elem(&hits, &key);
-    if (v) __sync_fetch_and_add(v, 1);
-    return 0;
-}
-"""
 
 
 def test_btf_attached_programs_and_kfuncs_need_the_kernels_btf(tmp_path: Path) -> None:
@@ -415,5 +407,5 @@ def test_btf_attached_programs_and_kfuncs_need_the_kernels_btf(tmp_path: Path) -
 
 def test_kernel_struct_reads_come_from_the_code(tmp_path: Path) -> None:
     assert usage_of(tmp_path, "gpl", GPL_ONLY).kernel_struct_reads == ["helper bpf_probe_read_kernel"]
-    plain = usage_of(tmp_path, "tp", TRACEPOINT_MAPS_ONLY)
+    plain = usage_of(tmp_path, "tp", TRACEPOINT_COUNTER)
     assert plain.kernel_struct_reads == [] and plain.btf_needs == []

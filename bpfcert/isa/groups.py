@@ -30,6 +30,10 @@ def implied(groups: Iterable[str]) -> frozenset[str]:
 def group_of(insn: bi.Insn) -> str:
     """The conformance group of one instruction (an unknown opcode counts as base32: every engine must refuse it)."""
     cls, op = insn.cls, insn.op
+    if insn.opcode == 0x8D:  # JMP | CALL | X
+        return "callx"
+    if not insn.known:
+        return "base32"
     if cls in ("ALU", "ALU64"):
         wide = cls == "ALU64"
         if op in _DIVMUL:
@@ -40,9 +44,7 @@ def group_of(insn: bi.Insn) -> str:
     if cls == "JMP32":
         return "base32"
     if cls == "JMP":
-        if op == "call":
-            return "callx" if insn.source == "X" else "base32"
-        return "base32" if op in ("ja", "exit") else "base64"
+        return "base32" if op in ("ja", "call", "exit") else "base64"
     if insn.mode in ("ABS", "IND"):
         return "packet"
     if insn.mode == "ATOMIC":

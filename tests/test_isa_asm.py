@@ -302,3 +302,17 @@ def test_round_trip_of_generated_instructions_needs_no_raw(insns: list[bi.Insn])
 def test_round_trip_of_arbitrary_bytes(slots: list[bytes]) -> None:
     program = b"".join(slots)
     assert assemble(disassemble(program)) == program
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from("movaddjeqlock fetch%r0123,[]+-#:x\t"), max_size=30), max_size=6))
+def test_any_text_assembles_or_fails_in_one_line_naming_it(lines: list[str]) -> None:
+    try:
+        program = assemble("\n".join(lines))
+    except FormatError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        number = int(message.split(":", 1)[0].removeprefix("line "))
+        assert 1 <= number <= len(lines)
+    else:
+        assert len(program) % 8 == 0

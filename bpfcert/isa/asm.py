@@ -20,6 +20,7 @@ in a `-- raw` section) is bpfcert's own escape: `disassemble` writes it for byte
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from typing import NamedTuple
@@ -116,6 +117,7 @@ def _insn(opcode: int, dst: int = 0, src: int = 0, offset: int = 0, imm: int = 0
     return bi.Insn(0, opcode, dst, src, offset, imm)
 
 
+@functools.lru_cache(maxsize=8192)  # suites repeat the same lines; an Insn is immutable
 def _encode(mnemonic: str, rest: str) -> tuple[bi.Insn, str | None, str]:
     """One instruction from its mnemonic and operand text: (insn, label to resolve, field the label fills)."""
     if m := _ALU_FORM.fullmatch(mnemonic):

@@ -7,19 +7,26 @@ import ctypes.util
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bpfcert import insn as X
+from bpfcert.errors import RunnerProtocolError
 from bpfcert.isa import dpdk_engine
 from bpfcert.isa.dpdk_engine import DpdkEngine
 from bpfcert.isa.engine import EngineCrash, Outcome
+from bpfcert.runners import discovery
+from bpfcert.runners.client import RunnerClient
+from bpfcert.runners.protocol import Failure
+from bpfcert.targets.host import HostTarget
 from tests.isa_programs import PROGRAMS, Program
 
 pytestmark = pytest.mark.skipif(
     ctypes.util.find_library("rte_bpf") is None, reason="librte_bpf (Debian librte-bpf23) is not installed"
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 EXIT_42 = X.assemble([X.mov64_imm(0, 42), X.exit_()])
 
 
@@ -84,3 +91,21 @@ def test_a_missing_library_is_an_engine_crash(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(dpdk_engine.ctypes.util, "find_library", lambda name: None)
     with pytest.raises(EngineCrash, match=r"librte_bpf.so.23 is not installed \(Debian package librte-bpf23\)"):
         DpdkEngine(jit=True).run(EXIT_42, b"")
+
+
+def test_the_dpdk_runner_speaks_exec() -> None:
+    """runners/dpdk through the runner protocol: r0, a refusal as the command's failure, a crash ends the runner."""
+    runner = discovery.load(ROOT / "runners" / "dpdk").with_env({"BPFCERT_DPDK_JIT": "1"})
+    client = RunnerClient.start(HostTarget(), runner)
+    try:
+        assert client.hello is not None and client.hello.runtime.name == "dpdk-jit"
+        assert client.exec(EXIT_42) == 42
+        jmp32 = X.assemble([X.jmp32_imm("jeq", 1, 0, 0), X.exit_()])
+        assert client.exec(jmp32) == Failure(
+            "verifier-rejected", "librte_bpf refused the program: validate: invalid opcode at pc: 1"
+        )
+        shift = X.assemble([X.mov64_imm(0, 1), X.alu64_imm("lsh", 0, 0x7FFF), X.exit_()])  # its JIT's code faults
+        with pytest.raises(RunnerProtocolError, match="EngineCrash: dpdk-jit: the librte_bpf worker died"):
+            client.exec(shift)
+    finally:
+        client.close()

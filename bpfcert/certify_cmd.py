@@ -1,9 +1,9 @@
 """`bpfcert certify`: run the conformance suite (conformance/, shipped with bpfcert) in-process under pytest with
 the bpfcert plugin, streaming results.jsonl into the output directory, then read the stream back and write
-report.json and junit.xml there (known failures as XFAIL with --expected-failures; with --sign, a certificate in
-report.json and its signature report.json.sig), the text summary on stdout. pytest's own output and the targets'
-progress go to stderr. Nothing is written outside the output directory: no pytest cache, no bytecode, no Hypothesis database
-(the plugin drops it with --results), temporary files under it (removed afterwards)."""
+report.json and junit.xml there (known failures as XFAIL with --expected-failures; with --sign, a certificate
+in report.json and its signature report.json.sig), the text summary on stdout. pytest's own output and the
+targets' progress go to stderr. Nothing is written outside the output directory: no pytest cache, no bytecode,
+no Hypothesis database (the plugin drops it with --results), temporary files under it (removed afterwards)."""
 
 from __future__ import annotations
 

@@ -103,10 +103,11 @@ def test_certify_applies_expected_failures_and_signs(tmp_path: Path) -> None:
     (tmp_path / "xfail.yaml").write_text(
         "- {id: PKG-MAN-001, target: static, subject: 'package:xdp-counter@1.0.0', reason: 'claims it fails'}\n"
     )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "bpfcert", "certify", "--output", "out", "--expected-failures", "xfail.yaml",
          "--sign", "key.pem"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "XPASS" in proc.stdout and "1 xpass" in proc.stdout
@@ -121,6 +122,6 @@ def test_certify_applies_expected_failures_and_signs(tmp_path: Path) -> None:
     (tmp_path / "trusted").write_text(f"{public} test\n")
     verify = subprocess.run(
         [sys.executable, "-m", "bpfcert", "report", "verify", "out/report.json", "--trusted-keys", "trusted"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr

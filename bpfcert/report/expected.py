@@ -40,7 +40,8 @@ def load(path: str | Path) -> list[ExpectedFailure]:
     error = next(jsonschema_rs.validator_for(spec.schema("expected-failures")).iter_errors(data), None)
     if error is not None:
         where = "/".join(str(p) for p in error.instance_path)
-        raise BpfcertError(f"expected failures {path}: {error.message}" + (f" (at JSON pointer /{where})" if where else ""))
+        at = f" (at JSON pointer /{where})" if where else ""
+        raise BpfcertError(f"expected failures {path}: {error.message}{at}")
     entries = [ExpectedFailure(e["id"], e["target"], e["reason"], e.get("subject")) for e in data]
     for e in entries:
         spec.requirement(e.id)  # an unknown ID is a typo: refused, never silently matching nothing

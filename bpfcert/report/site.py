@@ -35,7 +35,8 @@ td.pass{background:#d4f4d4}td.fail{background:#f8d0d0}td.none{color:#999}td.inva
 {% for name, href in row.files %} <a href="{{ href }}">{{ name }}</a>{% endfor %}</td>
 <td rowspan="{{ row.profiles|length }}">{{ row.version }}</td>
 <td rowspan="{{ row.profiles|length }}" class="{{ 'pass' if not row.problems else 'invalid' }}">
-{% if row.problems %}{{ row.problems|join('; ') }}{% else %}valid, by {{ row.signer }} until {{ row.expires }}{% endif %}
+{% if row.problems %}{{ row.problems|join('; ') }}
+{% else %}valid, by {{ row.signer }} until {{ row.expires }}{% endif %}
 </td>{% endif %}
 <td>{{ profile }}</td>
 {% for t in targets %}{% set cell = row.cells.get((profile, t)) %}
@@ -52,6 +53,21 @@ td.pass{background:#d4f4d4}td.fail{background:#f8d0d0}td.none{color:#999}td.inva
 class Cell:
     css: str  # pass | fail
     text: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One submission in the table: a line per profile it has rows of, a cell per (profile, target)."""
+
+    title: str
+    version: str
+    link: str  # its first file
+    files: list[tuple[str, str]]  # (file name, link)
+    problems: list[str]
+    signer: str
+    expires: str
+    profiles: list[str]
+    cells: dict[tuple[str, str], Cell]
 
 
 def _cells(results: list[Result]) -> dict[tuple[str, str], Cell]:
@@ -74,7 +90,7 @@ def _target_order(target: str) -> tuple[int, str]:
     return (order.index(target), "") if target in order else (len(order), target)
 
 
-def _row(sub: Submission, out: Path) -> dict[str, object]:
+def _row(sub: Submission, out: Path) -> Row:
     """The table row of one submission; its files are copied to the same relative place under `out`."""
     dest = out / sub.name
     dest.mkdir(parents=True, exist_ok=True)
@@ -94,17 +110,17 @@ def _row(sub: Submission, out: Path) -> dict[str, object]:
     profiles = sorted({p for p, _ in cells}, key=lambda p: list(spec.profiles()).index(p))
     cert = sub.doc.get("certificate")
     product = sub.product
-    return {
-        "title": " ".join(str(product.get(k, "")) for k in ("vendor", "product")).strip() or sub.name,
-        "version": str(product.get("version", "")),
-        "link": files[0][1] if files else sub.name,
-        "files": files,
-        "problems": sub.problems,
-        "signer": sub.signer,
-        "expires": cert.get("expires") if isinstance(cert, dict) else "",
-        "profiles": profiles or ["(none)"],
-        "cells": cells,
-    }
+    return Row(
+        title=" ".join(str(product.get(k, "")) for k in ("vendor", "product")).strip() or sub.name,
+        version=str(product.get("version", "")),
+        link=files[0][1] if files else sub.name,
+        files=files,
+        problems=sub.problems,
+        signer=sub.signer,
+        expires=str(cert.get("expires")) if isinstance(cert, dict) else "",
+        profiles=profiles or ["(none)"],
+        cells=cells,
+    )
 
 
 def build(root: str | Path, out: str | Path, today: date) -> list[Submission]:
@@ -120,8 +136,7 @@ def build(root: str | Path, out: str | Path, today: date) -> list[Submission]:
     subs = [validate(p, trusted, today) for p in submissions(root)]
     out.mkdir(parents=True, exist_ok=True)
     rows = [_row(s, out) for s in subs]
-    cells = [key for row in rows for key in row["cells"]]  # type: ignore[attr-defined]
-    targets = sorted({t for _, t in cells}, key=_target_order)
+    targets = sorted({t for row in rows for _, t in row.cells}, key=_target_order)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.from_string(TEMPLATE).render(rows=rows, targets=targets, today=today.isoformat())
     (out / "index.html").write_text(html, encoding="utf-8")

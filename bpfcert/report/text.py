@@ -9,9 +9,8 @@ from bpfcert import spec
 from bpfcert.report import printable, summary, writer
 from bpfcert.results import Report, Status
 
-ORDER = {
-    Status.XPASS: 0, Status.ERROR: 1, Status.FAIL: 2, Status.NOT_RUN: 3, Status.XFAIL: 4, Status.SKIP: 5, Status.PASS: 6,
-}
+ORDER = {s: n for n, s in enumerate((Status.XPASS, Status.ERROR, Status.FAIL, Status.NOT_RUN, Status.XFAIL,
+                                        Status.SKIP, Status.PASS))}
 
 
 def report_text(report: Report, verbose: bool = False) -> str:

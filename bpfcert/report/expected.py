@@ -41,7 +41,7 @@ def load(path: str | Path) -> list[ExpectedFailure]:
     if error is not None:
         where = "/".join(str(p) for p in error.instance_path)
         at = f" (at JSON pointer /{where})" if where else ""
-        raise BpfcertError(f"expected failures {path}: {error.message}{at}")
+        raise BpfcertError(f"expected failures {path}: {error.message[:200]}{at}")
     entries = [ExpectedFailure(e["id"], e["target"], e["reason"], e.get("subject")) for e in data]
     for e in entries:
         spec.requirement(e.id)  # an unknown ID is a typo: refused, never silently matching nothing

@@ -126,7 +126,7 @@ def check_sidecar(sidecar: Any, where: str) -> dict[str, Any]:
 
     error = next(jsonschema_rs.validator_for(spec.schema("report-signature")).iter_errors(sidecar), None)
     if error is not None:
-        raise BpfcertError(f"{where} is not a bpfcert report signature: {error.message}")
+        raise BpfcertError(f"{where} is not a bpfcert report signature: {error.message[:200]}")
     assert isinstance(sidecar, dict)  # the schema says so
     return sidecar
 

@@ -1,8 +1,9 @@
 """`bpfcert certify`: run the conformance suite (conformance/, shipped with bpfcert) in-process under pytest with
 the bpfcert plugin, streaming results.jsonl into the output directory, then read the stream back and write
-report.json and junit.xml there, the text summary on stdout. pytest's own output and the targets' progress go to
-stderr. Nothing is written outside the output directory: no pytest cache, no bytecode, no Hypothesis database
-(the plugin drops it with --results), temporary files under it (removed afterwards)."""
+report.json and junit.xml there (known failures as XFAIL with --expected-failures; with --sign, a certificate
+in report.json and its signature report.json.sig), the text summary on stdout. pytest's own output and the
+targets' progress go to stderr. Nothing is written outside the output directory: no pytest cache, no bytecode,
+no Hypothesis database (the plugin drops it with --results), temporary files under it (removed afterwards)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,17 @@ def command(args: argparse.Namespace) -> int:
     import pytest
 
     check_input(args)
+    key, expected_failures = None, None  # read before the run: a bad key or file stops it before it starts
+    if args.sign:
+        from bpfcert.pack import read_regular_file
+        from bpfcert.signing import load_private_key
+
+        key = read_regular_file(args.sign, 1 << 16)
+        load_private_key(key)
+    if args.expected_failures:
+        from bpfcert.report import expected
+
+        expected_failures = expected.load(args.expected_failures)
     output = Path(args.output)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -92,10 +104,43 @@ def command(args: argparse.Namespace) -> int:
     if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"the conformance suite did not run: pytest exit code {code}")
     report = Report.from_stream(output / STREAM)
+    if expected_failures is not None:
+        from bpfcert.report import expected
+
+        report.results = expected.apply(report.results, expected_failures)
+        for entry in expected.unmatched(report.results, expected_failures):
+            print(f"bpfcert certify: warning: expected failure {entry.id} on {entry.target} matches no row",
+                  file=sys.stderr)
+    write_reports(report, output)
+    if key is not None:
+        sign_report(output / REPORTS["json"], key, certified_mode=bool(getattr(args, "certified", False)))
+    return 0 if report.verdict == "conformant" else 1
+
+
+def write_reports(report: Report, output: Path) -> None:
+    """Write the report files (REPORTS) into `output`, and the text summary on stdout."""
     from bpfcert.report import writers
 
     every = writers()
-    for name, filename in REPORTS.items():
-        (output / filename).write_text(every[name].render([report]), encoding="utf-8")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for name, filename in REPORTS.items():
+            (output / filename).write_text(every[name].render([report]), encoding="utf-8")
+    except OSError as exc:
+        raise BpfcertError(f"cannot write the reports into {output}: {exc.strerror}") from None
     sys.stdout.write(every["text"].render([report]))
-    return 0 if report.verdict == "conformant" else 1
+
+
+def sign_report(path: Path, key: bytes, *, certified_mode: bool) -> None:
+    """Give the report document at `path` its certificate (issued today, UTC) and write its signature beside it."""
+    import json
+    from datetime import UTC, datetime
+
+    from bpfcert.report import sign
+
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["certificate"] = sign.certificate(doc, certified_mode=certified_mode, issued=datetime.now(UTC).date())
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    sidecar = sign.sign(doc, key)
+    Path(f"{path}{sign.SIDECAR_SUFFIX}").write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+    print(f"signed {path} ({sidecar['digest']}), certificate valid until {doc['certificate']['expires']}")

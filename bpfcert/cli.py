@@ -29,6 +29,9 @@ HANDLERS = {
     "kernels": "bpfcert.targets.kernels:command",
     "probe": "bpfcert.probe_cmd:command",
     "certify": "bpfcert.certify_cmd:command",
+    "report": "bpfcert.report_cmd:command",
+    "site": "bpfcert.report_cmd:site",
+    "ci": "bpfcert.ci_cmd:command",
 }
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -82,6 +85,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "kernels": lambda: _add_kernels(sub),
         "probe": lambda: _add_probe(sub),
         "certify": lambda: _add_certify(sub, profiles),
+        "report": lambda: _add_report(sub),
+        "site": lambda: _add_site(sub),
+        "ci": lambda: _add_ci(sub),
     }
     for name, build in builders.items():
         if command in (None, name):
@@ -271,7 +277,65 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
         type=_profile_list,
         help=f"profile(s) certified, comma-separated or repeated: {', '.join(profiles)} (default: those claimed)",
     )
+    ce.add_argument("--sign", metavar="KEY", help="Ed25519 private key (PEM): add a certificate to report.json and "
+                    "sign it (report.json.sig)")
+    ce.add_argument("--expected-failures", metavar="FILE", help="known failures (spec/expected-failures.schema.json): "
+                    "they become xfail, and a pass among them an xpass that fails the run")
     ce.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to certify (default: the examples)")
+
+
+def _add_report(sub: Subcommands) -> None:
+    rp = _add(
+        sub,
+        "report",
+        "sign, verify, compare and merge certification reports",
+        "  bpfcert report verify report.json --trusted-keys reports/trusted-keys\n"
+        "  bpfcert report diff old/report.json new/report.json\n"
+        "  bpfcert report merge shards/*/results.jsonl -o merged",
+        "0  done: signed, valid, no regression, merged report conformant",
+        "1  invalid, expired or untrusted signature; a regression; merged report not conformant or incomplete",
+    )
+    rsub = rp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rs = _add(rsub, "sign", "sign a report document (writes REPORT.sig)",
+              "  bpfcert report sign report.json --key key.pem", "0  signed")
+    rs.add_argument("report")
+    rs.add_argument("--key", required=True, help="Ed25519 private key (PEM)")
+    rv = _add(rsub, "verify", "check a signed report: unedited, by a trusted signer, certificate not expired",
+              "  bpfcert report verify report.json --trusted-keys reports/trusted-keys",
+              "0  valid", "1  edited, badly signed, by an untrusted signer, or expired")
+    rv.add_argument("report")
+    rv.add_argument("--signature", help="the signature sidecar (default: REPORT.sig)")
+    rv.add_argument("--trusted-keys", help="accept only signers listed here (base64 key and name, one a line)")
+    rd = _add(rsub, "diff", "regressions, fixes, new and removed rows from report A to report B",
+              "  bpfcert report diff a/report.json b/report.json --format json",
+              "0  no regression", "1  something regressed")
+    rd.add_argument("a", help="the earlier report.json (or results.jsonl)")
+    rd.add_argument("b", help="the later report.json (or results.jsonl)")
+    rd.add_argument("--format", choices=["text", "json"], default="text")
+    rm = _add(rsub, "merge", "merge shards' results streams into one report (a missing shard makes it incomplete)",
+              "  bpfcert report merge host/results.jsonl 6.1/results.jsonl -o merged",
+              "0  the merged report is conformant", "1  it is not, or a shard is missing or incomplete")
+    rm.add_argument("streams", nargs="+", metavar="STREAM", help="a shard's results.jsonl")
+    rm.add_argument("-o", "--output", required=True, help="directory for report.json, junit.xml")
+    rm.add_argument("--expected-failures", metavar="FILE", help="known failures, as for certify")
+
+
+def _add_site(sub: Subcommands) -> None:
+    st = _add(sub, "site", "build a static site of the registry's submissions (runtimes x kernels x profiles)",
+              "  bpfcert site reports/ -o site", "0  built, every submission valid",
+              "1  built, but a submission is not valid (the page says why)")
+    st.add_argument("registry", help="the registry root (reports/)")
+    st.add_argument("-o", "--output", required=True, help="directory for index.html and the submissions' files")
+
+
+def _add_ci(sub: Subcommands) -> None:
+    ci = _add(sub, "ci", "CI helpers", "  bpfcert ci matrix --format github", "0  done")
+    csub = ci.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cm = _add(csub, "matrix", "the certification's shards (targets x profiles) as a CI matrix",
+              "  bpfcert ci matrix --format github --target host,6.1", "0  printed")
+    cm.add_argument("--format", choices=["github"], default="github")
+    cm.add_argument("--target", action="extend", type=_profile_list, help="targets (default: host and every series)")
+    cm.add_argument("--profile", action="extend", type=_profile_list, help="profiles (default: all)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

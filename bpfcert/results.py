@@ -26,6 +26,8 @@ class Status(enum.StrEnum):
     SKIP = "skip"  # the requirement does not apply (e.g. no signature present)
     ERROR = "error"  # the check could not be carried out (e.g. a target died)
     NOT_RUN = "not-run"  # the check was not reached: what it needs failed first (e.g. the manifest's schema)
+    XFAIL = "xfail"  # a failure or error the expected-failures file lists (bpfcert.report.expected): not counted
+    XPASS = "xpass"  # a pass the expected-failures file says should fail: the file is stale, and the run fails
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,10 @@ LEVELS = ("MUST", "SHOULD", "MAY")
 
 
 def verdict(results: Iterable[Result]) -> str:
-    """ "conformant" unless a MUST requirement failed, errored or was not run; SHOULD failures are warnings."""
+    """ "conformant" unless a MUST requirement failed, errored or was not run, or anything passed that was expected
+    to fail (XPASS, at any level); SHOULD failures are warnings, expected failures (XFAIL) are neither."""
     for r in results:
-        if r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR, Status.NOT_RUN):
+        if r.status is Status.XPASS or (r.level == "MUST" and r.status in (Status.FAIL, Status.ERROR, Status.NOT_RUN)):
             return "nonconformant"
     return "conformant"
 

@@ -1,13 +1,17 @@
-"""Ed25519 manifest signatures over the canonical manifest (STANDARD.md, "Canonical form and signing")."""
+"""Ed25519 manifest signatures over the canonical manifest (STANDARD.md, "Canonical form and signing"), and the key
+handling that report signatures (bpfcert.report.sign) share."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpfcert.errors import BpfcertError, ManifestError
 from bpfcert.package import canonical_manifest
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ALGORITHM = "ed25519"
 
@@ -23,9 +27,8 @@ def generate_key() -> tuple[bytes, str]:
     return pem, base64.b64encode(raw).decode("ascii")
 
 
-def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes | str) -> dict[str, Any]:
-    """A copy of the manifest carrying a signature made with the given PEM Ed25519 private key; ManifestError if
-    the manifest has no canonical form."""
+def load_private_key(private_key_pem: bytes | str) -> Ed25519PrivateKey:
+    """The Ed25519 private key of an unencrypted PEM; BpfcertError saying why for anything else."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -36,11 +39,25 @@ def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes | str) -> dic
         raise BpfcertError(f"cannot use the signing key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise BpfcertError(f"the signing key is a {type(key).__name__}, not an Ed25519 private key")
+    return key
+
+
+def public_key_b64(key: Ed25519PrivateKey) -> str:
+    """Base64 of the raw 32-byte public half of `key`: how signatures and trusted-keys files name a signer."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes | str) -> dict[str, Any]:
+    """A copy of the manifest carrying a signature made with the given PEM Ed25519 private key; ManifestError if
+    the manifest has no canonical form."""
+    key = load_private_key(private_key_pem)
     signed = {k: v for k, v in manifest.items() if k != "signature"}
     signed["signature"] = {
         "algorithm": ALGORITHM,
-        "public_key": base64.b64encode(raw).decode("ascii"),
+        "public_key": public_key_b64(key),
         "value": base64.b64encode(key.sign(canonical_manifest(signed))).decode("ascii"),
     }
     return signed

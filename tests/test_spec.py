@@ -87,7 +87,9 @@ def test_catalogue_profiles_are_declared() -> None:
     assert spec.profiles()["package-portable"] == ["package-portable", "package-core"]
 
 
-@pytest.mark.parametrize("name", ["package", "requirements", "runner"])
+@pytest.mark.parametrize(
+    "name", ["package", "requirements", "runner", "report", "report-signature", "expected-failures"]
+)
 def test_schemas_are_valid_2020_12_schemas(name: str) -> None:
     schema = spec.schema(name)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"

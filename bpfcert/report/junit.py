@@ -3,7 +3,8 @@ unless it is "static"), one testcase per result; an incomplete run is an errored
 
 A testcase is named by requirement ID and subject only, never by message text, so CI can follow it across runs
 (a requirement with several rows of one subject gets " #2", " #3" in report order). MUST failures and MUST rows
-not run are <failure>, errors <error>, skips and other rows not run <skipped>; SHOULD failures are warnings in
+not run are <failure>, so is any unexpected pass (xpass), errors <error>, skips, expected failures (xfail)
+and other rows not run <skipped>; SHOULD failures are warnings in
 <system-err>. Text from the package is escaped (report.printable): XML 1.0 cannot carry most control
 characters, not even as character references.
 """
@@ -31,9 +32,11 @@ def _outcome(r: Result) -> str:
     """The JUnit element of a result: failure, error, skipped, system-err (a warning) or "" (passed)."""
     if r.status is Status.FAIL:
         return "failure" if r.level == "MUST" else "system-err"
+    if r.status is Status.XPASS:
+        return "failure"  # at any level: the expected-failures file is stale
     if r.status is Status.NOT_RUN:
         return "failure" if r.level == "MUST" else "skipped"
-    return {Status.ERROR: "error", Status.SKIP: "skipped"}.get(r.status, "")
+    return {Status.ERROR: "error", Status.SKIP: "skipped", Status.XFAIL: "skipped"}.get(r.status, "")
 
 
 INCOMPLETE = "the run stopped before its end: the results stream has no footer"

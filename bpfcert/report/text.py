@@ -9,7 +9,8 @@ from bpfcert import spec
 from bpfcert.report import printable, summary, writer
 from bpfcert.results import Report, Status
 
-ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Status.PASS: 4}
+ORDER = {s: n for n, s in enumerate((Status.XPASS, Status.ERROR, Status.FAIL, Status.NOT_RUN, Status.XFAIL,
+                                        Status.SKIP, Status.PASS))}
 
 
 def report_text(report: Report, verbose: bool = False) -> str:
@@ -21,6 +22,10 @@ def report_text(report: Report, verbose: bool = False) -> str:
             lines.append(f"  target {printable(name)}: {printable(str(about))}")
     if not report.complete:
         lines.append("  INCOMPLETE: the run stopped before its end (the results stream has no footer)")
+    for shard in report.run.get("shards", []):  # a merged report (bpfcert.report.merge) names each shard
+        if shard.get("state") != "complete":
+            lines.append(f"  shard {printable(str(shard.get('stream')))}: {shard.get('state')}: "
+                         f"{printable(str(shard.get('reason')))}")
     for r in sorted(report.results, key=lambda r: ORDER[r.status]):
         if r.status is Status.PASS and not verbose:
             continue
@@ -33,7 +38,9 @@ def report_text(report: Report, verbose: bool = False) -> str:
     s = summary(report)
     lines.append(
         f"verdict: {report.verdict} ({s['pass']} passed, {s['must_failed']} failed, "
-        f"{s['should_failed']} warnings, {s['skip']} skipped, {s['not-run']} not run, {s['error']} errors)"
+        f"{s['should_failed']} warnings, {s['skip']} skipped, {s['not-run']} not run, {s['error']} errors"
+        + "".join(f", {s[k]} {k}" for k in ("xfail", "xpass") if s[k])
+        + ")"
     )
     return "\n".join(lines) + "\n"
 

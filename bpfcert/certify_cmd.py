@@ -1,8 +1,10 @@
 """`bpfcert certify`: run the conformance suite (conformance/, shipped with bpfcert) in-process under pytest with
 the bpfcert plugin, streaming results.jsonl into the output directory, then read the stream back and write
-report.json and junit.xml there, the text summary on stdout. pytest's own output and the targets' progress go to
-stderr. Nothing is written outside the output directory: no pytest cache, no bytecode, no Hypothesis database
-(the plugin drops it with --results), temporary files under it (removed afterwards)."""
+the reports there (report.json, junit.xml, report.html, summary.md, badge.json), the text summary and the path of
+report.html on stdout. `--product FILE` names the vendor's product.yaml (its claimed profiles are certified unless
+--profile says otherwise); `--certified` is certified mode (bpfcert.report.verdicts). pytest's own output and the
+targets' progress go to stderr. Nothing is written outside the output directory: no pytest cache, no bytecode, no
+Hypothesis database (the plugin drops it with --results), temporary files under it (removed afterwards)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from pathlib import Path
 
 from bpfcert import bundled
 from bpfcert.errors import BpfcertError
+from bpfcert.product import load_product
 from bpfcert.results import Report
 
 STREAM = "results.jsonl"
-REPORTS = {"json": "report.json", "junit": "junit.xml"}
+REPORTS = {"json": "report.json", "junit": "junit.xml", "html": "report.html", "markdown": "summary.md",
+           "badge": "badge.json"}
 
 
 def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
@@ -31,8 +35,12 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     ]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
-    for profile in args.profile or []:
+    for profile in args.profile or (load_product(args.product)["profiles"] if args.product else []):
         argv += ["--profile", profile]
+    if args.product:
+        argv += ["--product", str(Path(args.product).resolve())]
+    if args.certified:
+        argv.append("--certified")
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:
@@ -57,6 +65,8 @@ def check_input(args: argparse.Namespace) -> None:
     for package in args.packages:
         with open_package(package):
             pass
+    if args.product:
+        load_product(args.product)
 
 
 def importable_suite() -> None:
@@ -98,4 +108,10 @@ def command(args: argparse.Namespace) -> int:
     for name, filename in REPORTS.items():
         (output / filename).write_text(every[name].render([report]), encoding="utf-8")
     sys.stdout.write(every["text"].render([report]))
+    sys.stdout.write(f"report: {output / REPORTS['html']}\n")
+    if report.certified_mode:
+        from bpfcert.report.verdicts import CERTIFIED, profile_verdicts
+
+        judged = profile_verdicts(report)
+        return 0 if judged and all(v.verdict == CERTIFIED for v in judged) else 1
     return 0 if report.verdict == "conformant" else 1

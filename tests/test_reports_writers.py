@@ -7,8 +7,10 @@ renders, shows every target, its filters work from the URL fragment, and a scree
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -16,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -66,7 +69,7 @@ def write_run(path: Path, results: list[Result], *, mode: str = "normal", footer
     stream = ResultsStream(path)
     stream.header(kind="runtime", subject=f"runtime {HOSTILE}", targets=["host", "6.1"], profiles=list(profiles),
                   runtime="reference", product=product, mode=mode)
-    stream.note("target", HostTarget().info().to_json())
+    stream.note("target", {**HostTarget().info().to_json(), "probes": {"prog_types": host_prog_types()}})
     stream.note("target", {"name": "6.1", "error": f"kernel panic at boot: {HOSTILE}"})
     for r in results:
         stream.result(r)
@@ -75,6 +78,16 @@ def write_run(path: Path, results: list[Result], *, mode: str = "normal", footer
     else:
         stream.close()
     return Report.from_stream(path)
+
+
+@functools.cache
+def host_prog_types() -> dict[str, int]:
+    """The host's program types by probe outcome: a probe summary."""
+    from bpfcert.targets import bpf
+    from bpfcert.targets.probes import Prober
+
+    prober = Prober()
+    return dict(Counter(prober.probe_prog_type(name).status for name in bpf.PROG_TYPES[1:]))
 
 
 def kernel_rows() -> list[Result]:
@@ -190,6 +203,8 @@ def test_report_document_carries_run_product_targets_and_verdicts(run: Report) -
     run_meta = doc["run"]
     assert {"bpfcert", "specVersion", "started", "ended", "host", "accelerator"} <= set(run_meta)
     assert run_meta["accelerator"] == "none"  # the host; 6.1 never opened
+    assert run_meta["targets"]["host"]["probes"]["prog_types"]["available"] > 0
+    assert "probes: prog_types" in writers()["html"].render([run])
     assert run_meta["targets"]["host"]["release"] and run_meta["targets"]["6.1"]["error"].startswith("kernel panic")
     assert doc["verdicts"]["kernel"] == by_profile(run)["kernel"].to_json()
     assert spec.schema("report")["$id"].endswith("/1.1")
@@ -269,8 +284,6 @@ def test_html_is_self_contained_and_escapes_hostile_text(run: Report) -> None:
     assert not [a for _, attrs in parsed.tags for k, a in attrs.items() if k in ("src", "href") or k.startswith("on")]
     (csp,) = [a["content"] for t, a in parsed.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     digest = hashlib.sha256(parsed.scripts[0].encode()).digest()
-    import base64
-
     assert f"'sha256-{base64.b64encode(digest).decode()}'" in (csp or "") and "default-src 'none'" in (csp or "")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "\x1b" not in page and "\u202e" not in page
     assert "\\x1b[2J" in page and "&lt;img src=x onerror=alert(2)&gt;" in page  # the console tail, as evidence

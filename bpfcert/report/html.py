@@ -8,8 +8,6 @@ HTML escaping."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,6 +137,9 @@ def _environment() -> Any:
 
 @writer("html", ".html")
 def render(reports: Sequence[Report]) -> str:
+    import base64
+    import hashlib
+
     env = _environment()
     script = (TEMPLATES / "filters.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()

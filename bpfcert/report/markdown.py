@@ -5,14 +5,13 @@ cannot open a table cell, a link, an autolink, HTML or emphasis."""
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 
 from bpfcert.report import printable, summary, verdicts, writer
 from bpfcert.results import Report, Status
 
 ROWS_SHOWN = 50  # rows that did not pass, listed per report (report.html has them all)
-PUNCTUATION = frozenset(string.punctuation)
+PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # ASCII's, as CommonMark escapes them
 
 
 def md(text: object) -> str:

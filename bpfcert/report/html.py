@@ -18,7 +18,8 @@ from bpfcert.report import printable, summary, verdicts, writer
 from bpfcert.results import Report, Result, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-WORST_FIRST = (Status.FAIL, Status.ERROR, Status.NOT_RUN, Status.SKIP, Status.PASS)  # a matrix cell shows the first
+# How bad a status is (a matrix cell shows its worst; details list the worst first); any other status ranks worst.
+BADNESS = {Status.FAIL: 0, Status.ERROR: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Status.PASS: 4}
 EVIDENCE_CHARS = 20_000  # shown per row; a console dump can be megabytes
 TARGET_FIELDS = (  # what the targets table shows of a TargetInfo
     ("release", "kernel"), ("version", "version (Debian package; host: uname -v)"), ("deb_sha256", ".deb sha256"),
@@ -55,7 +56,7 @@ def _matrix(report: Report, targets: list[str]) -> list[dict[str, Any]]:
         cells = []
         for target in targets:
             statuses = [r.status for r in by_id[req_id] if r.target == target]
-            worst = next((s for s in WORST_FIRST if s in statuses), None)
+            worst = min(statuses, key=lambda s: BADNESS.get(s, -1), default=None)
             shown = "" if worst is None else f"{worst} {statuses.count(worst)}/{len(statuses)}"
             shown = shown.removesuffix(" 1/1")
             cells.append({"target": printable(target), "status": str(worst or "none"), "shown": shown,
@@ -71,7 +72,7 @@ def _matrix(report: Report, targets: list[str]) -> list[dict[str, Any]]:
 def _details(report: Report) -> list[dict[str, Any]]:
     covering, catalogue = _covering(report), spec.catalogue()
     out = []
-    for r in sorted(report.results, key=lambda r: WORST_FIRST.index(r.status)):
+    for r in sorted(report.results, key=lambda r: BADNESS.get(r.status, -1)):
         if r.status is Status.PASS:
             break
         req = catalogue.get(r.id)

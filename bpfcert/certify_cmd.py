@@ -1,9 +1,12 @@
 """`bpfcert certify`: run the conformance suite (conformance/, shipped with bpfcert) in-process under pytest with
 the bpfcert plugin, streaming results.jsonl into the output directory, then read the stream back and write
-report.json and junit.xml there (known failures as XFAIL with --expected-failures; with --sign, a certificate
-in report.json and its signature report.json.sig), the text summary on stdout. pytest's own output and the
-targets' progress go to stderr. Nothing is written outside the output directory: no pytest cache, no bytecode,
-no Hypothesis database (the plugin drops it with --results), temporary files under it (removed afterwards)."""
+the reports there (report.json, junit.xml, report.html, summary.md, badge.json), the text summary and the path of
+report.html on stdout. `--product FILE` names the vendor's product.yaml (its claimed profiles are certified unless
+--profile says otherwise); `--certified` is certified mode (bpfcert.report.verdicts); known failures become XFAIL with
+--expected-failures; with --sign, report.json gets a certificate and its signature report.json.sig. pytest's own
+output and the targets' progress go to stderr. Nothing is written outside the output directory: no pytest cache, no
+bytecode, no Hypothesis database (the plugin drops it with --results), temporary files under it (removed
+afterwards)."""
 
 from __future__ import annotations
 
@@ -15,10 +18,12 @@ from pathlib import Path
 
 from bpfcert import bundled
 from bpfcert.errors import BpfcertError
+from bpfcert.product import load_product
 from bpfcert.results import Report
 
 STREAM = "results.jsonl"
-REPORTS = {"json": "report.json", "junit": "junit.xml"}
+REPORTS = {"json": "report.json", "junit": "junit.xml", "html": "report.html", "markdown": "summary.md",
+           "badge": "badge.json"}
 
 
 def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
@@ -32,8 +37,12 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     ]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
-    for profile in args.profile or []:
+    for profile in args.profile or (load_product(args.product)["profiles"] if args.product else []):
         argv += ["--profile", profile]
+    if args.product:
+        argv += ["--product", str(Path(args.product).resolve())]
+    if args.certified:
+        argv.append("--certified")
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:
@@ -58,6 +67,8 @@ def check_input(args: argparse.Namespace) -> None:
     for package in args.packages:
         with open_package(package):
             pass
+    if args.product:
+        load_product(args.product)
 
 
 def importable_suite() -> None:
@@ -113,12 +124,22 @@ def command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     write_reports(report, output)
     if key is not None:
-        sign_report(output / REPORTS["json"], key, certified_mode=bool(getattr(args, "certified", False)))
+        sign_report(output / REPORTS["json"], key, certified_mode=args.certified)
+    return exit_code(report)
+
+
+def exit_code(report: Report) -> int:
+    """0 when every profile is certified (certified mode) or the run conformed, else 1."""
+    if report.certified_mode:
+        from bpfcert.report.verdicts import CERTIFIED, profile_verdicts
+
+        judged = profile_verdicts(report)
+        return 0 if judged and all(v.verdict == CERTIFIED for v in judged) else 1
     return 0 if report.verdict == "conformant" else 1
 
 
 def write_reports(report: Report, output: Path) -> None:
-    """Write the report files (REPORTS) into `output`, and the text summary on stdout."""
+    """Write the report files (REPORTS) into `output`, the text summary and the path of report.html on stdout."""
     from bpfcert.report import writers
 
     every = writers()
@@ -129,6 +150,7 @@ def write_reports(report: Report, output: Path) -> None:
     except OSError as exc:
         raise BpfcertError(f"cannot write the reports into {output}: {exc.strerror}") from None
     sys.stdout.write(every["text"].render([report]))
+    sys.stdout.write(f"report: {output / REPORTS['html']}\n")
 
 
 def sign_report(path: Path, key: bytes, *, certified_mode: bool) -> None:

@@ -270,7 +270,12 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     who.add_argument("--runtime", help="a runner shipped with bpfcert, by name (e.g. reference)")
     who.add_argument("--runner", help="a runner folder anywhere (holding runner.json)")
     ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
-    ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl, report.json, junit.xml")
+    ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
+                    "(report.json, junit.xml, report.html, summary.md, badge.json)")
+    ce.add_argument("--product", metavar="FILE", help="product.yaml: vendor, product, version, contact and the "
+                    "profiles claimed (certified unless --profile says otherwise)")
+    ce.add_argument("--certified", action="store_true", help="certified mode: no skip allowed; any skip, error or "
+                    "failure of a profile makes it 'Not certified'")
     ce.add_argument(
         "--profile",
         action="extend",

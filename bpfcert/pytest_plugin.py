@@ -60,6 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--profile", action="append", default=[], help="a profile certified (repeatable or comma-separated): its "
         "requirements that no test records are NOT_RUN rows"
     )
+    parser.addoption("--product", default=None, help="the vendor's product.yaml (bpfcert.product): in the header")
+    parser.addoption("--certified", action="store_true", help="certified mode: the header says so (report.verdicts)")
     parser.addoption("--runtime", default=None, help="the shipped runner (runners/NAME) whose runtime is under test")
     parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
     parser.addoption(
@@ -132,8 +134,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     runtime = config.getoption("--runtime", None) or config.getoption("--runner", None)
     packages = config.getoption("--package")
     subject = f"runtime {runtime}" if runtime else ", ".join(packages) or "the bundled example packages"
+    product = config.getoption("--product")
+    if product:
+        from bpfcert.product import load_product
+
+        product = load_product(product)
     stream.header(kind="runtime" if runtime else "package", subject=subject, targets=names,
-                  profiles=selected_profiles(config), runtime=runtime, packages=packages)
+                  profiles=selected_profiles(config), runtime=runtime, packages=packages, product=product,
+                  mode="certified" if config.getoption("--certified") else "normal")
 
 
 def note(config: pytest.Config, kind: str, data: dict[str, Any]) -> None:

@@ -155,6 +155,31 @@ class Report:
         return reader.report()
 
     @property
+    def product(self) -> dict[str, Any] | None:
+        """The product certified, as its vendor's product.yaml describes it (in the stream's header), if given."""
+        product = self.run.get("product")
+        return product if isinstance(product, dict) else None
+
+    @property
+    def certified_mode(self) -> bool:
+        """A run of `bpfcert certify --certified`: the profiles certified may not skip anything."""
+        return self.run.get("mode") == "certified"
+
+    @property
+    def targets(self) -> list[str]:
+        """Every target of the run and its rows: those selected or opened, in that order, then any other a row
+        names ("static" for the package suite)."""
+        names = dict.fromkeys(self.run.get("targets", {}))
+        names.update(dict.fromkeys(r.target for r in self.results))
+        return list(names)
+
+    @property
+    def accelerator(self) -> str:
+        """How the run's VM targets ran: "kvm", "tcg" (both: "kvm, tcg"), or "none" (no VM)."""
+        infos = self.run.get("targets", {}).values()
+        return ", ".join(sorted({str(i["accel"]) for i in infos if i.get("accel") not in (None, "none")})) or "none"
+
+    @property
     def title(self) -> str:
         """The package's name and version, or the base name of its source: a name stable across machines."""
         m = self.manifest if isinstance(self.manifest, dict) else {}

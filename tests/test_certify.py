@@ -31,7 +31,8 @@ def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = tmp_path / "bpfcert-report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bpfcert-report"]  # no cache, bytecode or database
-    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.json", "results.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "badge.json", "junit.xml", "report.html", "report.json", "results.jsonl", "summary.md"]
     doc = json.loads((out / "report.json").read_text())
     jsonschema.validate(doc, spec.schema("report"))
     assert (doc["kind"], doc["verdict"], doc["run"]["complete"]) == ("package", "conformant", True)
@@ -41,7 +42,7 @@ def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_pa
     assert doc["results"] == [r.to_json() for r in Report.from_stream(out / "results.jsonl").results]
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [int(s.get("tests", 0)) for s in suites] == [len(doc["results"])]  # one target: "static"
-    assert proc.stdout.rstrip().endswith(")") and "verdict: conformant" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == f"report: {out / 'report.html'}" and "verdict: conformant" in proc.stdout
     assert "passed" in proc.stderr  # pytest's own lines go to stderr, the summary alone to stdout
 
 
@@ -67,6 +68,25 @@ def test_certify_a_profile_nothing_judges_is_not_run_and_exits_1(tmp_path: Path)
     assert {r["id"] for r in doc["results"] if r["status"] == "not-run"} == kernel
 
 
+def test_certify_in_certified_mode_with_a_product(tmp_path: Path) -> None:
+    """The product.yaml's claimed profile is certified; certified mode allows no skip (socket-filter skips two
+    requirements that do not apply to it), so it is "Not certified", the reasons first, and exits 1."""
+    (tmp_path / "product.yaml").write_text("vendor: Acme\nproduct: filter\nversion: '1.0'\ncontact: a@acme.example\n"
+                                           "profiles: [package-core]\n")
+    proc = certify(tmp_path, "--certified", "--product", "product.yaml", str(EXAMPLES / "socket-filter"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = tmp_path / "bpfcert-report"
+    doc = json.loads((out / "report.json").read_text())
+    jsonschema.validate(doc, spec.schema("report"))
+    assert doc["mode"] == "certified" and doc["product"]["vendor"] == "Acme" and doc["profiles"] == ["package-core"]
+    assert doc["verdicts"]["package-core"]["verdict"] == "Not certified" and doc["verdict"] == "conformant"
+    skips = [r for r in doc["results"] if r["status"] == "skip"]
+    assert skips and len(doc["reasons"]) == len(skips)
+    assert proc.stdout.splitlines()[1].startswith("  NOT CERTIFIED")
+    assert json.loads((out / "badge.json").read_text())["message"] == "not certified"
+    assert (out / "summary.md").read_text().splitlines()[2].startswith("**Not certified**")
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -74,6 +94,7 @@ def test_certify_a_profile_nothing_judges_is_not_run_and_exits_1(tmp_path: Path)
         (["--runner", "/nonexistent"], "--runner /nonexistent: not a folder"),
         (["--profile", "gold"], "unknown profile(s) gold"),
         (["/nonexistent/pkg"], "/nonexistent/pkg"),
+        (["--product", "/nonexistent/product.yaml"], "cannot read the product file /nonexistent/product.yaml"),
     ],
 )
 def test_unusable_input_exits_2_in_one_line_before_writing_anything(

@@ -321,7 +321,9 @@ def test_wheel_install_certifies_from_anywhere(installed: Installed) -> None:
     assert proc.returncode == 0 and "verdict: conformant" in proc.stdout, proc.stdout + proc.stderr
     out = installed.elsewhere / "certified"
     assert set(installed.elsewhere.iterdir()) - before == {out}
-    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.json", "results.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [  # report.html: its templates ship in the wheel
+        "badge.json", "junit.xml", "report.html", "report.json", "results.jsonl", "summary.md"]
+    assert "matrix" in (out / "report.html").read_text()
     assert (installed.purelib / "bpfcert" / "conformance" / "test_certify_packages.py").is_file()
 
 

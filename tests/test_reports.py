@@ -356,7 +356,8 @@ def test_format_choices_are_the_registered_writers(
     from bpfcert.report import writer, writers
 
     assert {name: (w.name, w.suffix) for name, w in writers().items()} == {
-        "text": ("text", ".txt"), "json": ("json", ".json"), "junit": ("junit", ".xml")
+        "text": ("text", ".txt"), "json": ("json", ".json"), "junit": ("junit", ".xml"), "html": ("html", ".html"),
+        "markdown": ("markdown", ".md"), "badge": ("badge", ".json"),
     }
     monkeypatch.setattr(bpfcert.report, "WRITERS", dict(writers()))
 

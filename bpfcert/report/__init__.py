@@ -27,7 +27,7 @@ class Writer(NamedTuple):  # not a dataclass: every start-up defines it, and a d
 
 
 # Writer modules, in --format order. Importing one registers its writer.
-MODULES = ("text", "json_doc", "junit")
+MODULES = ("text", "json_doc", "junit", "html", "markdown", "badge")
 WRITERS: dict[str, Writer] = {}
 
 

@@ -1,12 +1,13 @@
-"""Plain text for people: one line per result (a failure followed by its "fix:" hint), failures first, then the
-verdict. Text from the package is escaped (report.printable), so that only this writer ends lines."""
+"""Plain text for people: in certified mode the reasons for any "Not certified" first, then one line per result
+(a failure followed by its "fix:" hint), failures first, then each profile's verdict and the verdict. Text from
+the package is escaped (report.printable), so that only this writer ends lines."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from bpfcert import spec
-from bpfcert.report import printable, summary, writer
+from bpfcert.report import printable, summary, verdicts, writer
 from bpfcert.results import Report, Status
 
 ORDER = {s: n for n, s in enumerate((Status.XPASS, Status.ERROR, Status.FAIL, Status.NOT_RUN, Status.XFAIL,
@@ -16,6 +17,10 @@ ORDER = {s: n for n, s in enumerate((Status.XPASS, Status.ERROR, Status.FAIL, St
 def report_text(report: Report, verbose: bool = False) -> str:
     """One report as text; `verbose` shows passes too."""
     lines = [f"{printable(report.source)}  (profiles: {', '.join(report.profiles)})"]
+    why = verdicts.reasons(report)
+    if why:
+        lines.append(f"  NOT CERTIFIED ({len(why)} reason{'s' * (len(why) > 1)}):")
+        lines += [f"    {printable(reason)}" for reason in why]
     for name, info in report.run.get("targets", {}).items():  # those opened (or failed to)
         about = info.get("error") or ", ".join(str(info[k]) for k in ("release", "accel") if info.get(k))
         if about:
@@ -35,6 +40,8 @@ def report_text(report: Report, verbose: bool = False) -> str:
         lines.append(f"  {tag:<7} {r.id:<13} {r.level:<6} {printable(about + r.message)}")
         if r.status is Status.FAIL:
             lines.append(f"{'':10}fix: {spec.requirement(r.id).fix}")
+    for v in verdicts.profile_verdicts(report):
+        lines.append(f"profile {v.profile}: {v.verdict} ({v.met} of {v.must} MUST requirements met)")
     s = summary(report)
     lines.append(
         f"verdict: {report.verdict} ({s['pass']} passed, {s['must_failed']} failed, "

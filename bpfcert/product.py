@@ -1,0 +1,53 @@
+"""The product a vendor certifies, from the product.yaml it writes (`bpfcert certify --product FILE`): vendor,
+product, version, contact and the profiles it claims. spec/report.schema.json's `$defs/product` defines it; the
+report carries it as read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bpfcert import spec
+from bpfcert.errors import BpfcertError
+
+MAX_BYTES = 64 * 1024  # a product.yaml is a few lines
+
+
+def load_product(path: str | Path) -> dict[str, Any]:
+    """The product described by the YAML file at `path`; BpfcertError, in one line, for a file that is unreadable,
+    not YAML, uses anchors or aliases (a few lines of them expand to gigabytes), breaks the schema or claims an
+    unknown profile."""
+    import jsonschema_rs
+    import yaml
+
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise BpfcertError(f"cannot read the product file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise BpfcertError(f"product file {path}: larger than {MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise BpfcertError(f"product file {path}: YAML aliases are not allowed")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise BpfcertError(f"product file {path}: not UTF-8") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        raise BpfcertError(f"product file {path}: not YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    schema = spec.schema("report")
+    validator = jsonschema_rs.Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/product"})
+    error = next(validator.iter_errors(data), None)
+    if error is not None:
+        where = "".join(f"[{k!r}]" if isinstance(k, str) else f"[{k}]" for k in error.instance_path)
+        raise BpfcertError(f"product file {path}: {'$' + where + ': ' if where else ''}{error.message}")
+    unknown = [p for p in data["profiles"] if p not in spec.profiles()]
+    if unknown:
+        raise BpfcertError(f"product file {path}: unknown profile(s) {', '.join(unknown)} "
+                           f"(known: {', '.join(spec.profiles())})")
+    product: dict[str, Any] = data
+    return product

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bpfcert import spec
-from bpfcert.report import printable, summary, writer
+from bpfcert.report import isa, printable, summary, writer
 from bpfcert.results import Report, Status
 
 ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.NOT_RUN: 2, Status.SKIP: 3, Status.PASS: 4}
@@ -30,6 +30,10 @@ def report_text(report: Report, verbose: bool = False) -> str:
         lines.append(f"  {tag:<7} {r.id:<13} {r.level:<6} {printable(about + r.message)}")
         if r.status is Status.FAIL:
             lines.append(f"{'':10}fix: {spec.requirement(r.id).fix}")
+        if report.kind == "isa" and r.status in (Status.FAIL, Status.ERROR):
+            lines += isa.failure_lines(r)
+    if report.kind == "isa":
+        lines += isa.table_lines(report)
     s = summary(report)
     lines.append(
         f"verdict: {report.verdict} ({s['pass']} passed, {s['must_failed']} failed, "

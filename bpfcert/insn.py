@@ -237,6 +237,21 @@ def decode(data: bytes, byteorder: str = "little") -> list[Insn]:
     return out
 
 
+def split(data: bytes) -> list[bytes]:
+    """Cut a stream into instruction images without judging them: 16 bytes for a lddw whose second half is
+    well-formed, else 8 (a cut or malformed lddw comes out as its lone first slot, which decode() refuses).
+    FormatError on a length not a multiple of 8."""
+    if len(data) % 8:
+        raise FormatError(f"instruction stream of {len(data)} bytes is not a multiple of 8")
+    out: list[bytes] = []
+    i, end = 0, len(data)
+    while i < end:
+        wide = data[i] == LDDW_OPCODE and i + 16 <= end and not any(data[i + 8 : i + 12])
+        out.append(data[i : i + (16 if wide else 8)])
+        i += len(out[-1])
+    return out
+
+
 def encode(insn: Insn, byteorder: str = "little") -> bytes:
     """The bytes of one instruction (16 for a lddw)."""
     slot = _SLOT if byteorder == "little" else _SLOT_BE

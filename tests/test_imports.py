@@ -191,7 +191,7 @@ def test_bpfcert_has_no_import_cycles() -> None:
     assert not found, "import cycles (lazy imports included):\n" + "\n".join(describe(graph, c) for c in found)
 
 
-GUEST_MODULES = ("bpfcert.targets.agent", "bpfcert.targets.ops", "bpfcert.targets.probes")
+GUEST_MODULES = ("bpfcert.targets.agent", "bpfcert.targets.ops", "bpfcert.targets.probes", "bpfcert.targets.isa_run")
 _STDLIB_ONLY = """
 import sys
 

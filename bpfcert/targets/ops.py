@@ -43,6 +43,20 @@ def prog_test_run(
     return {"retval": run.retval, "duration_ns": run.duration_ns, "data_out_hex": run.data_out.hex()}
 
 
+def isa_kernel() -> dict[str, Any]:
+    """What this kernel offers as an ISA engine (bpfcert.targets.isa_run.isa_kernel)."""
+    from bpfcert.targets import isa_run
+
+    return isa_run.isa_kernel()
+
+
+def isa_run(cases: list[list[str]], jit: bool | None = None) -> dict[str, Any]:
+    """A batch of ISA cases ([program_hex, memory_hex] each) run on this kernel (bpfcert.targets.isa_run)."""
+    from bpfcert.targets import isa_run as runner
+
+    return runner.isa_run(cases, jit)
+
+
 def kernel_state(bpffs: str = "/sys/fs/bpf") -> dict[str, Any]:
     """Every program, map and link on this kernel and every pin under `bpffs`, read from the kernel itself
     (GET_NEXT_ID, GET_FD_BY_ID, OBJ_GET_INFO_BY_FD, bpffs), not from any runtime's account:
@@ -77,6 +91,8 @@ def map_element(map_id: int, key_hex: str, value_hex: str | None = None) -> dict
 
 
 OPS: dict[str, Callable[..., Any]] = {
+    "isa_kernel": isa_kernel,
+    "isa_run": isa_run,
     "kernel_state": kernel_state,
     "map_element": map_element,
     "probe": probe,

@@ -1,0 +1,189 @@
+"""DPDK's eBPF engine, `librte_bpf` (Debian librte-bpf23), as the ISA engines "dpdk-interp" and "dpdk-jit".
+
+The library is called through ctypes without EAL initialisation (rte_bpf_load, rte_bpf_exec, rte_bpf_get_jit,
+rte_bpf_destroy; struct layouts from DPDK 22.11's rte_bpf.h), in a worker process kept alive across cases: a
+library crash (SIGFPE, SIGSEGV) or hang kills only the worker, becomes an EngineCrash for that case, and the next
+case gets a fresh worker. The program's only argument is r1, a pointer to the case's memory (RTE_BPF_ARG_PTR of
+its size); r2 = the memory's length is set by one `mov` prepended to the program, so the library's "pc" numbers
+in refusals count that instruction. The library's refusals are written by its logger to stderr, which the worker
+points at a file of its own to quote them.
+
+What it claims (measured on 22.11): base32, base64, divmul32, divmul64 at cpu v2. Its validator refuses JMP32
+(v3), every v4 instruction, atomics other than the v1 add (so no atomic group), local calls and loops; packet
+loads need an mbuf argument, so not `packet`.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from typing import IO, Any
+
+from bpfcert.isa.engine import EngineCrash, Outcome
+
+LIBRARY = "librte_bpf.so.23"
+GROUPS = frozenset({"base32", "base64", "divmul32", "divmul64"})
+CPU_VERSION = 2
+CASE_TIMEOUT = 10.0  # seconds for one case, the worker's start included
+RTE_BPF_ARG_PTR = 0x10
+_MOV64_IMM_R2 = 0xB7 | 2 << 8  # opcode | dst_reg r2 << 8 in a little-endian slot, imm in the upper half
+
+
+def r2_prologue(memory_len: int) -> bytes:
+    """`r2 = memory_len` as one instruction (mov64 r2, imm)."""
+    return (_MOV64_IMM_R2 | memory_len << 32).to_bytes(8, "little")
+
+
+class DpdkEngine:
+    """librte_bpf's interpreter (`jit` False) or x86-64 JIT, one worker process for a run of cases."""
+
+    groups = GROUPS
+    cpu_version = CPU_VERSION
+
+    def __init__(self, jit: bool, timeout: float = CASE_TIMEOUT) -> None:
+        self.jit = jit
+        self.name = "dpdk-jit" if jit else "dpdk-interp"
+        self.timeout = timeout
+        self._worker: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._worker is None:
+            if ctypes.util.find_library("rte_bpf") is None:
+                raise EngineCrash(f"{self.name}: {LIBRARY} is not installed (Debian package librte-bpf23)")
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+            self._worker = subprocess.Popen(
+                [sys.executable, "-m", "bpfcert.isa.dpdk_engine"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
+            )
+        return self._worker
+
+    def run(self, program: bytes, memory: bytes) -> Outcome:
+        worker = self._start()
+        assert worker.stdin is not None and worker.stdout is not None
+        request = {"program": program.hex(), "memory": memory.hex(), "jit": self.jit}
+        try:
+            worker.stdin.write(json.dumps(request).encode() + b"\n")
+            worker.stdin.flush()
+        except BrokenPipeError:
+            raise self._crash("died before the case") from None
+        ready, _, _ = select.select([worker.stdout], [], [], self.timeout)
+        if not ready:
+            raise self._crash(f"did not answer within {self.timeout:g} s")
+        line = worker.stdout.readline()
+        if not line:
+            raise self._crash("died running the case")
+        try:
+            answer = json.loads(line)
+            return Outcome(int(answer["r0"]), None) if "r0" in answer else Outcome(None, str(answer["error"]))
+        except (ValueError, KeyError, TypeError):
+            raise self._crash(f"answered garbage: {line[:200]!r}") from None
+
+    def _crash(self, what: str) -> EngineCrash:
+        """Stop the worker (the next case starts another) and say how it ended."""
+        worker, self._worker = self._worker, None
+        assert worker is not None
+        if worker.poll() is None:
+            worker.kill()
+        code = worker.wait()
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        return EngineCrash(f"{self.name}: the librte_bpf worker {what} ({how})")
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            assert worker.stdin is not None
+            worker.stdin.close()
+            try:
+                worker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+            assert worker.stdout is not None
+            worker.stdout.close()
+
+
+def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    """The worker: one JSON request per line ({"program", "memory", "jit"}), one answer per line ({"r0"} or
+    {"error"}), until end of input."""
+    import ctypes
+    import tempfile
+
+    class Arg(ctypes.Structure):  # struct rte_bpf_arg
+        _fields_ = [("type", ctypes.c_int), ("size", ctypes.c_size_t), ("buf_size", ctypes.c_size_t)]
+
+    class Prm(ctypes.Structure):  # struct rte_bpf_prm
+        _fields_ = [
+            ("ins", ctypes.c_void_p),
+            ("nb_ins", ctypes.c_uint32),
+            ("xsym", ctypes.c_void_p),
+            ("nb_xsym", ctypes.c_uint32),
+            ("prog_arg", Arg),
+        ]
+
+    class Jit(ctypes.Structure):  # struct rte_bpf_jit
+        _fields_ = [("func", ctypes.c_void_p), ("sz", ctypes.c_size_t)]
+
+    lib = ctypes.CDLL(LIBRARY)
+    lib.rte_bpf_load.restype = ctypes.c_void_p
+    lib.rte_bpf_load.argtypes = [ctypes.POINTER(Prm)]
+    lib.rte_bpf_exec.restype = ctypes.c_uint64
+    lib.rte_bpf_exec.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.rte_bpf_get_jit.restype = ctypes.c_int
+    lib.rte_bpf_get_jit.argtypes = [ctypes.c_void_p, ctypes.POINTER(Jit)]
+    lib.rte_bpf_destroy.restype = None
+    lib.rte_bpf_destroy.argtypes = [ctypes.c_void_p]
+    jit_function = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+
+    def library_log() -> str:
+        log.seek(0)
+        lines = [line.strip() for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        log.seek(0)
+        log.truncate()
+        return " | ".join(lines[-3:])
+
+    def run(program: bytes, memory: bytes, jit: bool) -> dict[str, Any]:
+        code = r2_prologue(len(memory)) + program
+        code_buf = ctypes.create_string_buffer(code, len(code))
+        prm = Prm(ctypes.addressof(code_buf), len(code) // 8, None, 0, Arg(RTE_BPF_ARG_PTR, len(memory), 0))
+        library_log()
+        bpf = lib.rte_bpf_load(ctypes.byref(prm))
+        if not bpf:
+            return {"error": "librte_bpf refused the program: " + (library_log() or "rte_bpf_load failed")}
+        try:
+            mem = ctypes.create_string_buffer(memory, max(len(memory), 1))
+            if not jit:
+                r0 = lib.rte_bpf_exec(bpf, mem)
+            else:
+                compiled = Jit()
+                if lib.rte_bpf_get_jit(bpf, ctypes.byref(compiled)) != 0 or not compiled.func:
+                    return {"error": "librte_bpf's JIT did not compile the program: " + library_log()}
+                r0 = jit_function(compiled.func)(mem)
+            faulted = library_log()  # rte_bpf_exec logs a run-time fault (division by zero...) and returns 0
+            return {"error": f"librte_bpf faulted: {faulted}"} if faulted else {"r0": int(r0)}
+        finally:
+            lib.rte_bpf_destroy(bpf)
+
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)  # the library's logger writes to stderr
+        for line in inp:
+            request = json.loads(line)
+            program, memory = bytes.fromhex(request["program"]), bytes.fromhex(request["memory"])
+            if len(program) % 8 or not program:
+                answer: dict[str, Any] = {"error": f"program of {len(program)} bytes is not whole instructions"}
+            else:
+                answer = run(program, memory, bool(request["jit"]))
+            out.write(json.dumps(answer).encode() + b"\n")
+            out.flush()
+
+
+if __name__ == "__main__":
+    _serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,124 @@
+"""The linux-kernel ISA engines on the host kernel: hand-encoded programs with known r0, verifier refusals as
+errors, the JIT/interpreter split, and a whole batch in one op."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from typing import Any
+
+import pytest
+
+from bpfcert import insn as X
+from bpfcert.errors import BpfcertError, TargetError, TargetErrorKind
+from bpfcert.isa.engine import EngineCrash, Outcome
+from bpfcert.isa.kernel_engine import KernelEngine, kernel_engine, kernel_engines
+from bpfcert.targets import isa_run
+from bpfcert.targets.host import HostTarget
+from tests.isa_programs import KERNEL_ONLY, PROGRAMS, Program
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loading XDP programs needs root")
+
+
+@pytest.fixture(scope="module")
+def host() -> HostTarget:
+    return HostTarget()
+
+
+@pytest.fixture(scope="module")
+def jit(host: HostTarget) -> KernelEngine:
+    return kernel_engine(host, "linux-kernel-jit")
+
+
+@pytest.mark.parametrize("program", PROGRAMS + KERNEL_ONLY, ids=lambda p: p.name)
+def test_known_programs_give_their_r0(jit: KernelEngine, program: Program) -> None:
+    if program.cpu_version > jit.cpu_version:
+        pytest.skip(f"the host kernel has cpu v{jit.cpu_version}")
+    assert jit.run(program.code, program.memory) == Outcome(program.r0, None)
+
+
+def test_a_batch_runs_in_one_op_and_keeps_the_order(host: HostTarget) -> None:
+    calls: list[str] = []
+
+    class Counting:
+        name = "host"
+
+        def call(self, op: str, **args: Any) -> Any:
+            calls.append(op)
+            return host.call(op, **args)
+
+    engine = kernel_engines(Counting())[0][0]  # type: ignore[arg-type]
+    calls.clear()
+    cases = [(X.assemble([X.mov64_imm(0, i), X.exit_()]), bytes(i % 20)) for i in range(120)]
+    assert engine.run_batch(cases) == [Outcome(i, None) for i in range(120)]
+    assert calls == ["isa_run"]
+
+
+def test_a_verifier_refusal_is_an_error_quoting_the_log(jit: KernelEngine) -> None:
+    out_of_bounds = X.assemble([X.ldx_mem("DW", 0, 1, 8), X.exit_()])  # 8 bytes at 8 of a 14-byte packet
+    outcome = jit.run(out_of_bounds, bytes(8))
+    assert outcome.r0 is None and outcome.error is not None
+    assert outcome.error.startswith("verifier refused the program (Permission denied)")
+    assert "outside of the packet" in outcome.error and f"is the log's {isa_run.PROLOGUE_SLOTS}" in outcome.error
+    uninitialised = jit.run(X.assemble([X.exit_()]), b"")
+    assert uninitialised.error is not None and "R0 !read_ok" in uninitialised.error
+
+
+def test_a_program_that_is_not_whole_instructions_is_refused(jit: KernelEngine) -> None:
+    outcome = jit.run(b"\x95" + bytes(3), b"")
+    assert outcome == Outcome(None, "program of 4 bytes is not a whole number of instructions")
+
+
+def _config_jit_always_on() -> bool | None:
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return "CONFIG_BPF_JIT_ALWAYS_ON=y\n" in f.read()
+    except OSError:
+        return None
+
+
+def test_the_engines_follow_the_kernels_jit_configuration(host: HostTarget) -> None:
+    always_on = _config_jit_always_on()
+    if always_on is None:
+        pytest.skip("no /proc/config.gz to compare with")
+    engines, why = kernel_engines(host)
+    names = [e.name for e in engines]
+    if always_on:
+        assert names == ["linux-kernel-jit"] and "CONFIG_BPF_JIT_ALWAYS_ON" in why
+        with pytest.raises(BpfcertError, match=r"linux-kernel-interp is not available on host: .*ALWAYS_ON"):
+            kernel_engine(host, "linux-kernel-interp")
+        with pytest.raises(OSError, match="no interpreter"):
+            isa_run.isa_run([["b7000000010000009500000000000000", ""]], jit=False)
+    else:
+        assert names == ["linux-kernel-jit", "linux-kernel-interp"] and why == ""
+
+
+def test_the_host_claims_what_its_kernel_loads(jit: KernelEngine, host: HostTarget) -> None:
+    kernel = host.call("isa_kernel")
+    assert jit.cpu_version == max(int(v[1]) for v, s in kernel["isa"].items() if s == "available")
+    assert ("atomic32" in jit.groups) == kernel["atomics"] and "packet" not in jit.groups
+    assert {"base32", "base64", "divmul32", "divmul64"} <= jit.groups
+
+
+class _Failing:
+    name = "broken"
+
+    def __init__(self, answer: Any = None, fault: TargetError | None = None) -> None:
+        self.answer, self.fault = answer, fault
+
+    def call(self, op: str, **args: Any) -> Any:
+        if self.fault is not None:
+            raise self.fault
+        return self.answer
+
+
+KERNEL = {"release": "x", "atomics": True, "isa": {"v1": "available"}, "modes": {}}
+
+
+def test_a_target_that_fails_or_answers_garbage_is_an_engine_crash() -> None:
+    down = KernelEngine(_Failing(fault=TargetError("agent died", TargetErrorKind.AGENT_DIED)), True, KERNEL)  # type: ignore[arg-type]
+    with pytest.raises(EngineCrash, match="linux-kernel-jit on broken: agent died"):
+        down.run(b"\x95" + bytes(7), b"")
+    garbage = KernelEngine(_Failing(answer={"outcomes": []}), True, KERNEL)  # type: ignore[arg-type]
+    with pytest.raises(EngineCrash, match="answered garbage"):
+        garbage.run(b"\x95" + bytes(7), b"")

@@ -462,6 +462,25 @@ def call_cases() -> Cases:
         result=12)
 
 
+def packet_cases() -> Cases:
+    """The historical packet group (RFC 9669 5.5 keeps only the encodings): Linux's legacy loads, the memory being
+    the packet. ABS reads at imm, IND at src + imm, in network (big-endian) order, zero-extended into r0; a load
+    outside the packet ends the program with r0 = 0."""
+    for opcode, size, name in ((0x30, 1, "b"), (0x28, 2, "h"), (0x20, 4, "w")):
+        for offset in (0, 16 - size):
+            value = int.from_bytes(MEMORY[offset : offset + size], "big")
+            yield f"ldabs{name}-offset-{offset}", Case(
+                f"ldabs{name} (packet) reads {size} byte(s) at offset {offset} in network byte order into r0.",
+                raw=[raw(0xB7, 0, imm=0), raw(opcode, imm=offset), raw(0x95)], mem=MEMORY, result=value)
+        yield f"ldind{name}", Case(
+            f"ldind{name} (packet) reads {size} byte(s) at r3 + imm (3 + 2) in network byte order into r0.",
+            raw=[raw(0xB7, 3, imm=3), raw(opcode + 0x20, 0, 3, imm=2), raw(0x95)], mem=MEMORY,
+            result=int.from_bytes(MEMORY[5 : 5 + size], "big"))
+    yield "ldabsw-outside-ends-with-zero", Case(
+        "ldabsw outside the packet ends the program at once with r0 = 0.",
+        raw=[raw(0xB7, 0, imm=7), raw(0x20, imm=14), raw(0xB7, 0, imm=9), raw(0x95)], mem=MEMORY, result=0)
+
+
 def negative_cases() -> Cases:
     """Programs the RFC does not define: the engine must refuse them (or fault), never run them to a value."""
     invalid = {
@@ -539,7 +558,7 @@ def negative_cases() -> Cases:
 
 FAMILIES: tuple[Callable[[], Cases], ...] = (
     alu_cases, division_cases, v4_move_and_swap_cases, jump_cases, loop_cases, memory_cases, lddw_cases,
-    atomic_cases, call_cases, negative_cases,
+    atomic_cases, call_cases, packet_cases, negative_cases,
 )
 
 

@@ -65,9 +65,12 @@ def open_engines(name: str, target: Target | None) -> list[Engine]:
         from bpfcert.isa.dpdk_engine import DpdkEngine
 
         return [DpdkEngine(jit=name == "dpdk-jit")]
+    import os
+
     from bpfcert.isa.plugin_engine import PluginEngine
 
-    return [PluginEngine(name.removeprefix(PLUGIN))]
+    path = name.removeprefix(PLUGIN)
+    return [PluginEngine([os.path.abspath(path) if os.sep in path else path], name=name)]
 
 
 def group_of(case: Case) -> str:

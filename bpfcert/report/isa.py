@@ -17,12 +17,10 @@ def _rows(report: Report) -> list[Result]:
 
 def cases(report: Report) -> list[dict[str, Any]]:
     """Each case on each engine and target: its group, cpu version, verdict, expected, got and message."""
+    keys = ("group", "cpu_version", "expected", "got")
     return [
-        {
-            "case": r.evidence["case"], "engine": r.evidence["engine"], "target": r.target,
-            "group": r.evidence.get("group"), "cpu_version": r.evidence.get("cpu_version"), "verdict": str(r.status),
-            "expected": r.evidence.get("expected"), "got": r.evidence.get("got"), "message": r.message,
-        }  # fmt: skip
+        {"case": r.evidence["case"], "engine": r.evidence["engine"], "target": r.target, "verdict": str(r.status),
+         "message": r.message, **{k: r.evidence.get(k) for k in keys}}
         for r in _rows(report)
     ]
 
@@ -33,7 +31,8 @@ def totals(report: Report) -> list[dict[str, Any]]:
     for r in _rows(report):
         key = (str(r.evidence["engine"]), r.target)
         entry = out.setdefault(key, {"engine": key[0], "target": key[1], "groups": {}, "cpu_versions": {}})
-        for table, name in (("groups", str(r.evidence.get("group"))), ("cpu_versions", f"v{r.evidence.get('cpu_version')}")):
+        cells = (("groups", str(r.evidence.get("group"))), ("cpu_versions", f"v{r.evidence.get('cpu_version')}"))
+        for table, name in cells:
             counts = entry[table].setdefault(name, {str(s): 0 for s in COUNTED})
             if r.status in COUNTED:
                 counts[str(r.status)] += 1

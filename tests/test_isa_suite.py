@@ -178,3 +178,17 @@ def test_cli_refuses_unusable_input_in_one_line(tmp_path: Path, args: list[str],
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and says in proc.stderr and proc.stderr.startswith("bpfcert isa: error")
     assert list(tmp_path.iterdir()) == [tmp_path / "bad"]
+
+
+def test_cli_runs_a_bpf_conformance_plugin_one_process_per_case(tmp_path: Path) -> None:
+    """plugin:PATH takes any bpf_conformance plugin; it claims base64 at v4 (the plugin contract says nothing), so
+    the atomic case is skipped with the reason, as is each claimed requirement no case of the suite exercises."""
+    (tmp_path / "cases").mkdir()
+    for name in ("add64-imm-2", "jsgt32-reg-2", "lock-add64"):
+        (tmp_path / "cases" / f"{name}.data").write_text((CASES / f"{name}.data").read_text())
+    plugin = ROOT / "tests" / "data" / "isa_plugin.py"
+    proc = isa(tmp_path, "--runtime", f"plugin:{plugin}", "--suite", "cases", "--format", "junit")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'tests="5"' in proc.stdout and 'skipped="3"' in proc.stdout and 'failures="0"' in proc.stdout
+    assert "needs group atomic64" in proc.stdout
+    assert "no case of this suite exercises ISA-REJ-001" in proc.stdout  # a gap the report names

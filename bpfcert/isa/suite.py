@@ -137,3 +137,17 @@ def run_cases(engine: Engine, cases: Sequence[Case], target: str) -> Iterator[Re
         yield Result.of(
             requirement_of(case), verdict.status, verdict.message, subject=case.name, target=target, evidence=evidence
         )
+    yield from uncovered(engine, cases, target)
+
+
+def uncovered(engine: Engine, cases: Sequence[Case], target: str) -> Iterator[Result]:
+    """A SKIP row for each requirement of the engine's claimed profiles that no case of this suite exercises (an
+    external suite without negative cases, say), so that the report says so instead of a silent gap."""
+    from bpfcert import spec
+
+    covered = {requirement_of(c) for c in cases}
+    profiles = set(profiles_of(engine.groups))
+    for req_id in REQUIREMENT_IDS:
+        if req_id not in covered and spec.requirement(req_id).profile in profiles:
+            yield Result.of(req_id, Status.SKIP, f"no case of this suite exercises {req_id} ({engine.name})",
+                            target=target, evidence={"engine": engine.name})

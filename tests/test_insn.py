@@ -291,3 +291,13 @@ def test_encode_decode_round_trip(program: list[bi.Insn], order: str) -> None:
     strip = [(i.opcode, i.dst_reg, i.src_reg, i.offset, i.imm, i.imm64) for i in decoded]
     assert strip == [(i.opcode, i.dst_reg, i.src_reg, i.offset, i.imm, i.imm64) for i in program]
     assert [i.index for i in decoded] == [sum(p.slots for p in program[:n]) for n in range(len(program))]
+
+
+def test_split_cuts_without_refusing_broken_lddw() -> None:
+    lddw = bi.encode(bi.ld_imm64(1, 1 << 40))
+    end = bi.encode(bi.exit_())
+    assert bi.split(lddw + end) == [lddw, end]
+    assert bi.split(lddw[:8] + end) == [lddw[:8], end]  # second half malformed: two lone slots
+    assert bi.split(lddw[:8]) == [lddw[:8]]  # cut short
+    with pytest.raises(FormatError, match="multiple of 8"):
+        bi.split(end[:5])

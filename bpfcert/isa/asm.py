@@ -20,6 +20,7 @@ in a `-- raw` section) is bpfcert's own escape: `disassemble` writes it for byte
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from typing import NamedTuple
@@ -27,16 +28,15 @@ from typing import NamedTuple
 from bpfcert import insn as bi
 from bpfcert.errors import FormatError
 
-_ALU = {"add": 0, "sub": 1, "mul": 2, "div": 3, "or": 4, "and": 5, "lsh": 6, "rsh": 7, "neg": 8, "mod": 9,
-        "xor": 10, "mov": 11, "arsh": 12, "sdiv": 3, "smod": 9}  # fmt: skip
-_JMP = {"jeq": 1, "jgt": 2, "jge": 3, "jset": 4, "jne": 5, "jsgt": 6, "jsge": 7, "jlt": 10, "jle": 11,
-        "jslt": 12, "jsle": 13}  # fmt: skip
-_ATOMIC = {"add": 0x00, "or": 0x40, "and": 0x50, "xor": 0xA0, "xchg": 0xE1, "cmpxchg": 0xF1}
-_SIZE_BITS = {"w": 0x00, "h": 0x08, "b": 0x10, "dw": 0x18}
-_SIZE_NAMES = {bits: name for name, bits in _SIZE_BITS.items()}
-_ALU_NAMES = {code: name for name, code in _ALU.items() if not name.startswith("s") or name == "sub"}
+# Operation codes from bpfcert.insn's tables; sdiv/smod are div/mod with offset 1.
+_ALU = {name: code for code, name in enumerate(bi.ALU_OPS) if name != "end"} | {"sdiv": 3, "smod": 9}
+_JMP = {name: code for code, name in enumerate(bi.JMP_OPS) if name not in ("ja", "call", "exit", "jcond")}
 _JMP_NAMES = {code: name for name, code in _JMP.items()}
+# Atomic operations by their dialect name; `lock fetch op` sets the fetch bit of add/or/and/xor.
+_ATOMIC = {name: bi.ATOMIC_CODES[name] for name in ("add", "or", "and", "xor", "xchg", "cmpxchg")}
 _ATOMIC_NAMES = {code: name for name, code in _ATOMIC.items()}
+_SIZE_BITS = {name.lower(): code << 3 for code, name in enumerate(bi.SIZES)}  # w h b dw
+_SIZE_NAMES = {bits: name for name, bits in _SIZE_BITS.items()}
 
 _LABEL = re.compile(r"([A-Za-z_.$][\w.$]*):")
 _NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+)")
@@ -117,6 +117,7 @@ def _insn(opcode: int, dst: int = 0, src: int = 0, offset: int = 0, imm: int = 0
     return bi.Insn(0, opcode, dst, src, offset, imm)
 
 
+@functools.lru_cache(maxsize=8192)  # suites repeat the same lines; an Insn is immutable
 def _encode(mnemonic: str, rest: str) -> tuple[bi.Insn, str | None, str]:
     """One instruction from its mnemonic and operand text: (insn, label to resolve, field the label fills)."""
     if m := _ALU_FORM.fullmatch(mnemonic):
@@ -275,7 +276,7 @@ def assemble_lines(lines: list[tuple[int, str]]) -> bytes:
 
 def assemble(text: str) -> bytes:
     """Assemble bpf_conformance-dialect text into a little-endian program; FormatError naming the bad line."""
-    return assemble_lines(list(enumerate(text.splitlines(), start=1)))
+    return assemble_lines(list(enumerate(text.split("\n"), start=1)))  # lines end at \n only, as there
 
 
 def _imm(value: int) -> str:
@@ -299,7 +300,7 @@ def _text(insn: bi.Insn) -> str | None:
             return f"neg{width} {d}"
         if op == "mov" and insn.offset:
             return f"movsx{insn.offset}{width or '64'} {d}, {s}"
-        if op is None or code >> 4 not in _ALU_NAMES:
+        if op is None:
             return None
         name = ("s" + op) if op in ("div", "mod") and insn.offset == 1 else op
         return f"{name}{width} {d}, {s if insn.source == 'X' else _imm(insn.imm)}"

@@ -106,7 +106,7 @@ def read_case(path: str | os.PathLike[str]) -> Case:
     starts: dict[str, int] = {}  # section -> line number of its directive
     leading: list[str] = []
     current: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # getline: \n ends a line, not \x85 or \u2028
         line = line.rstrip("\r")
         if "--" in line:
             current = _section(line)
@@ -263,7 +263,7 @@ def write_case(case: Case, path: str | os.PathLike[str]) -> None:
     if case.result is None and case.error is None:
         raise FormatError(f"case {case.name}: neither result nor error")
     out: list[str] = []
-    description = case.description.splitlines()
+    description = case.description.split("\n") if case.description else []
     if (
         description
         and all("--" not in line and not _BOILERPLATE.search(line) for line in description)

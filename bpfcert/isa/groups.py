@@ -9,6 +9,7 @@ atomics of size W are atomic32 and of size DW atomic64; the legacy ABS/IND loads
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from bpfcert import insn as bi
@@ -30,6 +31,10 @@ def implied(groups: Iterable[str]) -> frozenset[str]:
 def group_of(insn: bi.Insn) -> str:
     """The conformance group of one instruction (an unknown opcode counts as base32: every engine must refuse it)."""
     cls, op = insn.cls, insn.op
+    if insn.opcode == 0x8D:  # JMP | CALL | X
+        return "callx"
+    if not insn.known:
+        return "base32"
     if cls in ("ALU", "ALU64"):
         wide = cls == "ALU64"
         if op in _DIVMUL:
@@ -40,9 +45,7 @@ def group_of(insn: bi.Insn) -> str:
     if cls == "JMP32":
         return "base32"
     if cls == "JMP":
-        if op == "call":
-            return "callx" if insn.source == "X" else "base32"
-        return "base32" if op in ("ja", "exit") else "base64"
+        return "base32" if op in ("ja", "call", "exit") else "base64"
     if insn.mode in ("ABS", "IND"):
         return "packet"
     if insn.mode == "ATOMIC":
@@ -55,10 +58,15 @@ def infer(program: bytes) -> tuple[frozenset[str], int]:
     CPU version they need. Any multiple of 8 bytes is accepted, broken instructions included (negative cases)."""
     groups, version = {"base32"}, 1
     for image in bi.split(program):
-        if len(image) == 8 and image[0] == bi.LDDW_OPCODE:  # a cut or malformed lddw: still a DW load
-            groups.add("base64")
-            continue
-        insn = bi.decode(image)[0]
-        groups.add(group_of(insn))
-        version = max(version, insn.isa_version)
+        group, needs = _classify(image)
+        groups.add(group)
+        version = max(version, needs)
     return frozenset(groups), version
+
+
+@functools.lru_cache(maxsize=8192)  # suites repeat the same instructions
+def _classify(image: bytes) -> tuple[str, int]:
+    if len(image) == 8 and image[0] == bi.LDDW_OPCODE:  # a cut or malformed lddw: still a DW load
+        return "base64", 1
+    insn = bi.decode(image)[0]
+    return group_of(insn), insn.isa_version

@@ -92,7 +92,8 @@ def main() -> int:
     per_process = (time.perf_counter() - started) / len(sample)
     baseline = per_process * len(cases)
 
-    print(f"cases: {source}; kernel {os.uname().release}, engine {engine.name}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"cases: {source}; kernel {os.uname().release}, engine {engine.name}; load average {load}")
     print(
         f"one process, one op:     {batch * 1000:8.1f} ms for {len(cases)} cases "
         f"({batch / len(cases) * 1e6:.0f} us/case, {refused} refused by the verifier; median of {args.runs})"

@@ -158,6 +158,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         bpf = lib.rte_bpf_load(ctypes.byref(prm))
         if not bpf:
             return {"error": "librte_bpf refused the program: " + (library_log() or "rte_bpf_load failed")}
+        library_log()  # what loading said; only what running says is a fault
         try:
             mem = ctypes.create_string_buffer(memory, max(len(memory), 1))
             if not jit:

@@ -74,48 +74,66 @@ def _write_jit_enable(value: int) -> None:
         f.write(f"{value}\n")
 
 
+@contextmanager
+def _jit_switch_lock() -> Iterator[None]:
+    """Held while net.core.bpf_jit_enable may differ from its saved value, so that two runs switching it at once
+    cannot leave it switched (the second would otherwise save the first one's temporary value and restore that)."""
+    import fcntl
+    import tempfile
+
+    fd = os.open(os.path.join(tempfile.gettempdir(), "bpfcert-bpf-jit.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def jit_modes() -> dict[str, Any]:
     """Which execution modes this kernel offers: {"jit_enable", "interpreter", "jit", "why"}. Without a JIT only the
     interpreter; with CONFIG_BPF_JIT_ALWAYS_ON (net.core.bpf_jit_enable refuses 0) only the JIT. Probing writes the
     current value back at once."""
-    current = _read_jit_enable()
-    if current is None:
-        return {"jit_enable": None, "interpreter": True, "jit": False, "why": "the kernel has no BPF JIT"}
-    try:
-        _write_jit_enable(0)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        why = "the kernel is built with CONFIG_BPF_JIT_ALWAYS_ON (net.core.bpf_jit_enable refuses 0): no interpreter"
-        return {"jit_enable": current, "interpreter": False, "jit": True, "why": why}
-    _write_jit_enable(current)
-    return {"jit_enable": current, "interpreter": True, "jit": True, "why": ""}
+    with _jit_switch_lock():
+        current = _read_jit_enable()
+        if current is None:
+            return {"jit_enable": None, "interpreter": True, "jit": False, "why": "the kernel has no BPF JIT"}
+        try:
+            _write_jit_enable(0)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            why = "the kernel is built with CONFIG_BPF_JIT_ALWAYS_ON (net.core.bpf_jit_enable refuses 0)"
+            why += ": no interpreter"
+            return {"jit_enable": current, "interpreter": False, "jit": True, "why": why}
+        _write_jit_enable(current)
+        return {"jit_enable": current, "interpreter": True, "jit": True, "why": ""}
 
 
 @contextmanager
 def jit_mode(jit: bool) -> Iterator[None]:
     """Programs loaded inside run with the JIT (`jit`) or the interpreter; the sysctl is restored on leaving.
     OSError when the kernel cannot (see `jit_modes`)."""
-    current = _read_jit_enable()
-    if current is None:
-        if jit:
-            raise OSError(errno.ENOTSUP, "the kernel has no BPF JIT")
-        yield
-        return
-    wanted = (current or 1) if jit else 0
-    if wanted == current:
-        yield
-        return
-    try:
-        _write_jit_enable(wanted)
-    except OSError as exc:
-        if exc.errno == errno.EINVAL and not jit:
-            raise OSError(exc.errno, "the kernel is built with CONFIG_BPF_JIT_ALWAYS_ON: no interpreter") from None
-        raise
-    try:
-        yield
-    finally:
-        _write_jit_enable(current)
+    with _jit_switch_lock():
+        current = _read_jit_enable()
+        if current is None:
+            if jit:
+                raise OSError(errno.ENOTSUP, "the kernel has no BPF JIT")
+            yield
+            return
+        wanted = (current or 1) if jit else 0
+        if wanted == current:
+            yield
+            return
+        try:
+            _write_jit_enable(wanted)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL and not jit:
+                raise OSError(exc.errno, "the kernel is built with CONFIG_BPF_JIT_ALWAYS_ON: no interpreter") from None
+            raise
+        try:
+            yield
+        finally:
+            _write_jit_enable(current)
 
 
 def _refusal(err: int, log: str) -> str:

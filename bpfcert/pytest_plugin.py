@@ -13,6 +13,8 @@ marked `@pytest.mark.requirement(ID, ...)` that errors (or skips) without record
 SKIP) row of its requirements, and every requirement of the selected profiles (`--profile`, and the profiles a
 runner claims, `note`d as it starts) that no test recorded gets a NOT_RUN row, so the report never silently lacks
 a row. `--package PKG` (repeatable) names the packages the package suite certifies (default: the bundled examples).
+`--engine NAME` (repeatable) names the ISA engines conformance/test_isa.py certifies (a stream of kind "isa") on
+the cases of `--isa-suite DIR` (default: conformance/isa).
 """
 
 from __future__ import annotations

@@ -192,3 +192,22 @@ def test_cli_runs_a_bpf_conformance_plugin_one_process_per_case(tmp_path: Path) 
     assert 'tests="5"' in proc.stdout and 'skipped="3"' in proc.stdout and 'failures="0"' in proc.stdout
     assert "needs group atomic64" in proc.stdout
     assert "no case of this suite exercises ISA-REJ-001" in proc.stdout  # a gap the report names
+
+
+@pytest.mark.slow
+def test_cli_fuzz_finds_a_dpdk_disagreement_and_saves_it_as_a_case(tmp_path: Path) -> None:
+    """The issue's bar: against DPDK, within 2 minutes and unaided, a disagreement with the reference, saved as a
+    case that the reference passes and DPDK fails when the suite runs it."""
+    import ctypes.util
+
+    if ctypes.util.find_library("rte_bpf") is None:
+        pytest.skip("librte-bpf23 is not installed")
+    proc = isa(tmp_path, "fuzz", "--runtime", "dpdk-interp", "--examples", "2000", "--seconds", "100", "--save",
+               "found")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    saved = read_suite(tmp_path / "found")
+    assert saved and "disagrees with python-reference" in proc.stdout
+    rerun = isa(tmp_path, "--runtime", "dpdk-interp", "--suite", "found", "--format", "json")
+    assert rerun.returncode == 1 and "fail" in {c["verdict"] for c in json.loads(rerun.stdout)["cases"]}
+    reference = isa(tmp_path, "--runtime", "python-reference", "--suite", "found", "--format", "json")
+    assert {c["verdict"] for c in json.loads(reference.stdout)["cases"]} == {"pass"}

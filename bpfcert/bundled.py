@@ -1,5 +1,6 @@
 """Where bpfcert lives: its package directory (`PACKAGE`, whose parent is what `import bpfcert` resolved from),
-and the data it ships: the standard (`spec`), the example packages (`examples`) and the runner folders (`runners`).
+and the data it ships: the standard (`spec`), the example packages (`examples`), the runner folders (`runners`) and
+the conformance suite (`conformance`, its ISA cases in conformance/isa).
 
 A wheel installs them inside the package (bpfcert/spec, bpfcert/examples, bpfcert/runner_folders -- bpfcert/runners
 is the protocol's code; pyproject.toml maps them there); a checkout, editable install included, keeps them beside it

@@ -32,6 +32,7 @@ HANDLERS = {
     "report": "bpfcert.report_cmd:command",
     "site": "bpfcert.report_cmd:site",
     "ci": "bpfcert.ci_cmd:command",
+    "isa": "bpfcert.isa_cmd:command",
 }
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -88,6 +89,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "report": lambda: _add_report(sub),
         "site": lambda: _add_site(sub),
         "ci": lambda: _add_ci(sub),
+        "isa": lambda: _add_isa(sub),
     }
     for name, build in builders.items():
         if command in (None, name):
@@ -341,6 +343,33 @@ def _add_ci(sub: Subcommands) -> None:
     cm.add_argument("--format", choices=["github"], default="github")
     cm.add_argument("--target", action="extend", type=_profile_list, help="targets (default: host and every series)")
     cm.add_argument("--profile", action="extend", type=_profile_list, help="profiles (default: all)")
+
+
+def _add_isa(sub: Subcommands) -> None:
+    from bpfcert.report import writers
+
+    ia = _add(
+        sub,
+        "isa",
+        "run ISA conformance cases (RFC 9669) on an execution engine, or fuzz it against the reference",
+        "  bpfcert isa --runtime linux-kernel --target host,6.1\n"
+        "  bpfcert isa --suite bpf_conformance/tests --runtime plugin:./my-plugin --format json\n"
+        "  bpfcert isa fuzz --runtime dpdk-interp --examples 2000 --save found/",
+        "0  every case the engine claims passes (fuzz: no disagreement found)",
+        "1  a case failed or errored (fuzz: a disagreement, saved as a case)",
+    )
+    ia.add_argument("action", nargs="?", choices=["fuzz"], help="fuzz: differential fuzzing instead of the cases")
+    ia.add_argument(
+        "--runtime", required=True, help="the engine: python-reference, linux-kernel[-jit|-interp], dpdk-interp, "
+        "dpdk-jit or plugin:PATH (a bpf_conformance plugin)"
+    )
+    ia.add_argument("--suite", help="directory of .data cases (default: the bundled conformance/isa)")
+    ia.add_argument("--target", help="kernel targets of the linux-kernel engines, e.g. host,6.1 (default: host)")
+    ia.add_argument("--format", choices=list(writers()), default="text")
+    ia.add_argument("--output", help="keep results.jsonl in this directory (default: a temporary one)")
+    ia.add_argument("--examples", type=int, default=1000, help="fuzz: programs to try (default 1000)")
+    ia.add_argument("--seconds", type=float, default=120.0, help="fuzz: stop after this long (default 120)")
+    ia.add_argument("--save", help="fuzz: directory the counterexamples are written to as .data cases")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

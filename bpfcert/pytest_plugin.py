@@ -13,6 +13,8 @@ marked `@pytest.mark.requirement(ID, ...)` that errors (or skips) without record
 SKIP) row of its requirements, and every requirement of the selected profiles (`--profile`, and the profiles a
 runner claims, `note`d as it starts) that no test recorded gets a NOT_RUN row, so the report never silently lacks
 a row. `--package PKG` (repeatable) names the packages the package suite certifies (default: the bundled examples).
+`--engine NAME` (repeatable) names the ISA engines conformance/test_isa.py certifies (a stream of kind "isa") on
+the cases of `--isa-suite DIR` (default: conformance/isa).
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--certified", action="store_true", help="certified mode: the header says so (report.verdicts)")
     parser.addoption("--runtime", default=None, help="the shipped runner (runners/NAME) whose runtime is under test")
     parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
+    parser.addoption(
+        "--engine", action="append", default=[], help="ISA engine(s) under test, comma-separated or repeated "
+        "(bpfcert.isa.suite: python-reference, linux-kernel[-jit|-interp], dpdk-interp, dpdk-jit, plugin:PATH)"
+    )
+    parser.addoption("--isa-suite", default=None, help="directory of ISA cases (.data; default: the bundled ones)")
     parser.addoption(
         "--runner-env",
         action="append",
@@ -133,15 +140,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         names = [config.getoption("--target")]  # pytest_generate_tests reports it
     runtime = config.getoption("--runtime", None) or config.getoption("--runner", None)
     packages = config.getoption("--package")
+    engines = engine_names(config)
     subject = f"runtime {runtime}" if runtime else ", ".join(packages) or "the bundled example packages"
     product = config.getoption("--product")
     if product:
         from bpfcert.product import load_product
 
         product = load_product(product)
-    stream.header(kind="runtime" if runtime else "package", subject=subject, targets=names,
+    kind = "runtime" if runtime else "package"
+    if engines and not runtime:
+        kind, subject, runtime = "isa", f"ISA engine {', '.join(engines)}", ", ".join(engines)
+    stream.header(kind=kind, subject=subject, targets=names,
                   profiles=selected_profiles(config), runtime=runtime, packages=packages, product=product,
                   mode="certified" if config.getoption("--certified") else "normal")
+
+
+def engine_names(config: pytest.Config) -> list[str]:
+    """The --engine values (comma lists), in order, each once."""
+    return list(dict.fromkeys(n.strip() for v in config.getoption("--engine") for n in v.split(",") if n.strip()))
 
 
 def note(config: pytest.Config, kind: str, data: dict[str, Any]) -> None:

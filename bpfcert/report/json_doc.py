@@ -40,6 +40,10 @@ def document(report: Report) -> dict[str, Any]:
     }
     if not report.run:
         doc["inventory"] = report.inventory
+    if report.kind == "isa":
+        from bpfcert.report import isa
+
+        doc |= {"cases": isa.cases(report), "totals": isa.totals(report)}
     return doc
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bpfcert import spec
-from bpfcert.report import printable, summary, verdicts, writer
+from bpfcert.report import isa, printable, summary, verdicts, writer
 from bpfcert.results import Report, Status
 
 ORDER = {s: n for n, s in enumerate((Status.XPASS, Status.ERROR, Status.FAIL, Status.NOT_RUN, Status.XFAIL,
@@ -40,6 +40,10 @@ def report_text(report: Report, verbose: bool = False) -> str:
         lines.append(f"  {tag:<7} {r.id:<13} {r.level:<6} {printable(about + r.message)}")
         if r.status is Status.FAIL:
             lines.append(f"{'':10}fix: {spec.requirement(r.id).fix}")
+        if report.kind == "isa" and r.status in (Status.FAIL, Status.ERROR):
+            lines += isa.failure_lines(r)
+    if report.kind == "isa":
+        lines += isa.table_lines(report)
     for v in verdicts.profile_verdicts(report):
         lines.append(f"profile {v.profile}: {v.verdict} ({v.met} of {v.must} MUST requirements met)")
     s = summary(report)

@@ -1,0 +1,119 @@
+"""`bpfcert isa`: run ISA cases (the bundled conformance/isa/ or `--suite DIR`) on an engine, and `bpfcert isa fuzz`:
+compare an engine with the reference interpreter on generated programs, saving each disagreement as a case.
+
+A run is conformance/test_isa.py under pytest in-process (as `bpfcert certify` runs the whole suite), streaming
+results.jsonl into the output directory (a temporary one unless --output), read back as the report printed in the
+chosen format. pytest's own output goes to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bpfcert import bundled
+from bpfcert.certify_cmd import STREAM, importable_suite
+from bpfcert.errors import BpfcertError
+from bpfcert.isa import suite
+
+
+def check_input(args: argparse.Namespace) -> Path:
+    """The suite directory, once the runtime name and the cases are known to be usable (else BpfcertError)."""
+    suite.check_runtime(args.runtime)
+    if args.target and not suite.on_kernel(args.runtime):
+        raise BpfcertError(f"{args.runtime} runs on the host: --target applies to the linux-kernel engines")
+    if args.target:
+        from bpfcert.targets.target import resolve_names
+
+        resolve_names(args.target)
+    from bpfcert.isa.case import read_suite
+
+    directory = Path(args.suite) if args.suite else bundled.directory("conformance") / "isa"
+    if not directory.is_dir():
+        raise BpfcertError(f"--suite {directory}: not a directory")
+    if not read_suite(directory):
+        raise BpfcertError(f"--suite {directory}: no .data cases in it")
+    return directory
+
+
+def suite_argv(args: argparse.Namespace, directory: Path, output: Path) -> list[str]:
+    """pytest's arguments for running `directory`'s cases on args.runtime."""
+    test = bundled.directory("conformance") / "test_isa.py"
+    return [
+        f"{test}::test_isa_cases", "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
+        "--rootdir", str(output), "--confcutdir", str(test.parent), "--basetemp", str(output / "tmp"), "-q",
+        "--results", str(output / STREAM), "--target", args.target or "host", "--engine", args.runtime,
+        "--isa-suite", str(directory.resolve()),
+    ]  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from bpfcert.report import writers
+    from bpfcert.results import Report
+
+    directory = check_input(args)
+    with contextlib.ExitStack() as stack:
+        if args.output:
+            output = Path(args.output)
+            try:
+                output.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BpfcertError(f"cannot create the output directory {output}: {exc.strerror}") from None
+        else:
+            output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bpfcert-isa-")))
+        output = output.resolve()
+        importable_suite()
+        bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                code = pytest.main(suite_argv(args, directory, output))
+        finally:
+            sys.dont_write_bytecode = bytecode
+            shutil.rmtree(output / "tmp", ignore_errors=True)
+        if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+            raise RuntimeError(f"the ISA suite did not run: pytest exit code {code}")
+        report = Report.from_stream(output / STREAM)
+    sys.stdout.write(writers()[args.format].render([report]))
+    return 0 if report.verdict == "conformant" else 1
+
+
+def fuzz(args: argparse.Namespace) -> int:
+    """Differential fuzzing of one engine against the reference; 1 when it found a disagreement (saved)."""
+    from bpfcert.isa.fuzz import fuzz as differential
+
+    suite.check_runtime(args.runtime)
+    if suite.on_kernel(args.runtime):
+        from bpfcert.targets.host import HostTarget
+
+        engines = suite.open_engines(args.runtime, HostTarget())
+    else:
+        engines = suite.open_engines(args.runtime, None)
+    save = Path(args.save)
+    try:
+        save.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BpfcertError(f"cannot create {save}: {exc.strerror}") from None
+    found = 0
+    for engine in engines:
+        try:
+            cases = differential(engine, args.examples, save, args.seconds)
+        finally:
+            engine.close()
+        found += len(cases)
+        for case in cases:
+            print(f"{engine.name}: disagrees with python-reference on {case.name}: saved {save / case.name}.data")
+        print(f"{engine.name}: {len(cases)} disagreement(s) in at most {args.examples} examples")
+    return 1 if found else 0
+
+
+def command(args: argparse.Namespace) -> int:
+    if args.action == "fuzz":
+        if not args.save:
+            raise BpfcertError("isa fuzz needs --save DIR (where counterexamples are written)")
+        return fuzz(args)
+    return run(args)

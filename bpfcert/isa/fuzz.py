@@ -4,7 +4,8 @@ interpreter, and turn each disagreement, shrunk by Hypothesis, into a case file 
 The engine and the reference disagree when one gives r0 and the other an error, when both give different r0, or
 when the engine crashes (a crash on a well-formed program is a finding too). The saved case expects what the
 reference did. Fuzzing goes on in rounds until the examples or the seconds are spent, or a round finds nothing new
-(Hypothesis shrinks the same bug to the same program again).
+(a disagreement of a kind already found: the same error or crash text but for its numbers, or a second wrong r0
+where a wrong r0 was found; Hypothesis would only find the same bug again).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def _disagree(expected: Outcome, got: Outcome | EngineCrash) -> bool:
     if isinstance(got, EngineCrash):
         return True
     return (expected.error is None) != (got.error is None) or expected.r0 != got.r0
+
+
+def _kind(outcome: Outcome | EngineCrash) -> str:
+    """What sort of answer this is, numbers left out: "r0", or the error or crash text without its numbers."""
+    if isinstance(outcome, Outcome) and outcome.error is None:
+        return "r0"
+    return re.sub(r"(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*", "N", _shown(outcome))
 
 
 def _case(engine: Engine, program: bytes, memory: bytes, expected: Outcome, got: Outcome | EngineCrash) -> Case:
@@ -107,14 +115,14 @@ def fuzz(engine: Engine, examples: int, save_dir: str | Path, seconds: float) ->
     strategy = programs(engine.groups, engine.cpu_version)
     deadline = time.monotonic() + seconds
     cases: list[Case] = []
-    seen: set[bytes] = set()
+    seen: set[tuple[str, str]] = set()
     spent = 0
     while spent < examples and time.monotonic() < deadline:
         used, found = _round(engine, strategy, examples - spent, deadline)
         spent += used
-        if found is None or found[0] in seen:
+        if found is None or (_kind(found[2]), _kind(found[3])) in seen:
             break
-        seen.add(found[0])
+        seen.add((_kind(found[2]), _kind(found[3])))
         case = _case(engine, *found)
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         write_case(case, Path(save_dir) / f"{case.name}.data")

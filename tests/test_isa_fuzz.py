@@ -36,8 +36,27 @@ def test_generated_programs_are_well_formed_and_inside_the_claims(claimed: froze
         assert used <= groups.implied(claimed) and needs <= cpu
         outcome = reference.run(program, memory)
         assert outcome.error is None, outcome.error
+        assert reachable(program) == {i.index for i in b.decode(program)}, "verifiers refuse unreachable code"
 
     check()
+
+
+def reachable(program: bytes) -> set[int]:
+    """The instructions control can reach from the first (jumps both ways, calls, fall-through)."""
+    insns = {i.index: i for i in b.decode(program)}
+    seen: set[int] = set()
+    todo = [0]
+    while todo:
+        at = todo.pop()
+        if at in seen or at not in insns:
+            continue
+        seen.add(at)
+        insn = insns[at]
+        if insn.jump_target is not None:
+            todo.append(insn.jump_target)
+        if insn.mnemonic not in ("exit", "ja", "gotol"):
+            todo.append(at + insn.slots)
+    return seen
 
 
 def test_fuzzing_needs_base64() -> None:

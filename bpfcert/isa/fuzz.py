@@ -3,8 +3,9 @@ interpreter, and turn each disagreement, shrunk by Hypothesis, into a case file 
 
 The engine and the reference disagree when one gives r0 and the other an error, when both give different r0, or
 when the engine crashes (a crash on a well-formed program is a finding too). The saved case expects what the
-reference did. Fuzzing goes on in rounds until the examples or the seconds are spent, or a round finds nothing new
-(Hypothesis shrinks the same bug to the same program again).
+reference did. Fuzzing goes on in rounds until the examples or the seconds are spent or a round finds nothing; each
+round counts the kinds of disagreement found before as agreement (the same error or crash text but for numbers, or
+a wrong r0 where one was found), so that a common refusal does not hide the next bug.
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ def _disagree(expected: Outcome, got: Outcome | EngineCrash) -> bool:
     return (expected.error is None) != (got.error is None) or expected.r0 != got.r0
 
 
+def _kind(expected: Outcome, got: Outcome | EngineCrash) -> tuple[str, str]:
+    """What sort of disagreement this is: each side's "r0", or its error or crash text's last part (after the last
+    "|", where engines join log lines) without numbers."""
+
+    def kind(outcome: Outcome | EngineCrash) -> str:
+        if isinstance(outcome, Outcome) and outcome.error is None:
+            return "r0"
+        last = _shown(outcome).rsplit("|", 1)[-1]
+        return re.sub(r"(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*", "N", last).strip()
+
+    return kind(expected), kind(got)
+
+
 def _case(engine: Engine, program: bytes, memory: bytes, expected: Outcome, got: Outcome | EngineCrash) -> Case:
     digest = hashlib.sha256(program + b"/" + memory).hexdigest()[:10]
     name = f"fuzz-{re.sub(r'[^A-Za-z0-9_.-]+', '-', engine.name)}-{digest}"
@@ -62,9 +76,14 @@ _Found = tuple[bytes, bytes, Outcome, Outcome | EngineCrash]  # program, memory,
 
 
 def _round(
-    engine: Engine, strategy: SearchStrategy[tuple[bytes, bytes]], examples: int, deadline: float
+    engine: Engine,
+    strategy: SearchStrategy[tuple[bytes, bytes]],
+    examples: int,
+    deadline: float,
+    known: set[tuple[str, str]],
 ) -> tuple[int, _Found | None]:
-    """One Hypothesis run: (examples generated, the shrunk disagreement or None)."""
+    """One Hypothesis run: (examples generated, the shrunk disagreement or None); disagreements of a `known` kind
+    count as agreement, so that each round looks for a new bug."""
     reference = ReferenceEngine()
     spent = 0
     found: _Found | None = None
@@ -91,7 +110,7 @@ def _round(
             got: Outcome | EngineCrash = engine.run(program, memory)
         except EngineCrash as crash:
             got = crash
-        if _disagree(expected, got):
+        if _disagree(expected, got) and _kind(expected, got) not in known:
             found = (program, memory, expected, got)  # the last one set is the shrunk one Hypothesis replays
             raise _Disagreement(f"{_shown(got)} != {_shown(expected)}")
 
@@ -107,14 +126,14 @@ def fuzz(engine: Engine, examples: int, save_dir: str | Path, seconds: float) ->
     strategy = programs(engine.groups, engine.cpu_version)
     deadline = time.monotonic() + seconds
     cases: list[Case] = []
-    seen: set[bytes] = set()
+    known: set[tuple[str, str]] = set()
     spent = 0
     while spent < examples and time.monotonic() < deadline:
-        used, found = _round(engine, strategy, examples - spent, deadline)
+        used, found = _round(engine, strategy, examples - spent, deadline, known)
         spent += used
-        if found is None or found[0] in seen:
+        if found is None:
             break
-        seen.add(found[0])
+        known.add(_kind(found[2], found[3]))
         case = _case(engine, *found)
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         write_case(case, Path(save_dir) / f"{case.name}.data")

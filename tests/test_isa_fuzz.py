@@ -79,8 +79,8 @@ class WrongArsh32(ReferenceEngine):
 
 def test_the_fuzzer_finds_a_wrong_arsh32_unaided_and_saves_the_case(tmp_path: Path) -> None:
     engine = WrongArsh32()
-    cases = fuzz(engine, examples=3000, save_dir=tmp_path, seconds=20)
-    assert len(cases) >= 1
+    cases = fuzz(engine, examples=3000, save_dir=tmp_path, seconds=300, findings=1, start=2)
+    assert len(cases) == 1
     case = cases[0]
     assert any(op in (0xC4, 0xCC) for op in case.program[::8]), "the shrunk program keeps the arsh32"
     assert read_case(tmp_path / f"{case.name}.data") == case
@@ -104,8 +104,14 @@ class CrashesOnAtomics(ReferenceEngine):
 
 
 def test_an_engine_crash_is_a_disagreement(tmp_path: Path) -> None:
-    cases = fuzz(CrashesOnAtomics(), examples=3000, save_dir=tmp_path, seconds=10)
+    cases = fuzz(CrashesOnAtomics(), examples=3000, save_dir=tmp_path, seconds=300, findings=1, start=2)
     assert cases and "crash (killed by SIGSEGV)" in cases[0].description
+
+
+def test_a_seeded_run_repeats_exactly(tmp_path: Path) -> None:
+    first = fuzz(CrashesOnAtomics(), examples=3000, save_dir=tmp_path / "a", seconds=300, findings=1, start=2)
+    again = fuzz(CrashesOnAtomics(), examples=3000, save_dir=tmp_path / "b", seconds=300, findings=1, start=2)
+    assert [c.program for c in first] == [c.program for c in again] != []
 
 
 def test_the_time_limit_stops_generation(tmp_path: Path) -> None:

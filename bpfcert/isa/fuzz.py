@@ -16,7 +16,7 @@ import re
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.strategies import SearchStrategy
 
 from bpfcert.isa import asm, groups
@@ -81,9 +81,10 @@ def _round(
     examples: int,
     deadline: float,
     known: set[tuple[str, str]],
+    start: int | None,
 ) -> tuple[int, _Found | None]:
     """One Hypothesis run: (examples generated, the shrunk disagreement or None); disagreements of a `known` kind
-    count as agreement, so that each round looks for a new bug."""
+    count as agreement, so that each round looks for a new bug. `start` seeds the generation (None: random)."""
     reference = ReferenceEngine()
     spent = 0
     found: _Found | None = None
@@ -114,22 +115,34 @@ def _round(
             found = (program, memory, expected, got)  # the last one set is the shrunk one Hypothesis replays
             raise _Disagreement(f"{_shown(got)} != {_shown(expected)}")
 
+    if start is not None:
+        compare = seed(start)(compare)
     with contextlib.suppress(_OutOfTime, _Disagreement):
         compare()
     return spent, found
 
 
-def fuzz(engine: Engine, examples: int, save_dir: str | Path, seconds: float) -> list[Case]:
+def fuzz(
+    engine: Engine,
+    examples: int,
+    save_dir: str | Path,
+    seconds: float,
+    *,
+    findings: int | None = None,
+    start: int | None = None,
+) -> list[Case]:
     """Compare `engine` with the reference interpreter on up to `examples` generated programs within about
-    `seconds` (shrinking a disagreement may take longer); write each shrunk disagreement as a case file into
-    `save_dir` and return the cases. BpfcertError if the engine's claims leave nothing to generate."""
+    `seconds` (shrinking a disagreement may take longer), stopping after `findings` disagreements when given; write
+    each shrunk disagreement as a case file into `save_dir` and return the cases. `start` seeds the generation, so a
+    run can be repeated exactly (None: random). BpfcertError if the engine's claims leave nothing to generate."""
     strategy = programs(engine.groups, engine.cpu_version)
     deadline = time.monotonic() + seconds
     cases: list[Case] = []
     known: set[tuple[str, str]] = set()
     spent = 0
-    while spent < examples and time.monotonic() < deadline:
-        used, found = _round(engine, strategy, examples - spent, deadline, known)
+    while spent < examples and time.monotonic() < deadline and len(cases) != findings:
+        round_start = None if start is None else start + len(cases)
+        used, found = _round(engine, strategy, examples - spent, deadline, known, round_start)
         spent += used
         if found is None:
             break

@@ -29,6 +29,9 @@ HANDLERS = {
     "kernels": "bpfcert.targets.kernels:command",
     "probe": "bpfcert.probe_cmd:command",
     "certify": "bpfcert.certify_cmd:command",
+    "push": "bpfcert.hub_cmd:push",
+    "pull": "bpfcert.hub_cmd:pull",
+    "hub": "bpfcert.hub_cmd:hub",
 }
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -82,6 +85,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "kernels": lambda: _add_kernels(sub),
         "probe": lambda: _add_probe(sub),
         "certify": lambda: _add_certify(sub, profiles),
+        "push": lambda: _add_push(sub),
+        "pull": lambda: _add_pull(sub),
+        "hub": lambda: _add_hub(sub),
     }
     for name, build in builders.items():
         if command in (None, name):
@@ -101,7 +107,8 @@ def _add_check(sub: Subcommands, profiles: list[str]) -> None:
         "0  conformant",
         "1  nonconformant (a MUST requirement failed)",
     )
-    c.add_argument("package", help="package directory, .tar.gz archive, or manifest file")
+    c.add_argument("package", help="package directory, .tar.gz archive, manifest file, or hub reference "
+                   "(oci://HOST:PORT/REPO:TAG, @sha256:..., oci-layout:DIR:TAG)")
     c.add_argument(
         "--profile",
         action="extend",
@@ -272,6 +279,63 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
         help=f"profile(s) certified, comma-separated or repeated: {', '.join(profiles)} (default: those claimed)",
     )
     ce.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to certify (default: the examples)")
+
+
+def _add_push(sub: Subcommands) -> None:
+    pu = _add(
+        sub,
+        "push",
+        "publish a package to an OCI registry (STANDARD.md section 9)",
+        "  bpfcert push examples/xdp-counter-v1 oci://127.0.0.1:5000/xdp-counter:1.0.0 --sign-key key.pem\n"
+        "  bpfcert push pkg-bpfel pkg-bpfeb oci://127.0.0.1:5000/pkg:1.0   (an index, one entry per byte order)",
+        "0  pushed (the digest is printed)",
+    )
+    pu.add_argument("package", nargs="+", help="package directory or archive (one per byte order for an index)")
+    pu.add_argument("ref", metavar="REF", help="oci://HOST:PORT/REPO:TAG")
+    pu.add_argument("--format", choices=["native", "bpfman"], default="native", help="artifact layout")
+    pu.add_argument("--sign-key", help="Ed25519 private key (PEM): also push the sha256-<hex>.sig signature")
+
+
+def _add_pull(sub: Subcommands) -> None:
+    pl = _add(
+        sub,
+        "pull",
+        "pull a package from an OCI registry or image layout, verifying every digest before writing",
+        "  bpfcert pull oci://127.0.0.1:5000/xdp-counter:1.0.0 -o pkg\n"
+        "  bpfcert pull oci-layout:mirror:1.0.0 -o pkg --require-signature --trusted-key key.pub",
+        "0  pulled and verified",
+    )
+    pl.add_argument("ref", metavar="REF", help="oci://HOST:PORT/REPO[:TAG][@sha256:HEX] or oci-layout:DIR[:TAG]")
+    pl.add_argument("-o", "--output", required=True, help="new or empty directory for the package")
+    pl.add_argument("--arch", choices=["bpfel", "bpfeb"], help="byte order to pick from an index (default: host)")
+    pl.add_argument("--trusted-key", action="append", default=[], help="trusted public key (base64, or a file)")
+    pl.add_argument("--require-signature", action="store_true", help="refuse a package without a trusted signature")
+
+
+def _add_hub(sub: Subcommands) -> None:
+    hb = _add(
+        sub,
+        "hub",
+        "list a registry, export packages to OCI image layouts and import them",
+        "  bpfcert hub ls oci://127.0.0.1:5000/xdp-counter\n  bpfcert hub export oci://127.0.0.1:5000/x:1 mirror\n"
+        "  bpfcert hub import mirror oci://127.0.0.1:5000/x:1",
+        "0  done",
+    )
+    hsub = hb.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = _add(hsub, "ls", "tags of a repository, or the registry's catalogue", "  bpfcert hub ls oci://h:5000",
+              "0  listed")
+    ls.add_argument("where", metavar="REPO|REGISTRY", help="oci://HOST:PORT/REPO or oci://HOST:PORT")
+    ls.add_argument("--format", choices=["text", "json"], default="text")
+    ls.add_argument("-n", type=int, default=None, help="page size asked of the registry")
+    ex = _add(hsub, "export", "copy a package (and its signature) into an OCI image layout",
+              "  bpfcert hub export oci://h:5000/x:1 DIR", "0  exported, digests kept")
+    ex.add_argument("ref", metavar="REF")
+    ex.add_argument("directory", metavar="DIR")
+    im = _add(hsub, "import", "copy a package from an OCI image layout into a registry",
+              "  bpfcert hub import DIR oci://h:5000/x:1", "0  imported, digests kept")
+    im.add_argument("directory", metavar="DIR")
+    im.add_argument("ref", metavar="REF")
+    im.add_argument("--name", help="the manifest's name in the layout's index.json (default: REF's tag)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

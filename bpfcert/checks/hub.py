@@ -73,7 +73,7 @@ def _unique(hub: HubUnderTest, path: str, scratch: Path) -> str:
 def format_problems(document: dict[str, Any], package: dict[str, Any]) -> list[str]:
     """What keeps a pulled manifest (native or bpfman variant) from following STANDARD.md section 9."""
     problems: list[str] = []
-    config = document.get("config") if isinstance(document.get("config"), dict) else {}
+    config: dict[str, Any] = document["config"] if isinstance(document.get("config"), dict) else {}
     layers = [x for x in document.get("layers") or [] if isinstance(x, dict)]
     if document.get("mediaType") != artifact.MANIFEST_TYPE:
         problems.append(f"mediaType {document.get('mediaType')!r}, not {artifact.MANIFEST_TYPE}")
@@ -92,7 +92,7 @@ def format_problems(document: dict[str, Any], package: dict[str, Any]) -> list[s
         if any(x.get("mediaType") != artifact.OBJECT_TYPE for x in layers):
             problems.append(f"a layer is not {artifact.OBJECT_TYPE}")
     expected = artifact.summary_annotations(package)
-    served = document.get("annotations") if isinstance(document.get("annotations"), dict) else {}
+    served: dict[str, Any] = document["annotations"] if isinstance(document.get("annotations"), dict) else {}
     wrong = sorted(k for k in expected if served.get(k) != expected[k])
     if wrong:
         problems.append(f"annotations missing or not the package's: {', '.join(wrong)}")

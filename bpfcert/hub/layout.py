@@ -25,6 +25,9 @@ class Layout:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.root = Path(directory)
 
+    def close(self) -> None:
+        """Nothing to release (a registry's client has a session)."""
+
     def index(self) -> dict[str, Any]:
         """index.json, or HubError ("not-found"/"format") for a directory that is not an OCI image layout."""
         try:

@@ -26,6 +26,8 @@ class Source(Protocol):
 
     def blob(self, repository: str, descriptor: dict[str, Any]) -> bytes: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -157,8 +159,7 @@ def fetch(ref: Reference, policy: Policy | None = None, byte_order: str | None =
             data = document(fetched, str(ref))
         files = unpack(source, ref, data)
     finally:
-        if isinstance(source, Registry):
-            source.close()
+        source.close()
     return Pulled(top.digest, fetched.digest, files, signature)
 
 
@@ -253,9 +254,8 @@ def copy(src: Reference, dst: Reference) -> str:
             _store(target, dst, fetched, blobs, tags.get(fetched.digest, ""))
         return digest
     finally:
-        for end in (source, target):
-            if isinstance(end, Registry):
-                end.close()
+        source.close()
+        target.close()
 
 
 def _store(target: Registry | Layout, dst: Reference, fetched: Fetched, blobs: list[tuple[dict[str, Any], bytes]],

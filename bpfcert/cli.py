@@ -263,13 +263,16 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
         "certify",
         "certify a runtime (and packages) by running the conformance suite; reports into the output directory",
         "  bpfcert certify --runtime reference --target all\n"
-        "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)",
+        "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)\n"
+        "  bpfcert certify --hub oci://127.0.0.1:5000",
         "0  every claimed profile passes",
         "1  something does not conform, or the run did not complete",
     )
     who = ce.add_mutually_exclusive_group()
     who.add_argument("--runtime", help="a runner shipped with bpfcert, by name (e.g. reference)")
     who.add_argument("--runner", help="a runner folder anywhere (holding runner.json)")
+    who.add_argument("--hub", metavar="URL", help="certify an OCI registry as a hub (oci://HOST:PORT; profiles hub, "
+                     "hub-client)")
     ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl, report.json, junit.xml")
     ce.add_argument(

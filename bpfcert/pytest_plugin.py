@@ -62,6 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption("--runtime", default=None, help="the shipped runner (runners/NAME) whose runtime is under test")
     parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
+    parser.addoption("--hub", default=None, help="the registry certified by the hub suite (oci://HOST:PORT; "
+                     "default: a private docker-registry on loopback)")
     parser.addoption(
         "--runner-env",
         action="append",
@@ -131,8 +133,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         names = [config.getoption("--target")]  # pytest_generate_tests reports it
     runtime = config.getoption("--runtime", None) or config.getoption("--runner", None)
     packages = config.getoption("--package")
-    subject = f"runtime {runtime}" if runtime else ", ".join(packages) or "the bundled example packages"
-    stream.header(kind="runtime" if runtime else "package", subject=subject, targets=names,
+    hub = config.getoption("--hub", None)
+    subject = f"runtime {runtime}" if runtime else f"hub {hub}" if hub else ", ".join(packages) or \
+        "the bundled example packages"
+    stream.header(kind="runtime" if runtime else "hub" if hub else "package", subject=subject, targets=names,
                   profiles=selected_profiles(config), runtime=runtime, packages=packages)
 
 

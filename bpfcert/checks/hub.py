@@ -154,7 +154,8 @@ def check_annotations(hub: HubUnderTest) -> Result:
     expected = artifact.summary_annotations(artifact.read_package(v1).manifest)
     registry = Registry(ref)
     try:
-        transfer.push([v1], ref)
+        digest = transfer.push([v1], ref)
+        hub.interfere("pushed", {"ref": ref, "digest": digest})
         served = transfer.document(registry.manifest(ref), str(ref)).get("annotations", {})
     except HubError as exc:
         return hub.result("HUB-ANN-001", False, f"cannot read the manifest: {exc}", reference=str(ref))
@@ -175,6 +176,7 @@ def check_tags_listed(hub: HubUnderTest) -> Result:
     try:
         for tag, path in versions.items():
             transfer.push([path], ref.at(tag=tag))
+            hub.interfere("pushed", {"ref": ref.at(tag=tag), "tag": tag})
         tags = registry.tags(ref.repository)
     except HubError as exc:
         return hub.result("HUB-LST-001", False, f"cannot publish or list: {exc}", reference=str(ref))

@@ -148,19 +148,23 @@ class Registry:
         return body
 
     def put_blob(self, repository: str, blob: Blob) -> None:
-        """Upload a blob (monolithic POST then PUT) unless the registry has it already."""
+        """Upload a blob unless the registry has it already: one monolithic POST with its digest, or POST then PUT
+        where the registry opens an upload session instead (both in the distribution spec)."""
         digest = blob.descriptor["digest"]
         head, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}")
         if head.status_code == 200:
             return
-        response, body = self.request("POST", f"/v2/{repository}/blobs/uploads/")
+        octets = {"Content-Type": "application/octet-stream"}
+        response, body = self.request("POST", f"/v2/{repository}/blobs/uploads/?digest={digest}", data=blob.data,
+                                      headers=octets)
+        if response.status_code == 201:
+            return
         location = response.headers.get("Location")
         if response.status_code != 202 or not location:
             raise self._fail(f"starting the upload of {digest} to {repository}", response, body)
         separator = "&" if "?" in location else "?"
         url = urllib.parse.urljoin(self.base + "/", location) + f"{separator}digest={digest}"
-        response, body = self.request("PUT", url, data=blob.data,
-                                      headers={"Content-Type": "application/octet-stream"})
+        response, body = self.request("PUT", url, data=blob.data, headers=octets)
         if response.status_code != 201:
             raise self._fail(f"uploading {digest} to {repository}", response, body)
 

@@ -29,7 +29,7 @@ storage:
   delete:
     enabled: true
   cache:
-    blobdescriptor: ""
+    blobdescriptor: inmemory
 http:
   addr: 127.0.0.1:{port}
   secret: {secret}

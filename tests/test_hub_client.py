@@ -165,6 +165,22 @@ def test_layout_refuses_tampered_blobs_and_links(tmp_path: Path) -> None:
         layout.blob("r", {"digest": artifact.digest_of(data), "size": 2})
 
 
+def test_hostile_bpfman_layers_are_refused() -> None:
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        link = tarfile.TarInfo("evil.o")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/shadow"
+        tar.addfile(link)
+    with pytest.raises(HubError, match="only regular files"):
+        artifact.untar_layer(gzip.compress(raw.getvalue()))
+    with pytest.raises(HubError, match="not tar\\+gzip"):
+        artifact.untar_layer(b"not gzip")
+
+
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", "", "a\\b"])
 def test_pulled_artifact_paths_stay_inside(name: str) -> None:
     with pytest.raises(HubError, match="unsafe artifact path"):
@@ -363,3 +379,13 @@ def test_tag_delete_reports_what_distribution_does(registry: LocalRegistry) -> N
     assert result.level == "SHOULD"
     assert result.status is Status.FAIL and "HTTP 400" in result.message
     assert result.evidence["after"]["keep"] is not None
+
+
+@needs_registry
+def test_pagination_reports_that_distribution_ignores_n_on_tags(registry: LocalRegistry) -> None:
+    """HUB-LST-002 (SHOULD) on distribution 2.8: the catalogue pages by n with a Link header, the tags list does not
+    (it answers every tag, no Link): the check fails on the tags only."""
+    result = checks.check_pagination(hub_of(registry))
+    assert result.level == "SHOULD" and result.status is Status.FAIL
+    assert "a tags page of n=1 held 3 names" in result.message and "catalogue" not in result.message
+    assert result.evidence["catalogue"]["pages"] == result.evidence["catalogue"]["names"] == 2

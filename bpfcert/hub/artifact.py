@@ -279,9 +279,16 @@ def safe_path(rel: Any) -> str:
 
 def untar_layer(data: bytes) -> dict[str, bytes]:
     """The regular files at the root of a bpfman layer (tar+gzip); HubError for anything else in it."""
+    import zlib
+
+    from bpfcert.package import ARCHIVE_MAX_BYTES
+
     files: dict[str, bytes] = {}
     try:
-        raw = gzip.decompress(data)
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip, bounded: a layer is no gzip bomb
+        raw = inflate.decompress(data, ARCHIVE_MAX_BYTES + 1)
+        if len(raw) > ARCHIVE_MAX_BYTES or inflate.unconsumed_tail:
+            raise HubError(f"the bpfman layer inflates to over {ARCHIVE_MAX_BYTES} bytes", "format")
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for member in tar:
                 name = member.name.removeprefix("./")
@@ -293,6 +300,6 @@ def untar_layer(data: bytes) -> dict[str, bytes]:
                 stream = tar.extractfile(member)
                 assert stream is not None
                 files[name] = stream.read()
-    except (OSError, EOFError, tarfile.TarError) as exc:
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
         raise HubError(f"the bpfman layer is not tar+gzip: {exc}", "format") from None
     return files

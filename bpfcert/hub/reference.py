@@ -3,7 +3,6 @@ loopback, HTTPS elsewhere), `oci-layout:DIR[:TAG][@sha256:HEX]` for an OCI image
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, replace
 
@@ -53,6 +52,8 @@ class Reference:
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:

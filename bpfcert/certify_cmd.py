@@ -36,6 +36,9 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     if args.hub:
         argv[0] = str(suite / "test_hub.py")  # the hub suite only (its hub-client rows judge bpfcert's own client)
         return [*argv, "--hub", args.hub, "-m", "not vm", "--profile", "hub"]
+    argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
+    if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
+        argv += ["--ignore", str(suite / "test_runtime_hub.py")]
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:

@@ -230,7 +230,9 @@ def test_cli_push_ls_export_import(registry: LocalRegistry, tmp_path: Path) -> N
         assert run.returncode == 0, run.stderr
         return run.stdout
 
-    assert "@sha256:" in bpfcert("push", V1, f"{registry.url}/x:1.0.0")
+    pushed = bpfcert("push", V1, f"{registry.url}/x:1.0.0")
+    assert pushed.startswith(f"pushed {registry.url}/x:1.0.0@sha256:")
+    digest = pushed.split("@", 1)[1].strip()
     bpfcert("push", V2, f"{registry.url}/x:2.0.0")
     assert bpfcert("hub", "ls", f"{registry.url}/x").split() == ["2.0.0", "1.0.0"]
     assert json.loads(bpfcert("hub", "ls", registry.url, "--format", "json")) == {"repositories": ["x"]}
@@ -238,6 +240,7 @@ def test_cli_push_ls_export_import(registry: LocalRegistry, tmp_path: Path) -> N
     imported = bpfcert("hub", "import", str(tmp_path / "lay"), f"{registry.url}/mirror:2.0.0")
     assert exported == imported
     assert "verdict: conformant" in bpfcert("check", f"{registry.url}/mirror:2.0.0")
+    assert json.loads(bpfcert("check", f"{registry.url}/x@{digest}", "--format", "json"))["verdict"] == "conformant"
 
 
 @needs_registry

@@ -43,6 +43,12 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
         argv += ["--product", str(Path(args.product).resolve())]
     if args.certified:
         argv.append("--certified")
+    if args.hub:
+        argv[0] = str(suite / "test_hub.py")  # the hub suite only (its hub-client rows judge bpfcert's own client)
+        return [*argv, "--hub", args.hub, "-m", "not vm", "--profile", "hub"]
+    argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
+    if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
+        argv += ["--ignore", str(suite / "test_runtime_hub.py")]
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:
@@ -57,6 +63,11 @@ def check_input(args: argparse.Namespace) -> None:
     from bpfcert import spec
     from bpfcert.package import open_package
 
+    if args.hub:
+        from bpfcert.hub.reference import parse
+
+        if parse(args.hub, repository_required=False).repository:
+            raise BpfcertError(f"--hub {args.hub}: give the registry (oci://HOST:PORT), not a repository")
     if args.runtime or args.runner:
         from bpfcert.runners import discovery
 

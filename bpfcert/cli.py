@@ -33,6 +33,9 @@ HANDLERS = {
     "site": "bpfcert.report_cmd:site",
     "ci": "bpfcert.ci_cmd:command",
     "isa": "bpfcert.isa_cmd:command",
+    "push": "bpfcert.hub_cmd:push",
+    "pull": "bpfcert.hub_cmd:pull",
+    "hub": "bpfcert.hub_cmd:hub",
 }
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -90,6 +93,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "site": lambda: _add_site(sub),
         "ci": lambda: _add_ci(sub),
         "isa": lambda: _add_isa(sub),
+        "push": lambda: _add_push(sub),
+        "pull": lambda: _add_pull(sub),
+        "hub": lambda: _add_hub(sub),
     }
     for name, build in builders.items():
         if command in (None, name):
@@ -109,7 +115,8 @@ def _add_check(sub: Subcommands, profiles: list[str]) -> None:
         "0  conformant",
         "1  nonconformant (a MUST requirement failed)",
     )
-    c.add_argument("package", help="package directory, .tar.gz archive, or manifest file")
+    c.add_argument("package", help="package directory, .tar.gz archive, manifest file, or hub reference "
+                   "(oci://HOST:PORT/REPO:TAG, @sha256:..., oci-layout:DIR:TAG)")
     c.add_argument(
         "--profile",
         action="extend",
@@ -264,13 +271,16 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
         "certify",
         "certify a runtime (and packages) by running the conformance suite; reports into the output directory",
         "  bpfcert certify --runtime reference --target all\n"
-        "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)",
+        "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)\n"
+        "  bpfcert certify --hub oci://127.0.0.1:5000",
         "0  every claimed profile passes",
         "1  something does not conform, or the run did not complete",
     )
     who = ce.add_mutually_exclusive_group()
     who.add_argument("--runtime", help="a runner shipped with bpfcert, by name (e.g. reference)")
     who.add_argument("--runner", help="a runner folder anywhere (holding runner.json)")
+    who.add_argument("--hub", metavar="URL", help="certify an OCI registry as a hub (oci://HOST:PORT; profiles hub, "
+                     "hub-client)")
     ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
                     "(report.json, junit.xml, report.html, summary.md, badge.json)")
@@ -371,6 +381,63 @@ def _add_isa(sub: Subcommands) -> None:
     ia.add_argument("--seconds", type=float, default=120.0, help="fuzz: stop after this long (default 120)")
     ia.add_argument("--save", help="fuzz: directory the counterexamples are written to as .data cases")
     ia.add_argument("--seed", type=int, help="fuzz: seed the generation, to repeat a run exactly (default: random)")
+
+
+def _add_push(sub: Subcommands) -> None:
+    pu = _add(
+        sub,
+        "push",
+        "publish a package to an OCI registry (STANDARD.md section 9)",
+        "  bpfcert push examples/xdp-counter-v1 oci://127.0.0.1:5000/xdp-counter:1.0.0 --sign-key key.pem\n"
+        "  bpfcert push pkg-bpfel pkg-bpfeb oci://127.0.0.1:5000/pkg:1.0   (an index, one entry per byte order)",
+        "0  pushed (the digest is printed)",
+    )
+    pu.add_argument("package", nargs="+", help="package directory or archive (one per byte order for an index)")
+    pu.add_argument("ref", metavar="REF", help="oci://HOST:PORT/REPO:TAG")
+    pu.add_argument("--format", choices=["native", "bpfman"], default="native", help="artifact layout")
+    pu.add_argument("--sign-key", help="Ed25519 private key (PEM): also push the sha256-<hex>.sig signature")
+
+
+def _add_pull(sub: Subcommands) -> None:
+    pl = _add(
+        sub,
+        "pull",
+        "pull a package from an OCI registry or image layout, verifying every digest before writing",
+        "  bpfcert pull oci://127.0.0.1:5000/xdp-counter:1.0.0 -o pkg\n"
+        "  bpfcert pull oci-layout:mirror:1.0.0 -o pkg --require-signature --trusted-key key.pub",
+        "0  pulled and verified",
+    )
+    pl.add_argument("ref", metavar="REF", help="oci://HOST:PORT/REPO[:TAG][@sha256:HEX] or oci-layout:DIR[:TAG]")
+    pl.add_argument("-o", "--output", required=True, help="new or empty directory for the package")
+    pl.add_argument("--arch", choices=["bpfel", "bpfeb"], help="byte order to pick from an index (default: host)")
+    pl.add_argument("--trusted-key", action="append", default=[], help="trusted public key (base64, or a file)")
+    pl.add_argument("--require-signature", action="store_true", help="refuse a package without a trusted signature")
+
+
+def _add_hub(sub: Subcommands) -> None:
+    hb = _add(
+        sub,
+        "hub",
+        "list a registry, export packages to OCI image layouts and import them",
+        "  bpfcert hub ls oci://127.0.0.1:5000/xdp-counter\n  bpfcert hub export oci://127.0.0.1:5000/x:1 mirror\n"
+        "  bpfcert hub import mirror oci://127.0.0.1:5000/x:1",
+        "0  done",
+    )
+    hsub = hb.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = _add(hsub, "ls", "tags of a repository, or the registry's catalogue", "  bpfcert hub ls oci://h:5000",
+              "0  listed")
+    ls.add_argument("where", metavar="REPO|REGISTRY", help="oci://HOST:PORT/REPO or oci://HOST:PORT")
+    ls.add_argument("--format", choices=["text", "json"], default="text")
+    ls.add_argument("-n", type=int, default=None, help="page size asked of the registry")
+    ex = _add(hsub, "export", "copy a package (and its signature) into an OCI image layout",
+              "  bpfcert hub export oci://h:5000/x:1 DIR", "0  exported, digests kept")
+    ex.add_argument("ref", metavar="REF")
+    ex.add_argument("directory", metavar="DIR")
+    im = _add(hsub, "import", "copy a package from an OCI image layout into a registry",
+              "  bpfcert hub import DIR oci://h:5000/x:1", "0  imported, digests kept")
+    im.add_argument("directory", metavar="DIR")
+    im.add_argument("ref", metavar="REF")
+    im.add_argument("--name", help="the manifest's name in the layout's index.json (default: REF's tag)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,8 +15,13 @@ if TYPE_CHECKING:
 
 
 def _check(path: str, profiles: list[str] | None) -> Report:
+    from bpfcert.hub.reference import is_reference
     from bpfcert.package import open_package
 
+    if is_reference(path):
+        from bpfcert.hub.pulled import check_reference
+
+        return check_reference(path, profiles)
     with open_package(path) as pkg:
         return check_package(pkg, profiles)
 

@@ -65,3 +65,13 @@ class RunnerProtocolError(BpfcertError):
 
 class StreamError(BpfcertError):
     """A results stream that cannot be read back: not JSON lines, no header, a malformed line (named by number)."""
+
+
+class HubError(BpfcertError):
+    """An OCI registry or image layout that cannot serve a package as the hub standard says: unreachable, an
+    answer off the distribution protocol, a missing reference, or bytes that do not match their digest (`kind`:
+    "unreachable", "protocol", "not-found", "digest-mismatch", "signature", "format")."""
+
+    def __init__(self, message: str, kind: str = "protocol") -> None:
+        super().__init__(message)
+        self.kind = kind

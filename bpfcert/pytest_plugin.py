@@ -66,6 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--certified", action="store_true", help="certified mode: the header says so (report.verdicts)")
     parser.addoption("--runtime", default=None, help="the shipped runner (runners/NAME) whose runtime is under test")
     parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
+    parser.addoption("--hub", default=None, help="the registry certified by the hub suite (oci://HOST:PORT; "
+                     "default: a private docker-registry on loopback)")
     parser.addoption(
         "--engine", action="append", default=[], help="ISA engine(s) under test, comma-separated or repeated "
         "(bpfcert.isa.suite: python-reference, linux-kernel[-jit|-interp], dpdk-interp, dpdk-jit, plugin:PATH)"
@@ -141,13 +143,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     runtime = config.getoption("--runtime", None) or config.getoption("--runner", None)
     packages = config.getoption("--package")
     engines = engine_names(config)
-    subject = f"runtime {runtime}" if runtime else ", ".join(packages) or "the bundled example packages"
+    hub = config.getoption("--hub", None)
+    subject = f"runtime {runtime}" if runtime else f"hub {hub}" if hub else ", ".join(packages) or \
+        "the bundled example packages"
     product = config.getoption("--product")
     if product:
         from bpfcert.product import load_product
 
         product = load_product(product)
-    kind = "runtime" if runtime else "package"
+    kind = "runtime" if runtime else "hub" if hub else "package"
     if engines and not runtime:
         kind, subject, runtime = "isa", f"ISA engine {', '.join(engines)}", ", ".join(engines)
     stream.header(kind=kind, subject=subject, targets=names,

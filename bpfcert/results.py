@@ -113,7 +113,7 @@ def verdict(results: Iterable[Result]) -> str:
     return "conformant"
 
 
-KINDS = ("package", "kernel", "runtime", "isa")  # what a report judges (spec/report.schema.json `kind`)
+KINDS = ("package", "kernel", "runtime", "isa", "hub")  # what a report judges (spec/report.schema.json `kind`)
 
 
 @dataclass

@@ -96,6 +96,7 @@ class PackageState:
     programs: tuple[ProgramState, ...]
     maps: tuple[MapState, ...]
     pins: tuple[str, ...]
+    source: dict[str, str] | None = None  # installed from a hub: {reference, digest} (HUB-CLI-004)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PackageState:
@@ -103,7 +104,7 @@ class PackageState:
             ProgramState(p["name"], p["id"], p["type"], _attach(p["attach"]), p["link_id"]) for p in data["programs"]
         )
         maps = tuple(MapState(m["name"], m["id"], m["type"], m["pin"]) for m in data["maps"])
-        return cls(data["name"], data["version"], programs, maps, tuple(data["pins"]))
+        return cls(data["name"], data["version"], programs, maps, tuple(data["pins"]), data.get("source"))
 
 
 @dataclass(frozen=True)

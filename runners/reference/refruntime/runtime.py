@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from bpfcert.runners.serve import RunnerFailure
 from bpfcert.uapi import MAP_TYPES, PROG_TYPES
 from refruntime import bpffs, libbpf
+from refruntime.hub import fetched
 from refruntime.loader import UPDATABLE, load_version
 from refruntime.state import Record, Store, state_dir
 
@@ -58,7 +59,7 @@ class Runtime:
     # --- operations -------------------------------------------------------------------------------------------
 
     def install(self, package: str, options: dict[str, Any]) -> dict[str, Any]:
-        with _opened(package) as (manifest, root):
+        with fetched(package) as (path, source), _opened(path) as (manifest, root):
             name = manifest["name"]
             if self.store.get(name) is not None:
                 installed = self.store.get(name) or {}
@@ -78,6 +79,7 @@ class Runtime:
                 "pin_dir": str(pin_root / name),
                 "options": options,
                 "previous": None,
+                "source": source,
             }
             self._stage(record, manifest, root, None)
             _step("install:staged")
@@ -87,9 +89,9 @@ class Runtime:
         return {"package": self.package_state(record)}
 
     def upgrade(self, package: str, options: dict[str, Any]) -> dict[str, Any]:
-        with _opened(package) as (manifest, root):
+        with fetched(package) as (path, source), _opened(path) as (manifest, root):
             current = self._installed(manifest["name"])
-            return self._replace(current, manifest, root, {**current["options"], **options})
+            return self._replace(current, manifest, root, {**current["options"], **options}, source)
 
     def rollback(self, name: str) -> dict[str, Any]:
         current = self._installed(name)
@@ -97,7 +99,7 @@ class Runtime:
         if not previous:
             raise RunnerFailure("no-previous-version", f"{name} {current['version']} has no previous version")
         with _opened(previous["files"], verify=False) as (manifest, root):
-            return self._replace(current, manifest, root, previous["options"])
+            return self._replace(current, manifest, root, previous["options"], previous.get("source"))
 
     def uninstall(self, name: str) -> dict[str, Any]:
         record = self._installed(name)
@@ -142,7 +144,8 @@ class Runtime:
         return loaded.swaps
 
     def _replace(
-        self, current: Record, manifest: dict[str, Any], root: Path, options: dict[str, Any]
+        self, current: Record, manifest: dict[str, Any], root: Path, options: dict[str, Any],
+        source: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Upgrade or roll back: stage the new version (preserved maps reused), swap updatable links to it, commit,
         then move its pins into place (make-before-break for the other attachments: the new link is attached
@@ -156,7 +159,9 @@ class Runtime:
             "generation": current["generation"] + 1,
             "pin_dir": current["pin_dir"],
             "options": options,
-            "previous": {"version": current["version"], "files": current["files"], "options": current["options"]},
+            "previous": {"version": current["version"], "files": current["files"], "options": current["options"],
+                         "source": current.get("source")},
+            "source": source,
         }
         swaps = self._stage(record, manifest, root, current)
         package_dir = Path(current["pin_dir"])
@@ -268,7 +273,10 @@ class Runtime:
                 }
             )
         pins = [str(package_dir / rel) for rel in bpffs.pins_under(package_dir)]
-        return {"name": record["name"], "version": record["version"], "programs": programs, "maps": maps, "pins": pins}
+        state = {"name": record["name"], "version": record["version"], "programs": programs, "maps": maps, "pins": pins}
+        if record.get("source"):
+            state["source"] = record["source"]  # installed from a hub: the reference and the digest pinned
+        return state
 
 
 def _record_pins(record: Record) -> list[str]:

@@ -1,0 +1,71 @@
+"""HUB-CLI-004 on every target: the runtime under test installs xdp-counter 1.0.0 from an OCI image layout the
+harness exported (on the host, from a private registry on the host's loopback, to a path the guests see through
+their read-only view of the host's files: guests get no network), reports the digest it pinned, and upgrades hot to
+2.0.0 from the same layout, the pin moving with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from bpfcert.checks.hub import HubUnderTest, check_pinned_install
+from bpfcert.errors import RunnerProtocolError
+from bpfcert.results import Result
+from bpfcert.runners.client import RunnerClient
+from bpfcert.runners.protocol import Failure, Options, PackageState, VersionChange
+from bpfcert.targets.series import HOST
+from conformance.test_runtime import V1, V2, judged, started
+
+Record = Callable[[Result | Iterable[Result]], list[Result]]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """An OCI image layout holding xdp-counter 1.0.0 and 2.0.0 (tags -> digests), exported from a registry."""
+    from bpfcert.hub import reference, transfer
+    from bpfcert.hub.server import BINARY, LocalRegistry
+
+    if shutil.which(BINARY) is None:
+        pytest.skip(f"{BINARY} is not installed (Debian package docker-registry)")
+    work = tmp_path_factory.mktemp("hub-export")
+    digests = {}
+    with LocalRegistry(work / "registry") as registry:
+        for tag, package in (("1.0.0", V1), ("2.0.0", V2)):
+            ref = reference.parse(f"{registry.url}/xdp-counter:{tag}")
+            transfer.push([str(package)], ref)
+            digests[tag] = transfer.copy(ref, reference.parse(f"oci-layout:{work}/layout:{tag}"))
+    return work / "layout", digests
+
+
+def test_hub_cli_004_install_from_an_exported_layout_then_upgrade(
+    runtime: RunnerClient | RunnerProtocolError, record: Record,
+    exported: tuple[Path, dict[str, str]],
+) -> None:
+    client = started(runtime, record, "HUB-CLI-004")
+    if "attach:xdp" not in client.runner.claims.capabilities:
+        pytest.skip(f"{client.runner.name} does not claim attach:xdp, which xdp-counter needs")
+    layout, digests = exported
+    pin_root = f"/sys/fs/bpf/bpfcert-hub-{uuid.uuid4().hex[:12]}"  # emptied by the uninstall
+    hub = HubUnderTest(f"oci-layout:{layout}", (str(V1), str(V2)), target=client.target.name)
+    installed = client.install(f"oci-layout:{layout}:1.0.0", Options(interface="lo", pin_root=pin_root))
+    try:
+        if isinstance(installed, Failure):
+            judged(record, [hub.result("HUB-CLI-004", False, f"install from the layout refused: {installed.code}: "
+                                       f"{installed.message}")])
+            return
+        assert isinstance(installed, PackageState)
+        judged(record, [check_pinned_install("HUB-CLI-004", installed.source or {}, digests["1.0.0"], hub)])
+        upgraded = client.upgrade(f"oci-layout:{layout}:2.0.0")
+        moved = upgraded.package.source if isinstance(upgraded, VersionChange) else None
+        judged(record, [check_pinned_install("HUB-CLI-004", moved or {}, digests["2.0.0"], hub)])
+    finally:
+        client.uninstall("xdp-counter")
+        if client.target.name == HOST:
+            with contextlib.suppress(OSError):
+                os.rmdir(pin_root)

@@ -36,7 +36,7 @@ def rt_upg_002(
     after `around` s, send for `around` s more, stop, and compare the frames counted with the frames sent and
     received."""
     row = partial(Result.of, "RT-UPG-002", subject="package:xdp-counter", target=target.name)
-    iface = target.call("traffic_interface", name="bc" + uuid.uuid4().hex[:8], modules=_modules(target))
+    iface = target.call("traffic_interface", name="bc" + uuid.uuid4().hex[:8], modules=kernel_modules(target))
     name = ""
     try:
         installed = client.install(v1, Options(interface=iface["interface"]))
@@ -94,7 +94,7 @@ def rt_upg_002(
     )
 
 
-def _modules(target: Target) -> str | None:
+def kernel_modules(target: Target) -> str | None:
     """A VM's kernel module tree (the guest loads veth and pktgen from it), None for the host (its own)."""
     from bpfcert.targets.kernels import cached_kernels
 

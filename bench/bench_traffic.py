@@ -149,11 +149,13 @@ def senders(target: Any, peer: str, seconds: float) -> dict[str, float]:
 
 def report(name: str, release: str, rates: dict[str, float], check: dict[str, Any]) -> None:
     base = rates["per-frame"]
+    during = check.get("during_upgrade", {}).get("pps", 0)
     shown = ", ".join(f"{k} {v / 1000:.1f}k/s ({v / base:.2f}x)" for k, v in rates.items())
     print(f"{name:5s} {release}: top rates {shown}", flush=True)
     print(
-        f"      RT-UPG-002 at {check.get('sender')}: {check['status']}, {check.get('pps', 0) / 1000:.1f}k frames/s "
-        f"({check.get('pps', 0) / base:.2f}x the per-frame top rate), sent {check.get('sent')}, "
+        f"{name:5s} RT-UPG-002 at {check.get('sender')}: {check['status']}, {check.get('pps', 0) / 1000:.1f}k frames/s "
+        f"({check.get('pps', 0) / base:.2f}x the per-frame top rate; {during / 1000:.1f}k/s during the upgrade), "
+        f"sent {check.get('sent')}, "
         f"lost {check.get('lost')}, unattached {check.get('unattached')}, refused {check.get('failed')}",
         flush=True,
     )

@@ -60,6 +60,8 @@ def test_reference_runtime_upgrades_under_traffic_without_losing_a_frame(host: H
     assert evidence["sender"] == "socket" and evidence["protocol"] == 253
     assert evidence["sent"] == evidence["counted"] and evidence["lost"] == evidence["unattached"] == 0
     assert evidence["rx_packets"] == evidence["tx_packets"] == evidence["sent"]  # the kernel's interface counters
+    during = evidence["during_upgrade"]
+    assert isinstance(during, dict) and 0 < during["frames"] < evidence["sent"] and during["seconds"] > 0
     assert isinstance(evidence["sent"], int) and evidence["sent"] > 20_000  # ~0.8 s at 50k/s
     # both versions counted part of the traffic: the upgrade did happen while frames flowed
     assert isinstance(evidence["counted_by_new"], int) and evidence["counted_by_new"] > 0

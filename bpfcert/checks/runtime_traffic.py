@@ -46,7 +46,9 @@ def rt_upg_002(
         sender = target.call("traffic_start", ifname=iface["peer"], pps=pps, seconds=60 + 2 * around)
         try:
             time.sleep(around)
+            before = target.call("traffic_progress", handle=sender["handle"])
             upgraded = client.upgrade(v2, Options(interface=iface["interface"]))
+            after = target.call("traffic_progress", handle=sender["handle"])
             time.sleep(around)
         finally:
             traffic = target.call("traffic_stop", handle=sender["handle"])
@@ -64,6 +66,7 @@ def rt_upg_002(
         **{k: sender[k] for k in ("sender", "protocol", "frame_len")},
         **traffic,
         **counted,
+        "during_upgrade": _rate(after["tx_packets"] - before["tx_packets"], after["seconds"] - before["seconds"]),
         "attachments": [{"program": a.program, "method": a.method} for a in upgraded.attachments],
     }
     if "counted" not in counted:
@@ -72,7 +75,7 @@ def rt_upg_002(
     sent, received = traffic["sent"], traffic["rx_packets"]
     lost, unattached = sent - counted["counted"], received - counted["counted"]
     evidence.update(counted_by_new=by_new, counted_by_old=counted["counted"] - by_new, lost=lost, unattached=unattached)
-    rate = f"{sent} frames at {traffic['pps']}/s"
+    rate = f"{sent} frames at {traffic['pps']}/s ({evidence['during_upgrade']['pps']}/s during the upgrade)"
     if unattached:
         return row(
             Status.FAIL,
@@ -92,6 +95,10 @@ def rt_upg_002(
         f"all {rate} received and counted, none unattached: {by_new} by v2, the rest by v1",
         evidence=evidence,
     )
+
+
+def _rate(frames: int, seconds: float) -> dict[str, Any]:
+    return {"frames": frames, "seconds": round(seconds, 3), "pps": round(frames / seconds) if seconds > 0 else 0}
 
 
 def kernel_modules(target: Target) -> str | None:

@@ -9,10 +9,11 @@ out of one end, so frames arrive on the other end's receive path (its XDP hook):
 - else `python -m bpfcert.targets.traffic`, which sends Ethernet frames carrying IPv4 with protocol
   TRAFFIC_PROTOCOL (253, RFC 3692's experiment number, which nothing else sends) from an AF_PACKET socket that
   bypasses the qdisc, a batch of frames per sendmmsg(2).
-traffic_stop ends it and tells how many frames the kernel took and the interfaces' own counters over the run (the
-sending end's tx_packets, the receiving end's rx_packets), so a receiver can be checked against the kernel, not only
-against the sender's word. A send the kernel refuses (ENOBUFS: the peer's queue is full; pktgen's "errors") is
-counted as failed, never as sent. Stdlib and ctypes only (this runs in the guest).
+traffic_progress tells how far it has got; traffic_stop ends it and tells how many frames the kernel took and the
+interfaces' own counters over the run (the sending end's tx_packets, the receiving end's rx_packets), so a
+receiver can be checked against the kernel, not only against the sender's word. A send the kernel refuses
+(ENOBUFS: the peer's queue is full; pktgen's "errors") is counted as failed, never as sent. Stdlib and ctypes only
+(this runs in the guest).
 """
 
 from __future__ import annotations
@@ -167,6 +168,18 @@ def traffic_start(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
     return {"handle": handle, "sender": "socket", "frame_len": len(frame()), "protocol": TRAFFIC_PROTOCOL}
 
 
+def traffic_progress(handle: int) -> dict[str, Any]:
+    """How far a sender has got, by the kernel's count: {"tx_packets": of the sending end since the start,
+    "seconds": since the start}."""
+    sending = _senders.get(handle)
+    if sending is None:
+        raise ValueError(f"no traffic sender {handle}")
+    return {
+        "tx_packets": _statistic(sending.ifname, "tx_packets") - sending.tx_before,
+        "seconds": round(time.monotonic() - sending.started, 3),
+    }
+
+
 def traffic_stop(handle: int) -> dict[str, Any]:
     """Stop the sender and wait (at most SETTLE s) until the receiving end's rx_packets stops moving; {"sent",
     "failed", "seconds", "pps"}: frames the kernel took, sends it refused, how long it sent and the rate it
@@ -197,6 +210,7 @@ class _Sending:
         self.ifname, self.receiver = ifname, receiver
         self.tx_before = _statistic(ifname, "tx_packets")
         self.rx_before = _statistic(receiver, "rx_packets")
+        self.started = time.monotonic()
         self.sender: _Pktgen | _SocketSender
 
 

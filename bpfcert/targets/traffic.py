@@ -3,8 +3,8 @@
 The op traffic_interface makes a veth pair (`lo` where the kernel has no veth; in a guest it first loads the guest
 kernel's own veth and pktgen modules from `modules`), traffic_interface_del removes it. traffic_start starts a sender
 out of one end, so frames arrive on the other end's receive path (its XDP hook):
-- the kernel's packet generator (pktgen) where it is loaded, the other end is a veth and its XDP program runs in
-  driver mode: UDP frames made and sent in the kernel, with no system call per frame (pktgen shares each frame's
+- the kernel's packet generator (pktgen) where it is loaded and idle, the other end is a veth and its XDP program
+  runs in driver mode: UDP frames made and sent in the kernel, with no system call per frame (pktgen shares each frame's
   skb with the driver, which generic-mode XDP cannot take: it would crash the kernel, hence the mode check);
 - else `python -m bpfcert.targets.traffic`, which sends Ethernet frames carrying IPv4 with protocol
   TRAFFIC_PROTOCOL (253, RFC 3692's experiment number, which nothing else sends) from an AF_PACKET socket that
@@ -158,7 +158,7 @@ def traffic_start(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
     if pps <= 0 or seconds <= 0:
         raise ValueError("pps and seconds must be positive")
     receiver = receiving_end(ifname)
-    use_pktgen = os.path.isdir(PKTGEN) and receiver != ifname and not _generic_xdp(receiver)
+    use_pktgen = _pktgen_idle() and receiver != ifname and not _generic_xdp(receiver)
     sending = _Sending(ifname, receiver)
     sending.sender = _Pktgen(ifname, pps, seconds) if use_pktgen else _SocketSender(ifname, pps, seconds)
     handle = next(_handles)
@@ -212,6 +212,16 @@ class _Sending:
         self.rx_before = _statistic(receiver, "rx_packets")
         self.started = time.monotonic()
         self.sender: _Pktgen | _SocketSender
+
+
+def _pktgen_idle() -> bool:
+    """pktgen is loaded and its first thread has no device (none of someone else's to take over)."""
+    try:
+        with open(os.path.join(PKTGEN, "kpktgend_0")) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    return not any(line.split(":", 1)[1].strip() for line in lines if line.startswith(("Running:", "Stopped:")))
 
 
 def _pktgen_write(name: str, command: str) -> None:

@@ -121,6 +121,10 @@ def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
         assert 4_000 < traffic["sent"] <= 6_100 and traffic["failed"] == 0
         assert int(received.read_text()) - before == traffic["sent"] == traffic["rx_packets"] == traffic["tx_packets"]
         assert receiving_end(veth["peer"]) == veth["interface"] and receiving_end("lo") == "lo"
+        flood = host.call("traffic_start", ifname=veth["peer"], pps=10_000_000, seconds=0.2)
+        time.sleep(0.3)
+        flooded = host.call("traffic_stop", handle=flood["handle"])
+        assert flooded["sent"] > 64 * flooded["syscalls"]  # sendmmsg takes batches (up to 256), not one frame each
     finally:
         host.call("traffic_interface_del", interface=veth["interface"])
     assert not Path(f"/sys/class/net/{veth['interface']}").exists()

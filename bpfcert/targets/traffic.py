@@ -308,7 +308,7 @@ class _SocketSender:
 
 def _send(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
     """The socket sender's loop: keep the number of frames sent at `pps` x the time elapsed, at most BATCH frames
-    per sendmmsg(2), until SIGTERM or `seconds`."""
+    per sendmmsg(2), until SIGTERM or `seconds`; {"sent", "failed", "seconds", "pps", "syscalls"}."""
     import ctypes
     import errno
     import socket
@@ -316,10 +316,13 @@ def _send(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
     class Iovec(ctypes.Structure):
         _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
-    class Mmsghdr(ctypes.Structure):  # struct msghdr, then msg_len
+    class Msghdr(ctypes.Structure):
         _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(Iovec)),
                     ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-                    ("flags", ctypes.c_int), ("len", ctypes.c_uint)]  # fmt: skip
+                    ("flags", ctypes.c_int)]  # fmt: skip
+
+    class Mmsghdr(ctypes.Structure):  # a struct msghdr (padded to 8 bytes), then msg_len
+        _fields_ = [("hdr", Msghdr), ("len", ctypes.c_uint)]
 
     stopped = []
     signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
@@ -327,13 +330,13 @@ def _send(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
     iov = Iovec(ctypes.addressof(data), len(data))
     messages = (Mmsghdr * BATCH)()
     for message in messages:
-        message.iov, message.iovlen = ctypes.pointer(iov), 1
+        message.hdr.iov, message.hdr.iovlen = ctypes.pointer(iov), 1
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     sock.setsockopt(263, PACKET_QDISC_BYPASS, 1)  # SOL_PACKET: straight to the driver, no qdisc
     sock.bind((ifname, 0))
     fd, sendmmsg = sock.fileno(), ctypes.CDLL(None, use_errno=True).sendmmsg
     print("ready", flush=True)
-    sent = failed = 0
+    sent = failed = calls = 0
     start = time.monotonic()
     elapsed = 0.0
     while not stopped and elapsed < seconds:
@@ -342,6 +345,7 @@ def _send(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
         if due <= 0:
             time.sleep(0.0005)
             continue
+        calls += 1
         taken = sendmmsg(fd, messages, due, 0)
         if taken >= 0:
             sent += taken
@@ -358,6 +362,7 @@ def _send(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
         "failed": failed,
         "seconds": round(elapsed, 3),
         "pps": round(sent / elapsed) if elapsed else 0,
+        "syscalls": calls,
     }
 
 

@@ -7,7 +7,8 @@ Rates, each the best of --rounds measured in turn on the same target, so that a 
 - per-frame: the former sender, one send(2) per frame from Python (its loop is kept here as the baseline);
 - socket: bpfcert.targets.traffic's sender, sendmmsg(2) batches past the qdisc;
 - pktgen: the guest kernel's own packet generator (VM targets; bpfcert.targets.traffic loads it).
-Then RT-UPG-002 at --pps: the rate it reached, frames lost and unattached. Prints figures; asserts nothing
+Then RT-UPG-002 at --pps: the rate it reached overall and during the upgrade, frames lost and unattached. Prints
+figures; asserts nothing
 (target: >= 100k frames/s in a guest with 0 lost and 0 unattached). Needs root; boots one VM at a time.
 """
 

@@ -8,8 +8,8 @@ Rates, each the best of --rounds measured in turn on the same target, so that a 
 - socket: bpfcert.targets.traffic's sender, sendmmsg(2) batches past the qdisc;
 - pktgen: the guest kernel's own packet generator (VM targets; bpfcert.targets.traffic loads it).
 Then RT-UPG-002 at --pps: the rate it reached overall and during the upgrade, frames lost and unattached. Prints
-figures; asserts nothing
-(target: >= 100k frames/s in a guest with 0 lost and 0 unattached). Needs root; boots one VM at a time.
+figures; asserts nothing (target: >= 100k frames/s in a guest with 0 lost and 0 unattached). Needs root; boots one
+VM at a time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """RT-UPG-002 (bpfcert.checks.runtime_traffic) on the host kernel: the reference runtime upgrades xdp-counter under
 traffic without losing a frame; a runtime that detaches the old program before attaching the new one
-(tests/data/runners/gap_upgrade) loses the frames sent in the gap and fails. Also the target ops it stands on:
-traffic_interface/traffic_interface_del, traffic_start/traffic_stop and map_element.
+(tests/data/runners/gap_upgrade) lets the frames sent in the gap pass unattached and fails; traffic the kernel did
+not deliver voids the verdict (ERROR). Also the target ops it stands on: traffic_interface/traffic_interface_del,
+traffic_start/traffic_stop and map_element; on a VM, the same with the guest kernel's own pktgen.
 
 Each test has its own bpffs mount as the runtime's pin root, its own state directory and its own veth pair."""
 
@@ -12,17 +13,21 @@ import os
 import shutil
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from bpfcert.checks.runtime_traffic import rt_upg_002
+from bpfcert.checks.runtime_traffic import kernel_modules, rt_upg_002
 from bpfcert.results import Status
 from bpfcert.runners import discovery
 from bpfcert.runners.client import RunnerClient
 from bpfcert.targets import bpf
 from bpfcert.targets.host import HostTarget
+from bpfcert.targets.info import TargetInfo
+from bpfcert.targets.target import Target
+from bpfcert.targets.traffic import receiving_end
 
 REPO = Path(__file__).resolve().parents[1]
 V1, V2 = str(REPO / "examples" / "xdp-counter-v1"), str(REPO / "examples" / "xdp-counter-v2")
@@ -43,7 +48,7 @@ def host(reference_bpffs: Path) -> Iterator[HostTarget]:
         target.close()
 
 
-def _upgrade_under_traffic(target: HostTarget, folder: Path) -> tuple[Status, dict[str, object], str]:
+def _upgrade_under_traffic(target: Target, folder: Path) -> tuple[Status, dict[str, object], str]:
     with RunnerClient.start(target, discovery.load(folder)) as client:
         result = rt_upg_002(client, target, V1, V2, pps=50_000, around=0.4)
         assert client.list() == ()  # the check uninstalls what it installed
@@ -53,7 +58,11 @@ def _upgrade_under_traffic(target: HostTarget, folder: Path) -> tuple[Status, di
 def test_reference_runtime_upgrades_under_traffic_without_losing_a_frame(host: HostTarget) -> None:
     status, evidence, message = _upgrade_under_traffic(host, REPO / "runners" / "reference")
     assert status is Status.PASS, message
-    assert evidence["sent"] == evidence["counted"] and evidence["lost"] == 0
+    assert evidence["sender"] == "socket" and evidence["protocol"] == 253
+    assert evidence["sent"] == evidence["counted"] and evidence["lost"] == evidence["unattached"] == 0
+    assert evidence["rx_packets"] == evidence["tx_packets"] == evidence["sent"]  # the kernel's interface counters
+    during = evidence["during_upgrade"]
+    assert isinstance(during, dict) and 0 < during["frames"] < evidence["sent"] and during["seconds"] > 0
     assert isinstance(evidence["sent"], int) and evidence["sent"] > 20_000  # ~0.8 s at 50k/s
     # both versions counted part of the traffic: the upgrade did happen while frames flowed
     assert isinstance(evidence["counted_by_new"], int) and evidence["counted_by_new"] > 0
@@ -64,9 +73,40 @@ def test_reference_runtime_upgrades_under_traffic_without_losing_a_frame(host: H
 def test_detach_then_attach_upgrade_loses_frames_and_fails(host: HostTarget) -> None:
     status, evidence, message = _upgrade_under_traffic(host, GAP_UPGRADE)
     assert status is Status.FAIL, message
-    assert isinstance(evidence["lost"], int) and evidence["lost"] > 0
-    assert evidence["counted"] == evidence["sent"] - evidence["lost"]
+    assert isinstance(evidence["unattached"], int) and evidence["unattached"] > 0
+    assert evidence["counted"] == evidence["rx_packets"] - evidence["unattached"]  # the kernel saw them arrive
+    assert evidence["lost"] == evidence["unattached"]
     assert "uncounted" in message
+
+
+class Tampered:
+    """The host target, except that op `op`'s result is changed by `change`: traffic the runtime is not to blame for."""
+
+    def __init__(self, target: HostTarget, op: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.target, self.name, self.op, self.change = target, target.name, op, change
+
+    def info(self) -> TargetInfo:
+        return self.target.info()
+
+    def call(self, op: str, **args: object) -> Any:
+        result = self.target.call(op, **args)
+        return self.change(result) if op == self.op else result
+
+
+@pytest.mark.parametrize(
+    ("op", "change", "says"),
+    [
+        ("traffic_stop", lambda r: {**r, "sent": r["sent"] + 5}, "5 of"),  # 5 frames sent never arrived
+        ("traffic_progress", lambda r: {**r, "tx_packets": 0}, "did not flow through the upgrade"),  # none during it
+    ],
+)
+def test_traffic_the_kernel_did_not_deliver_is_not_judged(
+    host: HostTarget, op: str, change: Callable[[dict[str, Any]], dict[str, Any]], says: str
+) -> None:
+    tampered = cast(Target, Tampered(host, op, change))
+    status, evidence, message = _upgrade_under_traffic(tampered, REPO / "runners" / "reference")
+    assert status is Status.ERROR, message
+    assert evidence["unattached"] == 0 and "not judged" in message and says in message
 
 
 def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
@@ -77,11 +117,18 @@ def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
         sender = host.call("traffic_start", ifname=veth["peer"], pps=20_000, seconds=0.3)
         time.sleep(0.4)  # the sender stops by itself after `seconds`
         traffic = host.call("traffic_stop", handle=sender["handle"])
+        assert sender["sender"] == "socket" and sender["frame_len"] == 52  # the host has no pktgen
         assert 4_000 < traffic["sent"] <= 6_100 and traffic["failed"] == 0
-        assert int(received.read_text()) - before == traffic["sent"]
+        assert int(received.read_text()) - before == traffic["sent"] == traffic["rx_packets"] == traffic["tx_packets"]
+        assert receiving_end(veth["peer"]) == veth["interface"] and receiving_end("lo") == "lo"
+        flood = host.call("traffic_start", ifname=veth["peer"], pps=10_000_000, seconds=0.2)
+        time.sleep(0.3)
+        flooded = host.call("traffic_stop", handle=flood["handle"])
+        assert flooded["sent"] > 64 * flooded["syscalls"]  # sendmmsg takes batches (up to 256), not one frame each
     finally:
         host.call("traffic_interface_del", interface=veth["interface"])
     assert not Path(f"/sys/class/net/{veth['interface']}").exists()
+    assert kernel_modules(host) is None  # the host loads no module
 
 
 def test_map_element_reads_a_value_by_map_id() -> None:
@@ -109,7 +156,8 @@ class GuestRunner(discovery.Runner):
 
 @pytest.mark.vm
 def test_upgrade_under_traffic_on_a_vm() -> None:
-    """On a 6.1 guest (no veth module there: XDP on lo): the reference runtime passes, the gap_upgrade one fails."""
+    """On a 6.1 guest, with its own veth and pktgen modules loaded: the reference runtime passes at the rate pktgen
+    reaches, the gap_upgrade one fails."""
     from bpfcert.targets import target as targets
 
     target = targets.open_target("6.1")
@@ -120,7 +168,11 @@ def test_upgrade_under_traffic_on_a_vm() -> None:
             with RunnerClient.start(target, runner) as client:
                 result = rt_upg_002(client, target, V1, V2, pps=100_000, around=1.0)
             assert result.status is want, result.message
-            assert isinstance(result.evidence["sent"], int) and result.evidence["sent"] > 10_000
+            evidence = result.evidence
+            assert evidence["sender"] == "pktgen" and evidence["protocol"] == 17 and evidence["frame_len"] == 60
+            assert isinstance(evidence["sent"], int) and evidence["sent"] > 10_000
+            assert evidence["rx_packets"] == evidence["tx_packets"] == evidence["sent"]
+            assert isinstance(evidence["bytes"], int) and evidence["bytes"] == 60 * evidence["counted_by_new"]
         assert target.splats() == []
     finally:
         target.close()

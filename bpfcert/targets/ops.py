@@ -14,7 +14,13 @@ from typing import Any
 
 from bpfcert.targets import bpf
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
-from bpfcert.targets.traffic import traffic_interface, traffic_interface_del, traffic_start, traffic_stop
+from bpfcert.targets.traffic import (
+    traffic_interface,
+    traffic_interface_del,
+    traffic_progress,
+    traffic_start,
+    traffic_stop,
+)
 
 
 def probe(
@@ -102,6 +108,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "runner_stop": runner_stop,
     "traffic_interface": traffic_interface,
     "traffic_interface_del": traffic_interface_del,
+    "traffic_progress": traffic_progress,
     "traffic_start": traffic_start,
     "traffic_stop": traffic_stop,
 }

@@ -380,6 +380,7 @@ def _add_isa(sub: Subcommands) -> None:
     ia.add_argument("--examples", type=int, default=1000, help="fuzz: programs to try (default 1000)")
     ia.add_argument("--seconds", type=float, default=120.0, help="fuzz: stop after this long (default 120)")
     ia.add_argument("--save", help="fuzz: directory the counterexamples are written to as .data cases")
+    ia.add_argument("--findings", type=int, help="fuzz: stop after this many disagreements (default: go on)")
     ia.add_argument("--seed", type=int, help="fuzz: seed the generation, to repeat a run exactly (default: random)")
 
 

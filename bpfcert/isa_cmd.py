@@ -101,7 +101,7 @@ def fuzz(args: argparse.Namespace) -> int:
     found = 0
     for engine in engines:
         try:
-            cases = differential(engine, args.examples, save, args.seconds, start=args.seed)
+            cases = differential(engine, args.examples, save, args.seconds, findings=args.findings, start=args.seed)
         finally:
             engine.close()
         found += len(cases)

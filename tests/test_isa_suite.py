@@ -202,8 +202,8 @@ def test_cli_fuzz_finds_a_dpdk_disagreement_and_saves_it_as_a_case(tmp_path: Pat
 
     if ctypes.util.find_library("rte_bpf") is None:
         pytest.skip("librte-bpf23 is not installed")
-    proc = isa(tmp_path, "fuzz", "--runtime", "dpdk-interp", "--examples", "2000", "--seconds", "100", "--save",
-               "found")
+    proc = isa(tmp_path, "fuzz", "--runtime", "dpdk-interp", "--examples", "2000", "--seconds", "100",
+               "--findings", "1", "--save", "found")
     assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
     saved = read_suite(tmp_path / "found")
     assert saved and "disagrees with python-reference" in proc.stdout

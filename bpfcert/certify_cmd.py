@@ -45,7 +45,8 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
         argv.append("--certified")
     if args.hub:
         argv[0] = str(suite / "test_hub.py")  # the hub suite only (its hub-client rows judge bpfcert's own client)
-        return [*argv, "--hub", args.hub, "-m", "not vm", "--profile", "hub"]
+        storage = ["--hub-storage", str(Path(args.hub_storage).resolve())] if args.hub_storage else []
+        return [*argv, "--hub", args.hub, *storage, "-m", "not vm", "--profile", "hub"]
     argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
     if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
         argv += ["--ignore", str(suite / "test_runtime_hub.py")]
@@ -68,6 +69,15 @@ def check_input(args: argparse.Namespace) -> None:
 
         if parse(args.hub, repository_required=False).repository:
             raise BpfcertError(f"--hub {args.hub}: give the registry (oci://HOST:PORT), not a repository")
+        if args.hub_storage:
+            from bpfcert.hub.server import check_storage
+
+            try:
+                check_storage(Path(args.hub_storage))
+            except BpfcertError as exc:
+                raise BpfcertError(f"--hub-storage: {exc}") from None
+    elif args.hub_storage:
+        raise BpfcertError("--hub-storage DIR goes with --hub URL (the registry whose storage it is)")
     if args.runtime or args.runner:
         from bpfcert.runners import discovery
 

@@ -281,6 +281,8 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     who.add_argument("--runner", help="a runner folder anywhere (holding runner.json)")
     who.add_argument("--hub", metavar="URL", help="certify an OCI registry as a hub (oci://HOST:PORT; profiles hub, "
                      "hub-client)")
+    ce.add_argument("--hub-storage", metavar="DIR", help="with --hub: the registry's filesystem root (distribution's "
+                    "rootdirectory), so the tampered-blob check (HUB-CLI-001) can edit a blob there; skipped without")
     ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
                     "(report.json, junit.xml, report.html, summary.md, badge.json)")

@@ -68,6 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runner", default=None, help="a runner folder (holding runner.json) whose runtime is under test")
     parser.addoption("--hub", default=None, help="the registry certified by the hub suite (oci://HOST:PORT; "
                      "default: a private docker-registry on loopback)")
+    parser.addoption("--hub-storage", default=None, help="the --hub registry's filesystem root (distribution's "
+                     "rootdirectory), for the tampered-blob check (HUB-CLI-001); without it, that check is skipped")
     parser.addoption(
         "--engine", action="append", default=[], help="ISA engine(s) under test, comma-separated or repeated "
         "(bpfcert.isa.suite: python-reference, linux-kernel[-jit|-interp], dpdk-interp, dpdk-jit, plugin:PATH)"
@@ -353,19 +355,27 @@ def record(request: pytest.FixtureRequest) -> Callable[[Result | Iterable[Result
     return record_results
 
 
-@pytest.fixture(scope="session")
-def runner(request: pytest.FixtureRequest) -> Runner:
-    """The runner selected by --runtime NAME or --runner DIR; a skip when none is, or what it needs is missing."""
+def runner_under_test(config: pytest.Config, default: str | None = None) -> Runner:
+    """The runner selected by --runtime NAME or --runner DIR, else the shipped runner `default`; a skip when none
+    is, or what it needs is missing."""
     from bpfcert.runners import discovery
 
-    name, path = request.config.getoption("--runtime"), request.config.getoption("--runner")
+    name, path = config.getoption("--runtime"), config.getoption("--runner")
     if name is None and path is None:
-        pytest.skip("no runtime under test (--runtime NAME or --runner DIR)")
+        if default is None:
+            pytest.skip("no runtime under test (--runtime NAME or --runner DIR)")
+        name = default
     found = discovery.find(name, path)
     missing = found.missing()
     if missing:
         pytest.skip(missing)
     return found
+
+
+@pytest.fixture(scope="session")
+def runner(request: pytest.FixtureRequest) -> Runner:
+    """The runner selected by --runtime NAME or --runner DIR; a skip when none is, or what it needs is missing."""
+    return runner_under_test(request.config)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """The hub suite (profiles hub and hub-client) against a live registry: the one `--hub oci://HOST:PORT` names
-(`bpfcert certify --hub URL`), else a private Debian docker-registry started on loopback for the session, whose
-storage the tampering check may edit. Every check's Result is recorded; a MUST failure fails its test, a SHOULD
-failure is a warning in the report (HUB-LST-002, HUB-DEL-001)."""
+(`bpfcert certify --hub URL`; with `--hub-storage DIR`, its storage, where the tampering check may edit a blob),
+else a private Debian docker-registry started on loopback for the session, whose storage that check edits. Every
+check's Result is recorded; a MUST failure fails its test, a SHOULD failure is a warning in the report
+(HUB-LST-002, HUB-DEL-001)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     packages = (str(examples / "xdp-counter-v1"), str(examples / "xdp-counter-v2"))
     url = request.config.getoption("--hub", None)
     if url:
-        yield checks.HubUnderTest(url, packages)
+        storage = request.config.getoption("--hub-storage", None)
+        yield checks.HubUnderTest(url, packages, storage=Path(storage) if storage else None)
         return
     if shutil.which(BINARY) is None:
         pytest.skip(f"{BINARY} is not installed (Debian package docker-registry) and no --hub was given")

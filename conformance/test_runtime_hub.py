@@ -1,7 +1,9 @@
 """HUB-CLI-004 on every target: the runtime under test installs xdp-counter 1.0.0 from an OCI image layout the
 harness exported (on the host, from a private registry on the host's loopback, to a path the guests see through
 their read-only view of the host's files: guests get no network), reports the digest it pinned, and upgrades hot to
-2.0.0 from the same layout, the pin moving with it."""
+2.0.0 from the same layout, the pin moving with it. Without --runtime/--runner this module certifies the reference
+runtime (it installs through bpfcert's own hub client), so the default test run shows HUB-CLI-004 on every target;
+`bpfcert certify` runs it only with --profile hub-client."""
 
 from __future__ import annotations
 
@@ -16,13 +18,21 @@ import pytest
 
 from bpfcert.checks.hub import HubUnderTest, check_pinned_install
 from bpfcert.errors import RunnerProtocolError
+from bpfcert.pytest_plugin import runner_under_test
 from bpfcert.results import Result
 from bpfcert.runners.client import RunnerClient
+from bpfcert.runners.discovery import Runner
 from bpfcert.runners.protocol import Failure, Options, PackageState, VersionChange
 from bpfcert.targets.series import HOST
 from conformance.test_runtime import V1, V2, judged, started
 
 Record = Callable[[Result | Iterable[Result]], list[Result]]
+
+
+@pytest.fixture(scope="session")
+def runner(request: pytest.FixtureRequest) -> Runner:
+    """The runtime under test, else the reference runtime (overrides the plugin's fixture in this module)."""
+    return runner_under_test(request.config, default="reference")
 
 
 @pytest.fixture(scope="module")

@@ -125,3 +125,11 @@ def test_tampered_or_unsigned_reference_is_refused(runtime: Runtime, registry: L
     code, err = runtime.run("install", str(ref), "--interface", runtime.veth, check=False)
     assert code == 1 and err.startswith("refruntime: invalid-package: ") and "digest mismatch" in err
     assert runtime.run("list") == {"packages": []}
+
+
+def test_the_default_run_certifies_the_reference_runtime_from_the_hub(tmp_path: Path) -> None:
+    """conformance/test_runtime_hub.py without --runtime runs (the reference runtime), it does not skip."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "conformance/test_runtime_hub.py", "--target", "host", "-q",
+                           "-rs", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "base")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "1 passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout

@@ -3,7 +3,8 @@ through bpfcert's hub client and judging what it serves back.
 
 A `HubUnderTest` names the registry, a repository prefix of the run's own (every check works in fresh
 repositories, so checks do not see each other's tags), the two package versions the checks publish, and optionally
-the registry's storage directory (the tampering check edits a blob there; without it that check is skipped).
+the registry's storage directory (the tampering check edits a blob there, then puts it back; without it that check
+is skipped).
 `interfere(step, facts)` is called at named steps after the check pushed; it does nothing in a certification and
 lets the tests break the real registry's storage there (tamper a blob, move a tag) to show each check failing."""
 
@@ -292,10 +293,13 @@ def check_tag_delete(hub: HubUnderTest) -> Result:
 
 def check_tampered_blob_refused(hub: HubUnderTest, scratch: Path) -> Result:
     """HUB-CLI-001: a blob changed in the registry's storage is refused by the client with a digest error, and
-    nothing is written."""
+    nothing is written. The blob (a config no other package shares) is put back afterwards."""
+    from bpfcert.hub.server import blob_path
+
     if hub.storage is None:
-        return Result.of("HUB-CLI-001", Status.SKIP, "the registry's storage is not reachable: no blob to tamper",
-                         target=hub.target)
+        return Result.of("HUB-CLI-001", Status.SKIP, "the registry's storage is not reachable, so no blob can be "
+                         "tampered with: give its filesystem root (--hub-storage DIR) to run this check",
+                         target=hub.target, subject=f"hub:{hub.url.removeprefix('oci://')}")
     ref = hub.ref("tampered", "1.0.0")
     out = scratch / f"pulled-{secrets.token_hex(4)}"
     try:
@@ -305,12 +309,19 @@ def check_tampered_blob_refused(hub: HubUnderTest, scratch: Path) -> Result:
             config = transfer.document(registry.manifest(ref), str(ref))["config"]["digest"]
         finally:
             registry.close()
-        blob = hub.storage / "docker/registry/v2/blobs/sha256" / config[7:9] / config[7:] / "data"
+        blob = blob_path(hub.storage, config)
+        if not blob.is_file():
+            return hub.error("HUB-CLI-001", HubError(f"the blob just pushed ({config}) is not at {blob}: is "
+                                                    f"{hub.storage} this registry's storage root?"))
         hub.interfere("pushed", {"ref": ref, "digest": digest, "blob": blob})
-        data = bytearray(blob.read_bytes())
+        original = blob.read_bytes()
+        data = bytearray(original)
         data[data.index(b"(hub check")] ^= 0x20  # one letter's case: same size, other digest
         blob.write_bytes(bytes(data))
-        transfer.write(transfer.fetch(ref), out)
+        try:
+            transfer.write(transfer.fetch(ref), out)
+        finally:
+            blob.write_bytes(original)
     except HubError as exc:
         ok = exc.kind == "digest-mismatch" and not (out.exists() and any(out.iterdir()))
         return hub.result("HUB-CLI-001", ok, f"refused: {exc}" if ok else f"refused for another reason: {exc}",

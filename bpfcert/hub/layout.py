@@ -13,7 +13,7 @@ from bpfcert.errors import HubError
 from bpfcert.hub.artifact import INDEX_TYPE, encode
 from bpfcert.hub.reference import DEFAULT_TAG, Reference
 from bpfcert.hub.registry import Fetched
-from bpfcert.hub.verify import BLOB_MAX_BYTES, MANIFEST_MAX_BYTES, check_descriptor, check_digest, digest_of
+from bpfcert.hub.verify import BLOB_MAX_BYTES, MANIFEST_MAX_BYTES, check_descriptor, digest_of
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
@@ -61,14 +61,12 @@ class Layout:
                                "not-found")
             descriptor = found
         data = self._blob_bytes(str(descriptor.get("digest", "")), MANIFEST_MAX_BYTES)
-        if "size" in descriptor:
-            check_descriptor(data, descriptor, f"manifest {ref}")
-        check_digest(data, str(descriptor.get("digest")), f"manifest {ref}")
+        digest = check_descriptor(data, descriptor, f"manifest {ref}")
         try:
             media_type = json.loads(data).get("mediaType", "")
         except (ValueError, AttributeError):
             raise HubError(f"manifest {ref} is not a JSON object", "format") from None
-        return Fetched(data, str(descriptor.get("mediaType") or media_type), digest_of(data))
+        return Fetched(data, str(descriptor.get("mediaType") or media_type), digest)
 
     def blob(self, repository: str, descriptor: dict[str, Any]) -> bytes:
         size = descriptor.get("size")

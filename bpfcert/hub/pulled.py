@@ -3,6 +3,7 @@ a local one, its report naming the reference; the manifest's hub format is judge
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,9 @@ def check_reference(text: str, profiles: list[str] | None) -> Report:
     from bpfcert.package import open_package
 
     ref = reference.parse(text)
-    pulled = transfer.fetch(ref)
-    source = transfer.open_source(ref)
-    try:
+    with contextlib.closing(transfer.open_source(ref)) as source:
+        pulled = transfer.fetch(ref, source=source)
         document = transfer.document(source.manifest(ref.at(digest=pulled.manifest_digest)), text)
-    finally:
-        source.close()
     with tempfile.TemporaryDirectory(prefix="bpfcert-pulled-") as tmp:
         root = transfer.write(pulled, f"{tmp}/package")
         with open_package(root) as pkg:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import requests
 
 TIMEOUT = 30.0  # seconds for one request to a registry
+ASK_FIRST = 1 << 20  # a blob this large is uploaded only if the registry does not have it already
+CONNECTIONS = 8  # kept open to one registry: enough for the threads that fetch a package's blobs at once
 ACCEPT = f"{MANIFEST_TYPE}, {INDEX_TYPE}"
 
 
@@ -40,14 +42,22 @@ class Page:
 
 
 class Registry:
-    """The registry a Reference names (plain HTTP on loopback, HTTPS elsewhere)."""
+    """The registry a Reference names (plain HTTP on loopback, HTTPS elsewhere); its connections are kept for the
+    next request, also from other threads (the blobs of a package are fetched at once)."""
 
     def __init__(self, ref: Reference) -> None:
         import oras.provider
+        import requests.adapters
 
         self.ref = ref
         self.base = ref.base_url
         self.oras = oras.provider.Registry(hostname=ref.registry, insecure=self.base.startswith("http:"))
+        # the environment's proxies and CA bundle, read once for this registry rather than on every request
+        session = self.oras.session
+        settings = session.merge_environment_settings(self.base, {}, None, None, None)
+        session.proxies, session.verify, session.cert = settings["proxies"], settings["verify"], settings["cert"]
+        session.trust_env = False
+        session.mount(self.base + "/", requests.adapters.HTTPAdapter(pool_maxsize=CONNECTIONS))
 
     def close(self) -> None:
         self.oras.session.close()
@@ -57,6 +67,7 @@ class Registry:
         """One request (authenticating once through oras on 401), its response and at most `limit` body bytes;
         HubError "unreachable" for a registry that does not answer, "protocol" for a body over the limit."""
         import requests
+        import urllib3
 
         url = path if path.startswith(("http://", "https://")) else self.base + path
         headers = dict(headers or {})
@@ -67,9 +78,14 @@ class Registry:
                 headers, changed = self.oras.auth.authenticate_request(response, headers)
                 if changed:
                     response = self._send(method, url, headers, data)
-            with response:
-                body = response.raw.read(limit + 1, decode_content=True) if method != "HEAD" else b""
-        except requests.RequestException as exc:
+            try:
+                body = response.raw.read(limit + 1, decode_content=True)  # b"" for HEAD, which ends it
+            except BaseException:
+                response.close()
+                raise
+            # a body read to its end leaves the connection to the next request; one over the limit closes it
+            (response.raw.release_conn if len(body) <= limit else response.close)()
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise HubError(f"registry {self.ref.registry} unreachable: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:200]}", "unreachable") from None
         if len(body) > limit:
@@ -148,12 +164,14 @@ class Registry:
         return body
 
     def put_blob(self, repository: str, blob: Blob) -> None:
-        """Upload a blob unless the registry has it already: one monolithic POST with its digest, or POST then PUT
-        where the registry opens an upload session instead (both in the distribution spec)."""
+        """Upload a blob unless the registry has it already (a blob under ASK_FIRST bytes is sent without asking: the
+        question costs a round trip as the upload does): one monolithic POST with its digest, or POST then PUT where
+        the registry opens an upload session instead (both in the distribution spec)."""
         digest = blob.descriptor["digest"]
-        head, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}")
-        if head.status_code == 200:
-            return
+        if len(blob.data) >= ASK_FIRST:
+            head, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}")
+            if head.status_code == 200:
+                return
         octets = {"Content-Type": "application/octet-stream"}
         response, body = self.request("POST", f"/v2/{repository}/blobs/uploads/?digest={digest}", data=blob.data,
                                       headers=octets)

@@ -1,6 +1,7 @@
-"""A private registry for tests, benchmarks and `bpfcert certify --hub local`: Debian's `docker-registry`
-(distribution 2.x) as a plain process on 127.0.0.1 and a free port, with its own config (filesystem storage in a
-directory of ours, delete enabled, no auth), stopped by its PID. Nothing listens beyond loopback."""
+"""A private registry for tests and benchmarks: Debian's `docker-registry` (distribution 2.x) as a plain process on
+127.0.0.1 and a free port, with its own config (filesystem storage in a directory of ours, delete enabled, no auth),
+stopped by its PID. Nothing listens beyond loopback. Also where distribution's filesystem driver keeps a blob, for
+the tampering check on this registry or on an operator's own (`certify --hub URL --hub-storage DIR`)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,22 @@ http:
   addr: 127.0.0.1:{port}
   secret: {secret}
 """
+
+
+BLOBS = "docker/registry/v2/blobs"  # under distribution's filesystem `rootdirectory`
+
+
+def blob_path(storage: Path, digest: str) -> Path:
+    """Where distribution's filesystem driver under `storage` keeps the blob `digest` (sha256:HEX)."""
+    hexdigest = digest.split(":", 1)[1]
+    return storage / BLOBS / "sha256" / hexdigest[:2] / hexdigest / "data"
+
+
+def check_storage(storage: Path) -> None:
+    """HubError ("format") unless `storage` looks like a distribution filesystem root (it holds BLOBS)."""
+    if not (storage / BLOBS).is_dir():
+        raise HubError(f"{storage} is not a registry's storage root: no {BLOBS} under it (give distribution's "
+                       "filesystem rootdirectory)", "format")
 
 
 def free_port() -> int:
@@ -96,9 +113,8 @@ class LocalRegistry:
             process.wait()
 
     def blob_path(self, digest: str) -> Path:
-        """Where distribution's filesystem driver keeps the blob `digest` (for the tampering checks)."""
-        hexdigest = digest.split(":", 1)[1]
-        return self.storage / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+        """Where this registry keeps the blob `digest` (for the tampering tests)."""
+        return blob_path(self.storage, digest)
 
     def __enter__(self) -> LocalRegistry:
         return self.start()

@@ -4,12 +4,15 @@ artifact against the sha256 the package manifest gives it, and (when the policy 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bpfcert.errors import HubError
 from bpfcert.hub import artifact
@@ -17,6 +20,10 @@ from bpfcert.hub.artifact import INDEX_TYPE, MANIFEST_NAME, Artifact, Blob
 from bpfcert.hub.layout import Layout
 from bpfcert.hub.reference import DEFAULT_TAG, Reference
 from bpfcert.hub.registry import Fetched, Registry
+
+ROUND_TRIPS = 4  # blobs of one package fetched or pushed at once
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Source(Protocol):
@@ -57,6 +64,14 @@ def open_source(ref: Reference) -> Registry | Layout:
     return Layout(ref.layout) if ref.layout else Registry(ref)
 
 
+def at_once(call: Callable[[T], R], items: list[T]) -> list[R]:
+    """`call` on every item (a registry round trip each), up to ROUND_TRIPS at a time; the results in order."""
+    if len(items) < 2:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(min(ROUND_TRIPS, len(items)), thread_name_prefix="bpfcert-hub") as pool:
+        return list(pool.map(call, items))
+
+
 # --- push ------------------------------------------------------------------------------------------------------
 
 
@@ -79,8 +94,8 @@ def upload(registry: Registry, ref: Reference, item: Artifact) -> str:
     """Push an artifact (children first, blobs before their manifest) under `ref`; its digest."""
     for child in item.children:
         upload(registry, ref.at(digest=child.digest), child)
-    for blob in {b.descriptor["digest"]: b for b in item.blobs}.values():
-        registry.put_blob(ref.repository, blob)
+    unique = list({b.descriptor["digest"]: b for b in item.blobs}.values())
+    at_once(lambda blob: registry.put_blob(ref.repository, blob), unique)
     return registry.put_manifest(ref if ref.tag or ref.digest else ref.at(tag=DEFAULT_TAG), item.manifest,
                                  item.media_type)
 
@@ -139,45 +154,47 @@ def signature_of(source: Source, ref: Reference, digest: str, policy: Policy) ->
     return "verified"
 
 
-def fetch(ref: Reference, policy: Policy | None = None, byte_order: str | None = None) -> Pulled:
-    """Pull and verify the package `ref` names, in memory; HubError on any mismatch."""
+def fetch(ref: Reference, policy: Policy | None = None, byte_order: str | None = None,
+          source: Source | None = None) -> Pulled:
+    """Pull and verify the package `ref` names, in memory; HubError on any mismatch. `source`: an open source for
+    `ref` (left open), whose connections a pull of many packages reuses."""
     policy = policy or Policy()
-    source = open_source(ref)
-    try:
-        top = source.manifest(ref)
-        signature = "not checked"
-        if policy.require_signature or policy.trusted_keys:
-            signature = signature_of(source, ref, top.digest, policy)
-        fetched, data = top, document(top, str(ref))
-        if data.get("mediaType", fetched.media_type) == INDEX_TYPE:
-            order = byte_order or ("bpfel" if sys.byteorder == "little" else "bpfeb")
-            entry = next((m for m in data.get("manifests", []) if isinstance(m, dict)
-                          and m.get("annotations", {}).get(artifact.ARCH) == order), None)
-            if entry is None:
-                raise HubError(f"{ref}: the index has no {order} package", "not-found")
-            fetched = source.manifest(ref.at(digest=str(entry.get("digest"))))
-            data = document(fetched, str(ref))
-        files = unpack(source, ref, data)
-    finally:
-        source.close()
-    return Pulled(top.digest, fetched.digest, files, signature)
+    if source is None:
+        with contextlib.closing(open_source(ref)) as opened:
+            return fetch(ref, policy, byte_order, opened)
+    top = source.manifest(ref)
+    signature = "not checked"
+    if policy.require_signature or policy.trusted_keys:
+        signature = signature_of(source, ref, top.digest, policy)
+    fetched, data = top, document(top, str(ref))
+    if data.get("mediaType", fetched.media_type) == INDEX_TYPE:
+        order = byte_order or ("bpfel" if sys.byteorder == "little" else "bpfeb")
+        entry = next((m for m in data.get("manifests", []) if isinstance(m, dict)
+                      and m.get("annotations", {}).get(artifact.ARCH) == order), None)
+        if entry is None:
+            raise HubError(f"{ref}: the index has no {order} package", "not-found")
+        fetched = source.manifest(ref.at(digest=str(entry.get("digest"))))
+        data = document(fetched, str(ref))
+    return Pulled(top.digest, fetched.digest, unpack(source, ref, data), signature)
 
 
 def unpack(source: Source, ref: Reference, data: dict[str, Any]) -> dict[str, bytes]:
     """The package files a (verified) manifest describes, every blob verified, then checked against the sha256
-    values of the package manifest."""
+    values of the package manifest (a layer whose verified digest is that sha256 is not hashed again)."""
     import hashlib
 
     config, layers = data.get("config"), data.get("layers")
     if not isinstance(config, dict) or not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
         raise HubError(f"{ref}: the manifest has no config or layers", "format")
+    verified: dict[str, str] = {}  # path -> the digest its bytes were verified against
     if config.get("mediaType") == artifact.CONFIG_TYPE:
-        files = {MANIFEST_NAME: source.blob(ref.repository, config)}
-        for layer in layers:
-            rel = artifact.safe_path(layer.get("annotations", {}).get(artifact.TITLE))
-            if rel in files:
-                raise HubError(f"{ref}: two layers named {rel}", "format")
-            files[rel] = source.blob(ref.repository, layer)
+        names = [artifact.safe_path(layer.get("annotations", {}).get(artifact.TITLE)) for layer in layers]
+        duplicate = next((n for i, n in enumerate(names) if n in names[:i] or n == MANIFEST_NAME), None)
+        if duplicate is not None:
+            raise HubError(f"{ref}: two layers named {duplicate}", "format")
+        config_data, *contents = at_once(lambda d: source.blob(ref.repository, d), [config, *layers])
+        files = {MANIFEST_NAME: config_data, **dict(zip(names, contents, strict=True))}
+        verified = {n: str(layer.get("digest")) for n, layer in zip(names, layers, strict=True)}
     elif config.get("mediaType") == artifact.IMAGE_CONFIG_TYPE and len(layers) == 1:
         files = artifact.untar_layer(source.blob(ref.repository, layers[0]))
     else:
@@ -188,7 +205,8 @@ def unpack(source: Source, ref: Reference, data: dict[str, Any]) -> dict[str, by
     except (KeyError, ValueError, TypeError):
         raise HubError(f"{ref}: the package manifest is missing or has no readable artifacts list", "format") from None
     for rel, sha in named.items():
-        if rel not in files or hashlib.sha256(files[rel]).hexdigest() != sha:
+        if rel not in files or (verified.get(rel) != f"sha256:{sha}"
+                                and hashlib.sha256(files[rel]).hexdigest() != sha):
             raise HubError(f"{ref}: artifact {rel} is missing or does not match the sha256 in {MANIFEST_NAME}",
                            "digest-mismatch")
     return files
@@ -225,7 +243,8 @@ def graph(source: Source, ref: Reference) -> list[tuple[Fetched, list[tuple[dict
         out.append((top, []))
         return out
     descriptors = [data.get("config"), *(data.get("layers") or [])]
-    blobs = [(d, source.blob(ref.repository, d)) for d in descriptors if isinstance(d, dict)]
+    named = [d for d in descriptors if isinstance(d, dict)]
+    blobs = list(zip(named, at_once(lambda d: source.blob(ref.repository, d), named), strict=True))
     out.append((top, blobs))
     return out
 

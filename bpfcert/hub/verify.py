@@ -17,20 +17,22 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def check_digest(data: bytes, digest: str, what: str) -> None:
-    """HubError ("digest-mismatch") unless `data` hashes to `digest`."""
+def check_digest(data: bytes, digest: str, what: str) -> str:
+    """`digest`, once `data` is seen to hash to it; HubError ("digest-mismatch") otherwise."""
     if not digest.startswith("sha256:"):
         raise HubError(f"{what}: unsupported digest algorithm in {digest!r} (only sha256)", "format")
     actual = digest_of(data)
     if actual != digest:
         raise HubError(f"{what}: digest mismatch, expected {digest}, the bytes served hash to {actual}; refused, "
                        "nothing written", "digest-mismatch")
+    return digest
 
 
-def check_descriptor(data: bytes, descriptor: dict[str, Any], what: str) -> None:
-    """HubError unless `data` has the descriptor's size and digest."""
+def check_descriptor(data: bytes, descriptor: dict[str, Any], what: str) -> str:
+    """The descriptor's digest, once `data` is seen to have its size (when it gives one) and digest; HubError
+    otherwise."""
     size = descriptor.get("size")
     if isinstance(size, int) and len(data) != size:
         raise HubError(f"{what}: {len(data)} bytes served, the descriptor says {size}; refused, nothing written",
                        "digest-mismatch")
-    check_digest(data, str(descriptor.get("digest", "")), what)
+    return check_digest(data, str(descriptor.get("digest", "")), what)

@@ -3,7 +3,9 @@ built in, and an /init that mounts the host root read-only over virtiofs and run
 
 The guest's root is the host's own (x86_64), or, for a foreign architecture, a tmpfs whose /usr is that
 architecture's Debian userland (bpfcert.targets.userland) and whose other top-level directories are the host's
-(so the tree under test, the venv's pure-Python packages and the host's /tmp are where they are on the host)."""
+(so the tree under test, the venv's pure-Python packages and the host's /tmp are where they are on the host).
+Where the host's python lives outside /usr (a pyenv build), the userland's /usr is bound over its prefix too, so
+the host python's path runs the guest's python3.11 and runners started with that path run unchanged."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import lzma
 import os
 import shlex
 import struct
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -93,9 +96,7 @@ def _elf_section(blob: bytes, wanted: str) -> bytes:
         shentsize, shnum, shstrndx = struct.unpack_from(f"{order}HHH", blob, 0x3A)
 
         def header(i: int) -> tuple[int, int, int]:
-            name, _type, _flags, _addr, offset, size = struct.unpack_from(
-                f"{order}IIQQQQ", blob, shoff + i * shentsize
-            )
+            name, _type, _flags, _addr, offset, size = struct.unpack_from(f"{order}IIQQQQ", blob, shoff + i * shentsize)
             return name, offset, size
 
         _, str_off, _ = header(shstrndx)
@@ -151,30 +152,30 @@ def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] | None = None) -
     return ordered
 
 
-def host_root() -> str:
-    """/init lines making /root the host's root, read-only over virtiofs."""
-    return mount_share("/root")
+def mount_share(share_mount: str, where: str) -> str:
+    """The /init line mounting the host's root (shared read-only as VIRTIOFS_TAG, mounted with the machine's
+    `share_mount` options) at `where`, or giving up."""
+    give_up = '{ echo "bpfcert-init: mounting the host root failed"; reboot -f; }'
+    return f"mount {share_mount} {VIRTIOFS_TAG} {where} || {give_up}"
 
 
-def mount_share(where: str) -> str:
-    """The /init line mounting the host's root read-only over virtiofs at `where`, or giving up."""
-    give_up = '{ echo "bpfcert-init: virtiofs mount failed"; reboot -f; }'
-    return f"mount -t virtiofs -o ro {VIRTIOFS_TAG} {where} || {give_up}"
-
-
-def composed_root(userland: Path, host_dirs: Iterable[str]) -> str:
+def composed_root(share_mount: str, userland: Path, host_dirs: Iterable[str], python_prefix: str = "/usr") -> str:
     """/init lines making /root a tmpfs with the userland's /usr (and the merged-/usr links) and the host's
-    `host_dirs`, all bound read-only from the host's root over virtiofs."""
+    `host_dirs`, all bound read-only from the host's root (mounted with `share_mount`); the userland's /usr is
+    also bound over `python_prefix` (the host python's) if that is elsewhere."""
+    usr = shlex.quote(f"/host{userland}/usr")
     lines = [
-        mount_share("/host"),
+        mount_share(share_mount, "/host"),
         "mount -t tmpfs -o mode=0755 root /root",
         "mkdir /root/usr /root/proc /root/sys /root/dev /root/run",
-        f"mount -o bind {shlex.quote('/host' + str(userland / 'usr'))} /root/usr",
+        f"mount -o bind {usr} /root/usr",
         *(f"ln -s usr/{d} /root/{d}" for d in ("bin", "sbin", "lib")),
     ]
     for name in sorted(host_dirs):
         inside, outside = shlex.quote(f"/root/{name}"), shlex.quote(f"/host/{name}")
         lines += [f"mkdir -p {inside}", f"mount -o bind {outside} {inside}"]
+    if python_prefix != "/usr":
+        lines.append(f"mount -o bind {usr} {shlex.quote('/root' + python_prefix)}")
     return "\n".join(lines)
 
 
@@ -185,7 +186,7 @@ def shared_host_dirs() -> list[str]:
 
 def init_script(modules: list[str], agent_argv: list[str], root: str | None = None) -> str:
     """The busybox /init: load modules, make /root the guest's root (`root`'s lines, by default the host's
-    root), chroot and run the agent.
+    root over virtiofs), chroot and run the agent.
 
     The host's /tmp stays visible (the tree under test may live there); the guest writes to a tmpfs at /run/tmp."""
     insmods = "\n".join(f"insmod /modules/{name}.ko" for name in modules)
@@ -193,7 +194,7 @@ def init_script(modules: list[str], agent_argv: list[str], root: str | None = No
 export PATH=/bin
 mount -t devtmpfs dev /dev
 {insmods}
-{host_root() if root is None else root}
+{mount_share("-t virtiofs -o ro", "/root") if root is None else root}
 mount -t proc proc /root/proc
 mount -t sysfs sys /root/sys
 mount -t devtmpfs dev /root/dev
@@ -213,7 +214,11 @@ def build(kernel: CachedKernel, agent_argv: list[str], cache: Path, userland: Pa
     architecture's, whose busybox it then carries), cached by kernel release + init script hash; building one
     removes those of the same kernel unused for STALE_SECONDS."""
     modules = modules_to_load(kernel)
-    root = None if userland is None else composed_root(userland, shared_host_dirs())
+    share_mount = kernel.machine.arch.share_mount
+    if userland is None:
+        root = mount_share(share_mount, "/root")
+    else:
+        root = composed_root(share_mount, userland, shared_host_dirs(), os.path.realpath(sys.base_prefix))
     script = init_script([name for name, _ in modules], agent_argv, root)
     busybox = BUSYBOX if userland is None else userland / "usr" / "bin" / "busybox"
     digest = hashlib.sha256(script.encode() + str(busybox).encode()).hexdigest()[:16]

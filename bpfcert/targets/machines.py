@@ -28,16 +28,31 @@ class Arch(NamedTuple):
     console: tuple[str, ...]  # QEMU options wiring the kernel console to {console} (a file)
     agent: tuple[str, ...]  # QEMU options wiring the guest's agent device to the chardev "agent" (stdio)
     agent_device: str  # the agent's device in the guest
-    fs_device: str  # the vhost-user-fs device type sharing the host's root
-    shared_memory: tuple[str, ...]  # QEMU options making guest memory ("mem") shareable with virtiofsd
+    share: tuple[str, ...]  # QEMU options sharing the host's / read-only as {tag} (virtiofs: via {socket})
+    share_mount: str  # how the guest's busybox mounts it: "-t TYPE -o OPTIONS"
     cmdline: str
     modules: tuple[str, ...]  # what the guest loads for its share and channels (dependencies follow)
     userland: str  # "host": the host's own root and python; "debian": a Debian userland of this architecture
 
 
 _AGENT_SERIAL = ("-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent")
-_NUMA_MEMORY = ("-object", "memory-backend-memfd,id=mem,size={memory},share=on", "-numa", "node,memdev=mem")
-_BOARD_MEMORY = ("-object", "memory-backend-memfd,id=mem,size={memory},share=on", "-machine", "memory-backend=mem")
+_VIRTIOFS_MOUNT = "-t virtiofs -o ro"
+
+
+def _virtiofs(device: str, *memory: str) -> tuple[str, ...]:
+    """virtiofsd serves the host's / to QEMU's vhost-user `device`, which needs guest memory it can share
+    (`memory`: the options giving the board that memory)."""
+    return (
+        "-chardev",
+        "socket,id=vfs,path={socket}",
+        "-device",
+        f"{device},chardev=vfs,tag={{tag}}",
+        "-object",
+        "memory-backend-memfd,id=mem,size={memory},share=on",
+        *memory,
+    )
+
+
 _QUIET = "panic=-1 quiet loglevel=5 rdinit=/init cryptomgr.notests"
 
 ARCHES: dict[str, Arch] = {
@@ -58,8 +73,8 @@ ARCHES: dict[str, Arch] = {
         ("-serial", "file:{console}"),
         _AGENT_SERIAL,
         "/dev/ttyS1",
-        "vhost-user-fs-pci",
-        _NUMA_MEMORY,
+        _virtiofs("vhost-user-fs-pci", "-numa", "node,memdev=mem"),
+        _VIRTIOFS_MOUNT,
         f"console=ttyS0 {_QUIET} acpi=off tsc=reliable no_timer_check 8250.nr_uarts=2 pci=nomsi",
         ("virtio_pci", "virtiofs"),
         "host",
@@ -86,13 +101,15 @@ ARCHES: dict[str, Arch] = {
             "virtconsole,chardev=agent",
         ),
         "/dev/hvc0",
-        "vhost-user-fs-pci",
-        _BOARD_MEMORY,
+        _virtiofs("vhost-user-fs-pci", "-machine", "memory-backend=mem"),
+        _VIRTIOFS_MOUNT,
         f"console=ttyAMA0 {_QUIET}",
         ("virtio_pci", "virtiofs", "virtio_console"),
         "debian",
     ),
     # Big-endian: the bpfeb case. The SCLP console is the kernel console; devices sit on the channel subsystem.
+    # FUSE messages travel in the guest's byte order, which virtiofsd (little-endian) cannot read, so the host's
+    # / is shared over 9p (a little-endian wire format; QEMU serves it, no daemon), which this kernel has.
     "s390x": Arch(
         "s390x",
         "s390x",
@@ -113,10 +130,15 @@ ARCHES: dict[str, Arch] = {
             "virtconsole,chardev=agent",
         ),
         "/dev/hvc0",
-        "vhost-user-fs-ccw",
-        _BOARD_MEMORY,
+        (
+            "-fsdev",
+            "local,id=vfs,path=/,security_model=none,readonly=on",
+            "-device",
+            "virtio-9p-ccw,fsdev=vfs,mount_tag={tag}",
+        ),
+        "-t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000",
         f"console=ttysclp0 {_QUIET}",
-        ("virtio_ccw", "virtiofs", "virtio_console"),
+        ("9pnet_virtio", "9p", "virtio_console"),  # virtio_ccw comes with S390_GUEST=y (not in modules.builtin)
         "debian",
     ),
 }
@@ -166,15 +188,20 @@ class Machine(NamedTuple):
     def image_package(self) -> str:
         return self.spec.image_package.format(flavour=self.arch.flavour)
 
+    @property
+    def virtiofsd(self) -> bool:
+        """Whether the share is served by virtiofsd (whose socket QEMU connects to)."""
+        return any("{socket}" in option for option in self.arch.share)
+
     def qemu_argv(
         self, accel: str, memory_mb: int, image: str, initrd: str, console: str, socket: str, tag: str
     ) -> list[str]:
         """QEMU's command line: one CPU, the kernel booted directly, the console to a file, the agent channel on
-        stdio, the host's / over virtio-fs (which needs shared guest memory)."""
+        stdio, the host's / shared read-only (over virtio-fs from virtiofsd's `socket`, or 9p) as `tag`."""
         a = self.arch
         cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", a.tcg_cpu]
         memory = f"{memory_mb}M"
-        fill = {"console": console, "memory": memory}
+        fill = {"console": console, "memory": memory, "socket": socket, "tag": tag}
         return [
             a.qemu,
             *a.machine,
@@ -195,11 +222,7 @@ class Machine(NamedTuple):
             a.cmdline,
             *(o.format(**fill) for o in a.console),
             *a.agent,
-            "-chardev",
-            f"socket,id=vfs,path={socket}",
-            "-device",
-            f"{a.fs_device},chardev=vfs,tag={tag}",
-            *(o.format(**fill) for o in a.shared_memory),
+            *(o.format(**fill) for o in a.share),
         ]
 
 

@@ -32,7 +32,6 @@ from bpfcert.targets.kernels import CachedKernel, cached_kernel, uncompressed_ke
 from bpfcert.targets.machines import Machine
 
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
-USERLAND_PYTHON = "/usr/bin/python3.11"  # a foreign guest's python, from its Debian userland (bpfcert.targets.userland)
 GUEST_MEMORY_MB = 256
 # A KVM guest not ready by then is slower than a TCG one (~3 s here) and KVM is treated as not working.
 KVM_PROBE_TIMEOUT = 5.0
@@ -50,7 +49,7 @@ def missing_tools(machine: Machine) -> str | None:
     qemu = machine.arch.qemu
     if shutil.which(qemu) is None:
         return f"{qemu} is not installed (Debian: apt-get install {machine.arch.qemu_package})"
-    if not os.access(VIRTIOFSD, os.X_OK):
+    if machine.virtiofsd and not os.access(VIRTIOFSD, os.X_OK):
         return f"{VIRTIOFSD} is not installed (Debian bookworm: part of qemu-system-common)"
     return None
 
@@ -82,14 +81,15 @@ def guest_userland(machine: Machine) -> Path | None:
     return root
 
 
-def agent_argv(faults: bool, device: str = "/dev/ttyS1", python: str | None = None) -> list[str]:
-    """How the initramfs runs the agent on the agent channel's `device`: `python` (by default the host's, a real
-    binary), isolated, this bpfcert on its path.
+def agent_argv(faults: bool, device: str = "/dev/ttyS1") -> list[str]:
+    """How the initramfs runs the agent on the agent channel's `device`: the host's python (a real binary; in a
+    foreign guest the same path is its userland's python, bpfcert.targets.initramfs), isolated, this bpfcert on
+    its path.
 
     The guest sees the host's root read-only, so the directory this bpfcert was imported from -- the checkout's
     root, or the site-packages a wheel installed it into -- gives the guest the same bpfcert in either layout."""
     argv = [
-        python or os.path.realpath(sys.executable),
+        os.path.realpath(sys.executable),
         "-I",
         "-S",
         str(PACKAGE / "targets" / "agent.py"),
@@ -157,10 +157,8 @@ class VmTarget:
         # Staged here, in the caller's thread (extraction runs decompressors; a boot thread should only start
         # QEMU): the vmlinux ELF for a PVH boot where there is one, and the initramfs.
         self.image = uncompressed_kernel(kernel) or kernel.vmlinuz
-        userland = guest_userland(self.machine)
-        python = None if userland is None else USERLAND_PYTHON
-        argv = agent_argv(faults, self.machine.arch.agent_device, python)
-        self.initrd = initramfs.build(kernel, argv, self.cache, userland)
+        argv = agent_argv(faults, self.machine.arch.agent_device)
+        self.initrd = initramfs.build(kernel, argv, self.cache, guest_userland(self.machine))
         self.accel = ""
         self.boot_seconds = 0.0
         self.hello: dict[str, Any] = {}
@@ -209,7 +207,7 @@ class VmTarget:
         self._buf = b""
         self._started = time.monotonic()
         self._spawn_reaper()
-        socket = self._start_virtiofsd()
+        socket = self._start_virtiofsd() if self.machine.virtiofsd else self._workdir / "virtiofs.sock"
         self._qemu = subprocess.Popen(
             self.machine.qemu_argv(
                 accel,

@@ -42,8 +42,8 @@ class TargetName:
         name = text.strip()
         if name == HOST:
             return cls(HOST, os.uname().machine)
-        series, _, arch_text = name.partition("/")
-        arch = DEBIAN_ARCHES[arch_text].name if arch_text in DEBIAN_ARCHES else arch_text or "x86_64"
+        series, slash, arch_text = name.partition("/")
+        arch = DEBIAN_ARCHES[arch_text].name if arch_text in DEBIAN_ARCHES else arch_text if slash else "x86_64"
         if arch in ARCHES and (series, arch) in MACHINES:
             return cls(series, arch)
         raise TargetError(f"unknown target {name!r} (known: {known_names()})", TargetErrorKind.MISSING_KERNEL)

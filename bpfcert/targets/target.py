@@ -47,11 +47,12 @@ def resolve_names(spec: str | None) -> list[str]:
     if spec.strip() == "all-arch":
         return [HOST, *ALL_ARCH]
     names, unknown = [], []
-    for text in dict.fromkeys(n.strip() for n in spec.split(",") if n.strip()):
+    for text in (n.strip() for n in spec.split(",") if n.strip()):
         try:
             names.append(str(TargetName.parse(text)))
         except TargetError:
             unknown.append(text)
+    names = list(dict.fromkeys(names))  # "6.1/arm64" and "6.1/aarch64" are one target
     if unknown or not names:
         raise TargetError(
             f"unknown target {', '.join(unknown) or repr(spec)} (known: {known_names()}, all, all-arch)",

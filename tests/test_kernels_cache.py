@@ -313,7 +313,7 @@ def test_fetch_prints_one_progress_line_per_state_change(
     versions = {"5.10": "5.10.9-1", "6.1": "6.1.1-1"}
     monkeypatch.setattr(kernels, "PrivateApt", Apt)
     monkeypatch.setattr(
-        kernels, "_resolve", lambda apt, m: ([f"linux-image-{m.spec.series}"], versions[m.spec.series])
+        kernels, "_resolve", lambda apt, m, excluded: ([f"linux-image-{m.spec.series}"], versions[m.spec.series])
     )
     monkeypatch.setattr(kernels, "_download_extract", download)
     assert cli.main(["kernels", "fetch", "5.10", "6.1"]) == 0

@@ -5,8 +5,10 @@ the kernel's own byte order, and BTF and JIT reported as the kernel has them."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -45,6 +47,18 @@ def test_all_stays_x86_64_and_all_arch_adds_the_others() -> None:
     assert resolve_names("all-arch") == ["host", *ALL_ARCH]
     assert {"6.1/arm64", "6.12/arm64", "6.1/s390x", "6.12/s390x"} <= set(ALL_ARCH) and ALL_ARCH[: len(SERIES)] == SERIES
     assert resolve_names("6.1/arm64, 6.1/s390x,6.1/aarch64") == ["6.1/arm64", "6.1/s390x"]
+
+
+def test_tox_arch_envs_follow_the_machine_table() -> None:
+    """tox cannot import Python: its arch-{...} factors and their targets must follow the table by hand."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "tox.ini")
+    (section,) = [s for s in config.sections() if s.startswith("testenv:arch-")]
+    foreign = {a.debian: [m.name for m in MACHINES.values() if m.arch is a] for a in ARCHES.values()}
+    factors = re.fullmatch(r"testenv:arch-\{(.+)\}", section)
+    assert factors is not None and factors.group(1).split(",") == [d for d in foreign if d != "amd64"]
+    setenv = re.findall(r"^(\S+): BPFCERT_TARGETS = (\S+)$", config[section]["setenv"], re.MULTILINE)
+    assert setenv == [(d, ",".join(names)) for d, names in foreign.items() if d != "amd64"]
 
 
 def _argv(machine: Machine) -> list[str]:
@@ -228,12 +242,45 @@ def test_fetch_of_a_foreign_target_uses_its_arch_and_builds_its_userland(
 
     built: list[str] = []
     monkeypatch.setattr(kernels, "PrivateApt", Apt)
-    monkeypatch.setattr(kernels, "_resolve", lambda apt, m: ([m.image_package], "6.1.1-1"))
+    monkeypatch.setattr(kernels, "_resolve", lambda apt, m, excluded: ([m.image_package], "6.1.1-1"))
     monkeypatch.setattr(kernels, "_download_extract", download)
     monkeypatch.setattr(userland, "build", lambda apt, log: built.append(apt.arch.debian) or tmp_path / "x" / "root")
     fetched = kernels.fetch(["6.1/s390x", "6.1"], log=lambda line: None)
     assert [k.name for k in fetched] == ["6.1/s390x", "6.1"] and used == ["s390x", "amd64"] and built == ["s390x"]
     assert fetched[0].package == r"linux-image-6\.1\.0-\d+-s390x" and fetched[0].arch == "s390x"
+
+
+def test_a_kernel_the_archive_cannot_serve_gives_way_to_the_next_older(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror that lists linux-image-6.12.118+deb13-s390x but answers 404 for it: the older one is fetched; when
+    every candidate fails, the last error stands."""
+    monkeypatch.setenv("BPFCERT_CACHE", str(tmp_path))
+    listed = {"linux-image-6.12.118+deb13-s390x": "6.12.118-1", "linux-image-6.12.110+deb13-s390x": "6.12.110-1"}
+    apt = FakeApt({}, {})
+
+    def run(tool: str, *args: str, cwd: Path | None = None) -> str:
+        if args[0] == "pkgnames":
+            return "\n".join(listed)
+        return "\n\n".join(f"Package: {n}\nVersion: {listed[n]}" for n in args[2:])
+
+    def download(apt: object, machine: Machine, packages: list[str], version: str, target: Path) -> CachedKernel:
+        attempts.append(packages[0])
+        if packages[0] in unavailable:
+            raise TargetError(f"apt-get download failed: 404 {packages[0]}", "fetch")
+        return CachedKernel("6.12", version, "r", packages[0], "0" * 64, target, "s390x")
+
+    monkeypatch.setattr(apt, "run", run)
+    monkeypatch.setattr(kernels, "_download_extract", download)
+    machine = TargetName.parse("6.12/s390x").machine
+    attempts: list[str] = []
+    unavailable = {"linux-image-6.12.118+deb13-s390x"}
+    kernel = kernels._fetch_one(apt, machine, lambda line: None)  # type: ignore[arg-type]
+    assert kernel.version == "6.12.110-1" and attempts == [*unavailable, "linux-image-6.12.110+deb13-s390x"]
+    attempts.clear()
+    unavailable = set(listed)
+    with pytest.raises(TargetError, match=r"404 linux-image-6\.12\.110"):
+        kernels._fetch_one(apt, machine, lambda line: None)  # type: ignore[arg-type]
 
 
 # --- the initramfs of another architecture ---

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from typing import Any
 from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets.debian import PrivateApt, cache_dir, extract_deb, sha256_file
 from bpfcert.targets.machines import MACHINES, Machine
-from bpfcert.targets.series import SERIES_SPECS, TargetName, known_names
+from bpfcert.targets.series import ALL_ARCH, SERIES_SPECS, TargetName, known_names
+
+FETCH_FALLBACKS = 2  # older kernels tried when the newest cannot be downloaded
 
 
 @dataclass(frozen=True)
@@ -153,11 +156,13 @@ def cached_kernel(name: str) -> CachedKernel:
     return kernel
 
 
-def _resolve(apt: PrivateApt, machine: Machine) -> tuple[list[str], str]:
-    """The packages of the newest kernel of `machine` and its Debian version."""
+def _resolve(apt: PrivateApt, machine: Machine, excluded: Collection[str] = ()) -> tuple[list[str], str]:
+    """The packages of the newest kernel of `machine` (not among `excluded` image packages) and its Debian
+    version."""
     spec, pattern = machine.spec, machine.image_package
     prefix = pattern.split("\\")[0]
-    names = [n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(pattern, n)]
+    listed = apt.run("apt-cache", "pkgnames", prefix).split()
+    names = [n for n in listed if re.fullmatch(pattern, n) and n not in excluded]
     if not names:
         raise TargetError(f"no package matching {pattern} in {spec.suite}", TargetErrorKind.FETCH)
     shown = apt.run("apt-cache", "show", "--no-all-versions", *names)
@@ -209,24 +214,47 @@ def fetch(names: list[str], *, if_missing: bool = False, log: Any = print) -> li
         apt.configure()
         log(f"updating the private apt lists ({arch.debian})")
         apt.run("apt-get", "update")
-        for name, machine in machines.items():
+        for machine in machines.values():
             if machine.arch != arch:
                 continue
-            packages, version = _resolve(apt, machine)
-            target = cache_dir() / "kernels" / (version if arch.debian == "amd64" else f"{version}-{arch.debian}")
-            if (target / "kernel.json").is_file():
-                log(f"{name} already cached ({version})")
-                fetched.append(cached_kernel(name))
-            else:
-                log(f"{name} downloading {' '.join(packages)} ({version})")
-                fetched.append(_download_extract(apt, machine, packages, version, target))
-                log(f"{name} cached ({fetched[-1].release})")
+            fetched.append(_fetch_one(apt, machine, log))
         if arch.userland == "debian":
             from bpfcert.targets import userland
 
             root = userland.build(apt, log=log)
             log(f"{arch.debian} userland ready ({root.parent.name})")
     return fetched
+
+
+def _fetch_one(apt: PrivateApt, machine: Machine, log: Any) -> CachedKernel:
+    """The newest kernel of `machine`, cached already or downloaded now; a kernel the archive lists but cannot
+    serve (a mirror's 404) gives way to the next older one, up to FETCH_FALLBACKS times."""
+    excluded: list[str] = []
+    failure: TargetError | None = None
+    while True:
+        try:
+            packages, version = _resolve(apt, machine, excluded)
+        except TargetError:
+            if failure is None:
+                raise
+            raise failure from None  # no older one: the download's error is the reason
+        suffix = "" if machine.arch.debian == "amd64" else f"-{machine.arch.debian}"
+        target = cache_dir() / "kernels" / f"{version}{suffix}"
+        if (target / "kernel.json").is_file():
+            log(f"{machine.name} already cached ({version})")
+            return cached_kernel(machine.name)
+        log(f"{machine.name} downloading {' '.join(packages)} ({version})")
+        try:
+            kernel = _download_extract(apt, machine, packages, version, target)
+        except TargetError as exc:
+            if exc.kind != TargetErrorKind.FETCH or len(excluded) >= FETCH_FALLBACKS:
+                raise
+            log(f"{machine.name} {packages[0]} cannot be downloaded ({exc}); trying the next older one")
+            excluded.append(packages[0])
+            failure = exc
+            continue
+        log(f"{machine.name} cached ({kernel.release})")
+        return kernel
 
 
 def _userland_ready(machine: Machine) -> bool:
@@ -271,8 +299,9 @@ def _download_extract(
 def command(args: argparse.Namespace) -> int:
     """`bpfcert kernels list|fetch`."""
     if args.action == "fetch":
+        names = [n for arg in args.series for n in arg.split(",") if n]
         fetched = fetch(
-            list(args.series) or list(SERIES_SPECS),
+            [n for name in names for n in (ALL_ARCH if name == "all-arch" else (name,))] or list(SERIES_SPECS),
             if_missing=args.if_missing,
             log=lambda line: print(f"kernels: {line}", file=sys.stderr, flush=True),
         )

@@ -27,7 +27,7 @@ from bpfcert.targets.debian import PrivateApt, cache_dir, extract_deb, sha256_fi
 from bpfcert.targets.machines import MACHINES, Machine
 from bpfcert.targets.series import ALL_ARCH, SERIES_SPECS, TargetName, known_names
 
-FETCH_FALLBACKS = 2  # older kernels tried when the newest cannot be downloaded
+FETCH_FALLBACKS = 6  # older kernels tried when the newest cannot be downloaded (a mirror missing a point release)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ back. Only conclusive answers count: a feature reported unsupported on a kernel 
 is a false skip (a probe that fails to see what is there); one reported available before it means the
 knowledge table is wrong; an inconclusive answer (EPERM under lockdown...) says nothing about the version. A
 program or map type that also needs a kernel option (bpfcert.knowledge's KCONFIG) counts as missing only
-where the findings' kconfig shows that option on, and one that needs the kernel's own BTF (NEEDS_KERNEL_BTF) only
-where the kernel has it.
+where the findings' kconfig shows that option on, one that needs the kernel's own BTF (NEEDS_KERNEL_BTF) only
+where the kernel has it, and one that needs a JIT (NEEDS_JIT) only where the kernel has one.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bpfcert.targets.probes import AVAILABLE, UNSUPPORTED
 
 class Feature(NamedTuple):
     """One probed feature: its path in the findings ("map_types.arena"), first version, status, evidence, the
-    kernel option it also needs, if any, and whether it needs the kernel's own BTF."""
+    kernel option it also needs, if any, and whether it needs the kernel's own BTF, or a JIT."""
 
     name: str
     since: KernelVersion
@@ -32,6 +32,7 @@ class Feature(NamedTuple):
     evidence: str = ""
     kconfig: str = ""
     needs_btf: bool = False
+    needs_jit: bool = False
 
 
 def _since(found: Any, what: str) -> KernelVersion:
@@ -47,11 +48,13 @@ def features_of(findings: dict[str, Any]) -> list[Feature]:
     for name, found in findings["prog_types"].items():
         since = _since(prog_type_by_name(name), f"program type {name}")
         kconfig, needs_btf = KCONFIG.get(name, ""), name in prog_types.NEEDS_KERNEL_BTF
-        out.append(Feature(f"prog_types.{name}", since, found["status"], found.get("evidence", ""), kconfig, needs_btf))
+        evidence, jit = found.get("evidence", ""), name in prog_types.NEEDS_JIT
+        out.append(Feature(f"prog_types.{name}", since, found["status"], evidence, kconfig, needs_btf, jit))
     for name, found in findings["map_types"].items():
         since = _since(map_type_by_name(name), f"map type {name}")
         kconfig, needs_btf = map_types.KCONFIG.get(name, ""), name in map_types.NEEDS_KERNEL_BTF
-        out.append(Feature(f"map_types.{name}", since, found["status"], found.get("evidence", ""), kconfig, needs_btf))
+        evidence, jit = found.get("evidence", ""), name in map_types.NEEDS_JIT
+        out.append(Feature(f"map_types.{name}", since, found["status"], evidence, kconfig, needs_btf, jit))
     for prog_type, statuses in findings["attach_types"].items():
         for name, status in statuses.items():
             out.append(Feature(f"attach_types.{prog_type}.{name}", attach.ATTACH_TYPES_SINCE[name], status))
@@ -77,7 +80,9 @@ def contradictions(findings: dict[str, Any]) -> list[str]:
     release = findings["system"]["release"]
     version = parse_version(release)
     kconfig = (findings.get("kconfig") or {}).get("values") or {}
-    no_btf = findings["system"].get("btf") is False
+    system = findings["system"]
+    no_btf = system.get("btf") is False
+    no_jit = "bpf_jit_enable" in system and system["bpf_jit_enable"] is None  # no net.core.bpf_jit_enable
     out: list[str] = []
     for feature in features_of(findings):
         since = format_version(feature.since)
@@ -89,5 +94,7 @@ def contradictions(findings: dict[str, Any]) -> list[str]:
                 continue  # the option may be off: the kernel may lack the feature
             if feature.needs_btf and no_btf:
                 continue  # refused for want of the kernel's BTF, which it lacks
+            if feature.needs_jit and no_jit:
+                continue  # refused for want of a JIT, which the kernel lacks
             out.append(f"{feature.name}: {feature.status} on {release}, though it arrived in {since}{evidence}")
     return out

@@ -135,6 +135,21 @@ def test_a_type_needing_the_kernels_btf_is_missing_only_where_the_kernel_has_btf
     ]
 
 
+def test_a_type_needing_a_jit_is_missing_only_where_the_kernel_has_one() -> None:
+    """Debian's s390x kernels have no JIT (no net.core.bpf_jit_enable): no extension programs, no struct_ops."""
+    findings = consistent("6.12.0")
+    for kind, name in (("prog_types", "ext"), ("prog_types", "struct_ops"), ("map_types", "struct_ops")):
+        findings[kind][name] = {"status": "unsupported", "evidence": "EINVAL"}
+    findings["system"] |= {"btf": True, "bpf_jit_enable": None}
+    assert contradictions(findings) == []
+    findings["system"]["bpf_jit_enable"] = 1
+    assert [line.split(":")[0] for line in contradictions(findings)] == [
+        "prog_types.struct_ops",
+        "prog_types.ext",
+        "map_types.struct_ops",
+    ]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="feature probes load programs: they need root")
 def test_the_host_kernel_contradicts_nothing() -> None:
     findings = probes.probe_kernel(kconfig=sorted(KCONFIG.values()))

@@ -75,6 +75,8 @@ KCONFIG: dict[str, str] = {"inode_storage": "CONFIG_BPF_LSM"}
 # Map types whose values are typed by the kernel's own BTF (struct_ops: btf_vmlinux_value_type_id), refused by a
 # kernel without it.
 NEEDS_KERNEL_BTF = frozenset({"struct_ops"})
+# Map types whose values are trampolines the JIT builds (struct_ops), refused by a kernel without a BPF JIT.
+NEEDS_JIT = frozenset({"struct_ops"})
 
 
 @functools.cache

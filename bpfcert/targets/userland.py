@@ -36,12 +36,13 @@ def _apt_args(*args: str) -> tuple[str, ...]:
 def resolve(apt: PrivateApt) -> dict[str, str]:
     """The userland's packages and versions: ROOT_PACKAGES and what they depend on (Depends and Pre-Depends,
     the first alternative of each, as USERLAND_SUITE has them; virtual packages and SKIPPED left out)."""
+    flags = ("--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances")
+    graph = dependency_graph(apt.run("apt-cache", *_apt_args("depends", "--recurse", *flags, *ROOT_PACKAGES)))
     names: set[str] = set()
     todo = set(ROOT_PACKAGES)
     while todo:
         names |= todo
-        flags = ("--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances")
-        todo = dependencies(apt.run("apt-cache", *_apt_args("depends", *flags, *sorted(todo)))) - names - SKIPPED
+        todo = {d for n in todo for d in graph.get(n, ())} - names - SKIPPED
     shown = apt.run("apt-cache", *_apt_args("show", "--no-all-versions", *sorted(names)))
     versions: dict[str, str] = {}
     for stanza in shown.split("\n\n"):
@@ -54,22 +55,27 @@ def resolve(apt: PrivateApt) -> dict[str, str]:
     return versions
 
 
-def dependencies(depends_output: str) -> set[str]:
-    """The packages `apt-cache depends` output says its packages need: per Depends/PreDepends group (lines
-    starting "|" continue into the next), the first alternative that is not a virtual "<package>"."""
-    found: set[str] = set()
+def dependency_graph(depends_output: str) -> dict[str, set[str]]:
+    """What each package in `apt-cache depends` output needs: per Depends/PreDepends group (a line starting "|"
+    continues into the next), the first alternative that is not a virtual "<package>". One `--recurse` call
+    lists every package reachable, each once, so the walk over this graph needs no further apt call."""
+    graph: dict[str, set[str]] = {}
+    needs: set[str] = set()
     group: list[str] = []
     for line in depends_output.splitlines():
+        if line and not line[0].isspace():
+            needs = graph.setdefault(line.strip(), set())
+            group = []
+            continue
         match = re.match(r"^ ( |\|)(?:Pre)?Depends: (\S+)", line)
         if not match:
             continue
         group.append(match.group(2))
         if match.group(1) == "|":
             continue
-        real = [n for n in group if not n.startswith("<")]
-        found.update(real[:1])
+        needs.update([n for n in group if not n.startswith("<")][:1])
         group = []
-    return found
+    return graph
 
 
 def _key(arch: Arch, versions: dict[str, str]) -> str:

@@ -188,6 +188,7 @@ def test_userland_is_cached_per_architecture_and_package_versions(
 ) -> None:
     monkeypatch.setenv("BPFCERT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(userland, "compile_stdlib", lambda root: None)
+    monkeypatch.setattr(userland, "compiled_distributions", dict)
     debs = {
         "python3.11-minimal": _deb(tmp_path, "python3.11-minimal", "3.11.2-6", {"usr/bin/python3.11": b"py"}),
         "busybox-static": _deb(tmp_path, "busybox-static", "1:1.35.0-4", {"bin/busybox": b"bb"}),
@@ -209,6 +210,7 @@ def test_userland_is_cached_per_architecture_and_package_versions(
 
 def test_userland_without_python_is_a_fetch_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BPFCERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(userland, "compiled_distributions", dict)
     debs = {"busybox-static": _deb(tmp_path, "busybox-static", "1", {"bin/busybox": b"bb"})}
     apt = FakeApt(debs, dict.fromkeys(userland.ROOT_PACKAGES, "1"))
     with pytest.raises(TargetError, match=r"no /usr/bin/python3\.11") as err:
@@ -325,10 +327,11 @@ def test_big_endian_modules_are_read_with_their_dependencies(tmp_path: Path) -> 
         "netfs": _module(">", "netfs", ""),
         "9pnet_virtio": _module(">", "9pnet_virtio", "9pnet,virtio"),
         "virtio_console": _module(">", "virtio_console", "virtio"),
+        "overlay": _module(">", "overlay", ""),
     }
     kernel = _fake_kernel(tmp_path, "6.1/s390x", blobs)
     order = [name for name, _ in initramfs.modules_to_load(kernel)]
-    assert order == ["9pnet", "9pnet_virtio", "netfs", "fscache", "9p", "virtio_console"]  # virtio is built in
+    assert order == ["9pnet", "9pnet_virtio", "netfs", "fscache", "9p", "virtio_console", "overlay"]  # virtio: built in
     assert initramfs._elf_section(_module("<", "x", "y"), ".modinfo") == b"name=x\0depends=y\0"
 
 
@@ -340,6 +343,14 @@ def test_composed_root_binds_the_userland_usr_and_the_hosts_dirs(tmp_path: Path)
     assert "mount -o bind /host/work /root/work" in lines and "mount -o bind /host/tmp /root/tmp" in lines
     assert lines[-1] == "mount -o bind /host/c/ul/root/usr /root/opt/py"  # after /opt is there
     assert not any("/root/opt/py" in line for line in initramfs.composed_root(share, Path("/u"), [], "/usr").split())
+    overlay = initramfs.composed_root(share, Path("/u"), [], "/usr", "/v/site-packages").splitlines()[-1]
+    assert overlay == "mount -t overlay -o ro,lowerdir=/host/u/site:/host/v/site-packages overlay /root/v/site-packages"
+
+
+def test_compiled_dependencies_are_the_ones_with_shared_objects() -> None:
+    """jsonschema-rs and cryptography (Rust), pyyaml's _yaml: the host's builds cannot run in a foreign guest."""
+    compiled = {name.lower().replace("_", "-") for name in userland.compiled_distributions()}
+    assert {"jsonschema-rs", "cryptography"} <= compiled and "license-expression" not in compiled
     assert "usr" not in initramfs.shared_host_dirs() and "proc" not in initramfs.shared_host_dirs()
 
 

@@ -17,6 +17,7 @@ import os
 import shlex
 import struct
 import sys
+import sysconfig
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,10 +160,13 @@ def mount_share(share_mount: str, where: str) -> str:
     return f"mount {share_mount} {VIRTIOFS_TAG} {where} || {give_up}"
 
 
-def composed_root(share_mount: str, userland: Path, host_dirs: Iterable[str], python_prefix: str = "/usr") -> str:
+def composed_root(
+    share_mount: str, userland: Path, host_dirs: Iterable[str], python_prefix: str = "/usr", site_packages: str = ""
+) -> str:
     """/init lines making /root a tmpfs with the userland's /usr (and the merged-/usr links) and the host's
     `host_dirs`, all bound read-only from the host's root (mounted with `share_mount`); the userland's /usr is
-    also bound over `python_prefix` (the host python's) if that is elsewhere."""
+    also bound over `python_prefix` (the host python's) if that is elsewhere, and its compiled wheels (`site/`)
+    laid over the host's `site_packages` (an overlay: the host's pure-Python packages show through)."""
     usr = shlex.quote(f"/host{userland}/usr")
     lines = [
         mount_share(share_mount, "/host"),
@@ -176,6 +180,9 @@ def composed_root(share_mount: str, userland: Path, host_dirs: Iterable[str], py
         lines += [f"mkdir -p {inside}", f"mount -o bind {outside} {inside}"]
     if python_prefix != "/usr":
         lines.append(f"mount -o bind {usr} {shlex.quote('/root' + python_prefix)}")
+    if site_packages:
+        layers = shlex.quote(f"ro,lowerdir=/host{userland}/site:/host{site_packages}")
+        lines.append(f"mount -t overlay -o {layers} overlay {shlex.quote('/root' + site_packages)}")
     return "\n".join(lines)
 
 
@@ -218,7 +225,8 @@ def build(kernel: CachedKernel, agent_argv: list[str], cache: Path, userland: Pa
     if userland is None:
         root = mount_share(share_mount, "/root")
     else:
-        root = composed_root(share_mount, userland, shared_host_dirs(), os.path.realpath(sys.base_prefix))
+        prefix, site_packages = os.path.realpath(sys.base_prefix), os.path.realpath(sysconfig.get_paths()["purelib"])
+        root = composed_root(share_mount, userland, shared_host_dirs(), prefix, site_packages)
     script = init_script([name for name, _ in modules], agent_argv, root)
     busybox = BUSYBOX if userland is None else userland / "usr" / "bin" / "busybox"
     digest = hashlib.sha256(script.encode() + str(busybox).encode()).hexdigest()[:16]

@@ -104,7 +104,7 @@ ARCHES: dict[str, Arch] = {
         _virtiofs("vhost-user-fs-pci", "-machine", "memory-backend=mem"),
         _VIRTIOFS_MOUNT,
         f"console=ttyAMA0 {_QUIET}",
-        ("virtio_pci", "virtiofs", "virtio_console"),
+        ("virtio_pci", "virtiofs", "virtio_console", "overlay"),
         "debian",
     ),
     # Big-endian: the bpfeb case. The SCLP console is the kernel console; devices sit on the channel subsystem.
@@ -138,7 +138,8 @@ ARCHES: dict[str, Arch] = {
         ),
         "-t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000",
         f"console=ttysclp0 {_QUIET}",
-        ("9pnet_virtio", "9p", "virtio_console"),  # virtio_ccw comes with S390_GUEST=y (not in modules.builtin)
+        # virtio_ccw comes with S390_GUEST=y (a bool: not in modules.builtin)
+        ("9pnet_virtio", "9p", "virtio_console", "overlay"),
         "debian",
     ),
 }

@@ -2,9 +2,13 @@
 libc6, libbpf1, static busybox for the initramfs, and what they depend on) unpacked without running maintainer
 scripts, merged into /usr as Debian's usrmerge lays it out, cached per (architecture, package versions).
 
+bpfcert's own dependencies that are compiled (jsonschema-rs, cryptography, ...) cannot run from the host's venv
+in such a guest: their wheels for this architecture, at the host's versions, are unpacked into the root's `site/`,
+which the guest lays over the venv's site-packages (pip download from the host's package index).
+
 Layout under the cache dir: `userland/<debian-arch>-<digest>/` with `userland.json` (architecture, every package's
-version and .deb sha256) and `root/` (the files). The guest's /usr is this root's usr; the rest of its tree is
-the host's (bpfcert.targets.initramfs).
+version and .deb sha256, every wheel's version and sha256) and `root/` (the files). The guest's /usr is this
+root's usr; the rest of its tree is the host's (bpfcert.targets.initramfs).
 """
 
 from __future__ import annotations
@@ -13,20 +17,26 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from bpfcert.bundled import PACKAGE
 from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets.debian import USERLAND_SUITE, PrivateApt, cache_dir, extract_deb, sha256_file
 from bpfcert.targets.machines import Arch
 
-# What the guest agent, the probes and the runners need; their Depends and Pre-Depends come along.
-ROOT_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libbpf1", "busybox-static")
+# What the guest agent, the probes and the runners need (iproute2: `ip` for the traffic ops); their Depends and
+# Pre-Depends come along.
+ROOT_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libbpf1", "busybox-static", "iproute2")
 # Essential-set packages that libraries depend on but a userland run without dpkg does not use.
 SKIPPED = frozenset({"dpkg", "debconf", "perl-base", "tar", "install-info", "debianutils", "coreutils", "base-files"})
 BUSYBOX = "usr/bin/busybox"
 MERGED = ("bin", "sbin", "lib")  # top-level directories that are links into /usr under usrmerge
+SITE = "site"  # in the root: the compiled dependencies' wheels for this architecture
 
 
 def _apt_args(*args: str) -> tuple[str, ...]:
@@ -90,10 +100,12 @@ def cached(arch: Arch) -> Path | None:
 
 
 def build(apt: PrivateApt, *, log: Callable[[str], object] = print) -> Path:
-    """The userland of apt's architecture at today's package versions: found in the cache, else downloaded,
-    unpacked and merged (the directory appears whole or not at all). Its root."""
+    """The userland of apt's architecture at today's package versions (and the host's compiled dependencies'
+    versions): found in the cache, else downloaded, unpacked and merged (the directory appears whole or not at
+    all). Its root."""
     versions = resolve(apt)
-    target = cache_dir() / "userland" / _key(apt.arch, versions)
+    wheels = compiled_distributions()
+    target = cache_dir() / "userland" / _key(apt.arch, versions | {f"wheel:{n}": v for n, v in wheels.items()})
     if (target / "userland.json").is_file():
         (target / "userland.json").touch()  # the newest in use: `cached` picks it
         return target / "root"
@@ -119,11 +131,70 @@ def build(apt: PrivateApt, *, log: Callable[[str], object] = print) -> Path:
             "arch": apt.arch.name,
             "suite": USERLAND_SUITE,
             "packages": {n: {"version": v, "sha256": sha256.get(n)} for n, v in sorted(versions.items())},
+            "wheels": unpack_wheels(apt.arch, wheels, work / "wheels", root / SITE, log),
         }
         (work / "out" / "userland.json").write_text(json.dumps(meta, indent=2) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         (work / "out").rename(target)
     return target / "root"
+
+
+def compiled_distributions() -> dict[str, str]:
+    """bpfcert's dependencies (pyproject.toml's, else its installed metadata's), and theirs, that ship compiled
+    modules here: name -> installed version."""
+    from importlib import metadata
+
+    pyproject = PACKAGE.parent / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        todo = list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+    else:
+        todo = list(metadata.requires("bpfcert") or [])
+    compiled: dict[str, str] = {}
+    seen: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        if name is None or "extra ==" in requirement or name.group(0).lower() in seen:
+            continue
+        seen.add(name.group(0).lower())
+        try:
+            dist = metadata.distribution(name.group(0))
+        except metadata.PackageNotFoundError:
+            continue
+        if any(str(f).endswith(".so") for f in dist.files or ()):
+            compiled[dist.metadata["Name"]] = dist.version
+        todo += dist.requires or []
+    return compiled
+
+
+def unpack_wheels(
+    arch: Arch, wheels: dict[str, str], downloads: Path, site: Path, log: Callable[[str], object]
+) -> dict[str, Any]:
+    """Download `wheels` (name -> version) built for `arch` and unpack them into `site`; what was unpacked (version,
+    wheel sha256) and, as None, what has no wheel for this architecture (logged: whatever imports it cannot run
+    in the guest)."""
+    import zipfile
+
+    downloads.mkdir(parents=True, exist_ok=True)
+    site.mkdir(parents=True, exist_ok=True)
+    platforms = [f"--platform={tag}_{arch.name}" for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014")]
+    found: dict[str, Any] = {}
+    for name, version in sorted(wheels.items()):
+        before = set(downloads.iterdir())
+        argv = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", *platforms]
+        argv += ["--python-version=3.11", "--implementation=cp", f"--dest={downloads}", f"{name}=={version}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        wheel = next(iter(set(downloads.iterdir()) - before), None)
+        if proc.returncode != 0 or wheel is None:
+            log(f"{arch.debian} userland: no {name} {version} wheel for {arch.name}; what imports it cannot run there")
+            found[name] = None
+            continue
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+        found[name] = {"version": version, "sha256": sha256_file(wheel)}
+    return found
 
 
 def compile_stdlib(root: Path) -> None:

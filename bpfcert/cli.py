@@ -238,7 +238,7 @@ def _add_kernels(sub: Subcommands) -> None:
         "  bpfcert kernels fetch --if-missing\n  bpfcert kernels fetch 5.10 7.2",
         "0  every requested series cached",
     )
-    kf.add_argument("series", nargs="*", help=f"{', '.join(series.SERIES)} (default: all)")
+    kf.add_argument("series", nargs="*", help=f"{', '.join(series.ALL_ARCH)} or all-arch (default: the x86_64 ones)")
     kf.add_argument("--if-missing", action="store_true", help="only fetch series not cached yet (no network when warm)")
 
 

@@ -5,15 +5,16 @@ The probes run stdlib-only in the guest, so versions are attached here, on the h
 back. Only conclusive answers count: a feature reported unsupported on a kernel at or after its first version
 is a false skip (a probe that fails to see what is there); one reported available before it means the
 knowledge table is wrong; an inconclusive answer (EPERM under lockdown...) says nothing about the version. A
-program type that also needs a kernel option (bpfcert.knowledge.prog_types.KCONFIG) counts as missing only
-where the findings' kconfig shows that option on.
+program or map type that also needs a kernel option (bpfcert.knowledge's KCONFIG) counts as missing only
+where the findings' kconfig shows that option on, one that needs the kernel's own BTF (NEEDS_KERNEL_BTF) only
+where the kernel has it, and one that needs a JIT (NEEDS_JIT) only where the kernel has one.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from bpfcert.knowledge import attach, features
+from bpfcert.knowledge import attach, features, map_types, prog_types
 from bpfcert.knowledge.helpers import HELPERS
 from bpfcert.knowledge.kernel import KernelVersion, format_version, parse_version
 from bpfcert.knowledge.map_types import map_type_by_name
@@ -22,14 +23,16 @@ from bpfcert.targets.probes import AVAILABLE, UNSUPPORTED
 
 
 class Feature(NamedTuple):
-    """One probed feature: its path in the findings ("map_types.arena"), first version, status, evidence, and
-    the kernel option it also needs, if any."""
+    """One probed feature: its path in the findings ("map_types.arena"), first version, status, evidence, the
+    kernel option it also needs, if any, and whether it needs the kernel's own BTF, or a JIT."""
 
     name: str
     since: KernelVersion
     status: str
     evidence: str = ""
     kconfig: str = ""
+    needs_btf: bool = False
+    needs_jit: bool = False
 
 
 def _since(found: Any, what: str) -> KernelVersion:
@@ -44,12 +47,14 @@ def features_of(findings: dict[str, Any]) -> list[Feature]:
     out: list[Feature] = []
     for name, found in findings["prog_types"].items():
         since = _since(prog_type_by_name(name), f"program type {name}")
-        out.append(
-            Feature(f"prog_types.{name}", since, found["status"], found.get("evidence", ""), KCONFIG.get(name, ""))
-        )
+        kconfig, needs_btf = KCONFIG.get(name, ""), name in prog_types.NEEDS_KERNEL_BTF
+        evidence, jit = found.get("evidence", ""), name in prog_types.NEEDS_JIT
+        out.append(Feature(f"prog_types.{name}", since, found["status"], evidence, kconfig, needs_btf, jit))
     for name, found in findings["map_types"].items():
         since = _since(map_type_by_name(name), f"map type {name}")
-        out.append(Feature(f"map_types.{name}", since, found["status"], found.get("evidence", "")))
+        kconfig, needs_btf = map_types.KCONFIG.get(name, ""), name in map_types.NEEDS_KERNEL_BTF
+        evidence, jit = found.get("evidence", ""), name in map_types.NEEDS_JIT
+        out.append(Feature(f"map_types.{name}", since, found["status"], evidence, kconfig, needs_btf, jit))
     for prog_type, statuses in findings["attach_types"].items():
         for name, status in statuses.items():
             out.append(Feature(f"attach_types.{prog_type}.{name}", attach.ATTACH_TYPES_SINCE[name], status))
@@ -75,6 +80,9 @@ def contradictions(findings: dict[str, Any]) -> list[str]:
     release = findings["system"]["release"]
     version = parse_version(release)
     kconfig = (findings.get("kconfig") or {}).get("values") or {}
+    system = findings["system"]
+    no_btf = system.get("btf") is False
+    no_jit = "bpf_jit_enable" in system and system["bpf_jit_enable"] is None  # no net.core.bpf_jit_enable
     out: list[str] = []
     for feature in features_of(findings):
         since = format_version(feature.since)
@@ -84,5 +92,9 @@ def contradictions(findings: dict[str, Any]) -> list[str]:
         elif feature.status == UNSUPPORTED and version >= feature.since:
             if feature.kconfig and kconfig.get(feature.kconfig) not in ("y", "m"):
                 continue  # the option may be off: the kernel may lack the feature
+            if feature.needs_btf and no_btf:
+                continue  # refused for want of the kernel's BTF, which it lacks
+            if feature.needs_jit and no_jit:
+                continue  # refused for want of a JIT, which the kernel lacks
             out.append(f"{feature.name}: {feature.status} on {release}, though it arrived in {since}{evidence}")
     return out

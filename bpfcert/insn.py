@@ -271,6 +271,23 @@ def assemble(insns: Iterable[Insn], byteorder: str = "little") -> bytes:
     return b"".join(encode(i, byteorder) for i in insns)
 
 
+def reorder(data: bytes, source: str, target: str) -> bytes:
+    """An instruction stream encoded in byte order `source` re-encoded slot by slot in `target` (offset and imm
+    change byte order, the register nibbles swap places); what is not a valid program stays as invalid, for the
+    verifier to judge. FormatError on an unknown byte order or a length not a multiple of 8."""
+    for order in (source, target):
+        if order not in ("little", "big"):
+            raise FormatError(f"unknown byte order {order!r} (little or big)")
+    if source == target:
+        return data
+    if len(data) % 8:
+        raise FormatError(f"instruction stream of {len(data)} bytes is not a multiple of 8")
+    read, write = (_SLOT, _SLOT_BE) if source == "little" else (_SLOT_BE, _SLOT)
+    return b"".join(
+        write.pack(op, (regs << 4 | regs >> 4) & 0xFF, off, imm) for op, regs, off, imm in read.iter_unpack(data)
+    )
+
+
 def _s32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value

@@ -89,7 +89,7 @@ def _text(entry: dict[str, Any]) -> list[str]:
     helpers = f["helpers"]
     lines = [
         f"{entry['name']}: {system['release']} ({system['machine']}, accel {entry.get('accel', '-')}) "
-        f"btf={'yes' if system['btf'] else 'no'} jit={system['bpf_jit_enable']} "
+        f"btf={'yes' if system['btf'] else 'no'} jit={_jit(system['bpf_jit_enable'])} "
         f"unprivileged_bpf_disabled={system['unprivileged_bpf_disabled']}",
         f"  program types {count(f['prog_types'])}  map types {count(f['map_types'])} "
         f"(available/unsupported/inconclusive)",
@@ -110,6 +110,12 @@ def _text(entry: dict[str, Any]) -> list[str]:
         odd = {k: v.get("evidence", "") for k, v in f[kind].items() if v["status"] == INCONCLUSIVE}
         lines += [f"  inconclusive {kind[:-1].replace('_', ' ')} {k}: {e}" for k, e in odd.items()]
     return lines
+
+
+def _jit(bpf_jit_enable: int | None) -> str:
+    """The JIT state as net.core.bpf_jit_enable shows it; a kernel without the sysctl has no JIT (CONFIG_BPF_JIT
+    unset: the interpreter runs every program)."""
+    return "no (interpreter only)" if bpf_jit_enable is None else str(bpf_jit_enable)
 
 
 def _package_label(package: dict[str, Any]) -> str:

@@ -117,6 +117,39 @@ def test_a_type_behind_a_kernel_option_is_missing_only_where_the_option_is_on() 
     ]
 
 
+def test_a_type_needing_the_kernels_btf_is_missing_only_where_the_kernel_has_btf() -> None:
+    """Debian's s390x 6.1 has no vmlinux BTF: it refuses tracing programs and struct_ops maps, and has no
+    inode_storage maps without CONFIG_BPF_LSM (which needs a JIT it lacks)."""
+    findings = consistent("6.1.0")
+    for kind, name in (("prog_types", "tracing"), ("map_types", "struct_ops"), ("map_types", "inode_storage")):
+        findings[kind][name] = {"status": "unsupported", "evidence": "EINVAL"}
+    findings["kconfig"] = {"source": "/boot/config-6.1.0", "values": {"CONFIG_BPF_LSM": None}}
+    findings["system"]["btf"] = False
+    assert contradictions(findings) == []
+    findings["system"]["btf"] = True
+    findings["kconfig"]["values"]["CONFIG_BPF_LSM"] = "y"
+    assert contradictions(findings) == [
+        "prog_types.tracing: unsupported on 6.1.0, though it arrived in 5.5 (EINVAL)",
+        "map_types.struct_ops: unsupported on 6.1.0, though it arrived in 5.6 (EINVAL)",
+        "map_types.inode_storage: unsupported on 6.1.0, though it arrived in 5.10 (EINVAL)",
+    ]
+
+
+def test_a_type_needing_a_jit_is_missing_only_where_the_kernel_has_one() -> None:
+    """Debian's s390x kernels have no JIT (no net.core.bpf_jit_enable): no extension programs, no struct_ops."""
+    findings = consistent("6.12.0")
+    for kind, name in (("prog_types", "ext"), ("prog_types", "struct_ops"), ("map_types", "struct_ops")):
+        findings[kind][name] = {"status": "unsupported", "evidence": "EINVAL"}
+    findings["system"] |= {"btf": True, "bpf_jit_enable": None}
+    assert contradictions(findings) == []
+    findings["system"]["bpf_jit_enable"] = 1
+    assert [line.split(":")[0] for line in contradictions(findings)] == [
+        "prog_types.struct_ops",
+        "prog_types.ext",
+        "map_types.struct_ops",
+    ]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="feature probes load programs: they need root")
 def test_the_host_kernel_contradicts_nothing() -> None:
     findings = probes.probe_kernel(kconfig=sorted(KCONFIG.values()))

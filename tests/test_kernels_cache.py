@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -14,18 +15,21 @@ from hypothesis import strategies as st
 
 from bpfcert import cli
 from bpfcert.errors import FormatError, TargetError
-from bpfcert.targets import initramfs, kernels
+from bpfcert.targets import debian, initramfs, kernels, machines
+from bpfcert.targets.kernels import CachedKernel
+from bpfcert.targets.machines import Machine
 from bpfcert.targets.target import resolve_names
 
 
-def fake_kernel(cache: Path, series: str, version: str, release: str) -> Path:
-    root = cache / "kernels" / version
+def fake_kernel(cache: Path, series: str, version: str, release: str, arch: str = "x86_64") -> Path:
+    root = cache / "kernels" / (version if arch == "x86_64" else f"{version}-{arch}")
     (root / "lib" / "modules" / release).mkdir(parents=True)
     (root / "boot").mkdir()
     (root / "boot" / f"vmlinuz-{release}").write_bytes(b"MZ")
     (root / "boot" / f"config-{release}").write_text("CONFIG_BPF=y\n")
     meta = {
         "series": series,
+        "arch": arch,
         "version": version,
         "release": release,
         "package": f"linux-image-{release}",
@@ -59,12 +63,15 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_list_offline_with_warm_cache(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fake_kernel(cache, "5.10", "5.10.250-1", "5.10.0-40-cloud-amd64")
     fake_kernel(cache, "5.10", "5.10.262-1", "5.10.0-46-cloud-amd64")  # the newer one wins
+    fake_kernel(cache, "6.1", "6.1.1-1", "6.1.0-1-s390x", "s390x")  # the same Debian version as amd64's 6.1 has
     assert cli.main(["kernels", "list", "--format", "json"]) == 0
     rows = {row["series"]: row for row in json.loads(capsys.readouterr().out)["kernels"]}
-    assert list(rows) == ["5.10", "6.1", "6.12", "7.2"]
+    assert list(rows) == ["5.10", "6.1", "6.12", "7.2", "6.1/arm64", "6.12/arm64", "6.1/s390x", "6.12/s390x"]
+    assert rows["6.1/s390x"]["cached"] and rows["6.1/s390x"]["arch"] == "s390x" and not rows["6.1/arm64"]["cached"]
     assert rows["5.10"]["cached"] and rows["5.10"]["version"] == "5.10.262-1"
     assert rows["5.10"]["release"] == "5.10.0-46-cloud-amd64" and rows["5.10"]["deb_sha256"] == "ab" * 32
     assert not rows["6.1"]["cached"] and rows["6.1"]["version"] is None
+    assert kernels.cached_kernel("6.1/s390x").release == "6.1.0-1-s390x"
     assert cli.main(["kernels", "list"]) == 0
     text = capsys.readouterr().out
     assert "5.10.262-1" in text and "no (bpfcert kernels fetch 6.1)" in text
@@ -127,13 +134,23 @@ def test_locate_handles_both_debian_layouts(tmp_path: Path) -> None:
 
 
 def test_private_apt_sources_cover_every_suite(tmp_path: Path) -> None:
-    apt = kernels.PrivateApt(tmp_path)
+    apt = debian.PrivateApt(tmp_path)
     apt.configure()
     sources = (tmp_path / "sources.list").read_text()
     for suite in ("bullseye", "bookworm", "trixie", "sid"):
         assert f" {suite} main" in sources
-    assert "sid-security" not in sources and kernels.DEBIAN_KEYRING in sources
+    assert "sid-security" not in sources and debian.DEBIAN_KEYRING in sources
     assert any(opt.startswith("-oDir::State::status=") for opt in apt.options())
+    assert "-oAPT::Architectures::=amd64" in apt.options()
+
+
+def test_private_apt_of_a_foreign_arch_has_its_own_root_architecture_and_suites(cache: Path) -> None:
+    apt = debian.PrivateApt.of(machines.ARCHES["s390x"])
+    assert apt.root == cache / "apt-s390x" and debian.PrivateApt.of(machines.ARCHES["x86_64"]).root == cache / "apt"
+    apt.configure()
+    suites = re.findall(r"debian (\S+) main", (apt.root / "sources.list").read_text())
+    assert suites == ["bookworm", "trixie"]  # the suites of the s390x series (bookworm is also the userland's)
+    assert "-oAPT::Architectures::=s390x" in apt.options() and "-oAPT::Architecture=s390x" in apt.options()
 
 
 # initramfs: the newc cpio format
@@ -279,8 +296,9 @@ def test_fetch_prints_one_progress_line_per_state_change(
     fake_kernel(cache, "6.1", "6.1.1-1", "6.1.0-1-cloud-amd64")
 
     class Apt:
-        def __init__(self, root: Path) -> None:
-            pass
+        @classmethod
+        def of(cls, arch: object) -> Apt:
+            return cls()
 
         def configure(self) -> None:
             pass
@@ -288,17 +306,19 @@ def test_fetch_prints_one_progress_line_per_state_change(
         def run(self, *args: str, **kwargs: object) -> None:
             pass
 
-    def download(apt: object, series: str, packages: list[str], version: str, target: Path) -> kernels.CachedKernel:
-        fake_kernel(cache, series, version, "5.10.0-9-cloud-amd64")
-        return kernels.cached_kernel(series)
+    def download(apt: object, machine: Machine, packages: list[str], version: str, target: Path) -> CachedKernel:
+        fake_kernel(cache, machine.spec.series, version, "5.10.0-9-cloud-amd64")
+        return kernels.cached_kernel(machine.name)
 
     versions = {"5.10": "5.10.9-1", "6.1": "6.1.1-1"}
     monkeypatch.setattr(kernels, "PrivateApt", Apt)
-    monkeypatch.setattr(kernels, "_resolve", lambda apt, spec: ([f"linux-image-{spec.series}"], versions[spec.series]))
+    monkeypatch.setattr(
+        kernels, "_resolve", lambda apt, m, excluded: ([f"linux-image-{m.spec.series}"], versions[m.spec.series])
+    )
     monkeypatch.setattr(kernels, "_download_extract", download)
     assert cli.main(["kernels", "fetch", "5.10", "6.1"]) == 0
     assert capsys.readouterr().err.splitlines() == [
-        "kernels: updating the private apt lists",
+        "kernels: updating the private apt lists (amd64)",
         "kernels: 5.10 downloading linux-image-5.10 (5.10.9-1)",
         "kernels: 5.10 cached (5.10.0-9-cloud-amd64)",
         "kernels: 6.1 already cached (6.1.1-1)",

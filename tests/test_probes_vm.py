@@ -9,6 +9,7 @@ import pytest
 
 from bpfcert import insn
 from bpfcert.feature_since import contradictions
+from bpfcert.knowledge import map_types
 from bpfcert.knowledge.prog_types import KCONFIG
 from bpfcert.probe_cmd import kconfig_from_kernel_cache
 from bpfcert.targets.target import Target
@@ -22,7 +23,7 @@ BASIC_MAP_TYPES = ("hash", "array", "percpu_array", "lru_hash", "prog_array", "p
 @functools.cache
 def _findings(name: str, target: Target) -> dict[str, Any]:
     """The probe's findings, with the kernel options the version test needs (from the kernel cache for a VM)."""
-    keys = sorted(KCONFIG.values())
+    keys = sorted({*KCONFIG.values(), *map_types.KCONFIG.values()})
     entry = {"name": name, "findings": target.call("probe", kconfig=keys)}
     kconfig_from_kernel_cache(entry, keys)
     result: dict[str, Any] = entry["findings"]

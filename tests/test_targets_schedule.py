@@ -23,7 +23,7 @@ import pytest
 import bpfcert.targets.target as targets
 from bpfcert import cli, pytest_plugin
 from bpfcert.errors import TargetError, TargetErrorKind
-from bpfcert.targets import kernels, series, vm
+from bpfcert.targets import kernels, machines, series, vm
 from bpfcert.targets.host import HostTarget
 from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.schedule import Progress, Scheduler
@@ -186,12 +186,14 @@ def test_vm_unavailable_is_the_one_decision(tmp_path: Path, monkeypatch: pytest.
     root.mkdir(parents=True)
     meta = {"series": "6.1", "version": "6.1.1-1", "release": "6.1.0-1-cloud-amd64", "package": "p", "deb_sha256": ""}
     (root / "kernel.json").write_text(json.dumps(meta))
-    monkeypatch.setattr(vm, "QEMU", "qemu-system-none")
+    row = machines.MACHINES[("6.1", "x86_64")]
+    no_qemu_row = row._replace(arch=row.arch._replace(qemu="qemu-system-none"))
+    monkeypatch.setitem(machines.MACHINES, ("6.1", "x86_64"), no_qemu_row)
     no_qemu = vm.unavailable("6.1")
     assert no_qemu is not None and no_qemu.kind == "boot" and str(no_qemu).startswith("6.1: qemu-system-none is not")
     with pytest.raises(TargetError, match="qemu-system-none is not installed"):
         vm.prepare("6.1")
-    monkeypatch.setattr(vm, "missing_tools", lambda: None)
+    monkeypatch.setattr(vm, "missing_tools", lambda machine: None)
     assert vm.unavailable("6.1") is None
 
 

@@ -69,6 +69,16 @@ MAP_TYPES: tuple[MapType, ...] = (
 )
 
 
+# Map types a kernel has only when built with this option, whatever its version (inode_storage is defined by
+# kernel/bpf/bpf_inode_storage.c, built for CONFIG_BPF_LSM).
+KCONFIG: dict[str, str] = {"inode_storage": "CONFIG_BPF_LSM"}
+# Map types whose values are typed by the kernel's own BTF (struct_ops: btf_vmlinux_value_type_id), refused by a
+# kernel without it.
+NEEDS_KERNEL_BTF = frozenset({"struct_ops"})
+# Map types whose values are trampolines the JIT builds (struct_ops), refused by a kernel without a BPF JIT.
+NEEDS_JIT = frozenset({"struct_ops"})
+
+
 @functools.cache
 def _by_name() -> dict[str, MapType]:
     table = {m.name: m for m in MAP_TYPES}

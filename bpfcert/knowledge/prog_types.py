@@ -73,6 +73,15 @@ KCONFIG: dict[str, str] = {
     "netfilter": "CONFIG_NETFILTER_BPF_LINK",
 }
 
+# Program types whose loads (not attached to another program's fd) resolve their target in the kernel's own BTF,
+# so a kernel without /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF unset, as Debian's s390x 6.1) refuses them
+# with EINVAL (kernel/bpf/syscall.c, bpf_prog_load: attach_btf = bpf_get_btf_vmlinux()).
+NEEDS_KERNEL_BTF = frozenset({"tracing", "lsm", "struct_ops", "ext"})
+# Program types a kernel without a BPF JIT (CONFIG_BPF_JIT unset, as Debian's s390x kernels: the interpreter runs
+# everything) refuses with EINVAL: extensions must be JIT-compiled (kernel/bpf/verifier.c, "Extension programs
+# should be JITed"), struct_ops programs are called through trampolines the JIT builds.
+NEEDS_JIT = frozenset({"struct_ops", "ext"})
+
 
 @functools.cache
 def _by_name() -> dict[str, ProgType]:

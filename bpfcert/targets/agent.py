@@ -22,11 +22,12 @@ LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART = 0xFEE1DEAD,
 
 
 def hello() -> dict[str, Any]:
-    """The guest's identity: kernel release, machine, BTF presence, Python version."""
+    """The guest's identity: kernel release, machine and its byte order, BTF presence, Python version."""
     uname = os.uname()
     return {
         "release": uname.release,
         "machine": uname.machine,
+        "byteorder": sys.byteorder,
         "btf": os.path.exists("/sys/kernel/btf/vmlinux"),
         "python": ".".join(map(str, sys.version_info[:3])),
     }

@@ -12,14 +12,12 @@ import struct
 from typing import NamedTuple
 
 from bpfcert.errors import BpfcertError
+from bpfcert.targets.machines import bpf_syscall
 from bpfcert.uapi import ATTACH_TYPES as ATTACH_TYPES
 from bpfcert.uapi import HELPER_NAMES as HELPER_NAMES
 from bpfcert.uapi import LINK_TYPES as LINK_TYPES
 from bpfcert.uapi import MAP_TYPES as MAP_TYPES
 from bpfcert.uapi import PROG_TYPES as PROG_TYPES
-
-# bpf(2) syscall number per machine (uname -m).
-SYSCALL_NR = {"x86_64": 321, "aarch64": 280, "s390x": 351}
 
 # enum bpf_cmd values used here.
 BPF_MAP_CREATE = 0
@@ -79,7 +77,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 _syscall.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_uint]
-_NR = SYSCALL_NR.get(os.uname().machine, -1)
+_NR = bpf_syscall(os.uname().machine)
 
 
 def _addr(buf: ctypes.Array[ctypes.c_char] | None) -> int:

@@ -1,5 +1,11 @@
 """Per-kernel initramfs: a newc cpio with static busybox, the virtio/virtiofs modules the kernel lacks
-built in, and an /init that mounts the host root read-only over virtiofs and runs the guest agent in it."""
+built in, and an /init that mounts the host root read-only over virtiofs and runs the guest agent in it.
+
+The guest's root is the host's own (x86_64), or, for a foreign architecture, a tmpfs whose /usr is that
+architecture's Debian userland (bpfcert.targets.userland) and whose other top-level directories are the host's
+(so the tree under test, the venv's pure-Python packages and the host's /tmp are where they are on the host).
+Where the host's python lives outside /usr (a pyenv build), the userland's /usr is bound over its prefix too, so
+the host python's path runs the guest's python3.11 and runners started with that path run unchanged."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import lzma
 import os
 import shlex
 import struct
+import sys
+import sysconfig
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,8 +28,9 @@ from bpfcert.targets.kernels import CachedKernel
 
 BUSYBOX = Path("/bin/busybox")
 VIRTIOFS_TAG = "hostroot"
-# Modules the guest needs for the virtiofs root; their dependencies are added from each module's depends=.
-NEEDED_MODULES = ("virtio_pci", "virtiofs")
+# Top-level directories a composed root does not take from the host: the userland's (usr and its links), the
+# guest's own file systems, and the host's kernels.
+NOT_SHARED = frozenset({"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "sys", "dev", "run", "boot"})
 NEWC_MAGIC = b"070701"
 NEWC_HEADER = 110
 S_IFDIR, S_IFREG, S_IFLNK = 0o040000, 0o100000, 0o120000
@@ -80,15 +89,15 @@ def read_newc(blob: bytes) -> list[CpioEntry]:
 
 
 def _elf_section(blob: bytes, wanted: str) -> bytes:
-    """The contents of section `wanted` in a little-endian ELF64 file (a kernel module)."""
+    """The contents of section `wanted` in an ELF64 file of either byte order (a kernel module; s390x's are
+    big-endian)."""
     try:
-        (shoff,) = struct.unpack_from("<Q", blob, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", blob, 0x3A)
+        order = {1: "<", 2: ">"}[blob[5]]
+        (shoff,) = struct.unpack_from(f"{order}Q", blob, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from(f"{order}HHH", blob, 0x3A)
 
         def header(i: int) -> tuple[int, int, int]:
-            name, _type, _flags, _addr, offset, size = struct.unpack_from(
-                "<IIQQQQ", blob, shoff + i * shentsize
-            )
+            name, _type, _flags, _addr, offset, size = struct.unpack_from(f"{order}IIQQQQ", blob, shoff + i * shentsize)
             return name, offset, size
 
         _, str_off, _ = header(shstrndx)
@@ -97,7 +106,7 @@ def _elf_section(blob: bytes, wanted: str) -> bytes:
             end = blob.index(b"\0", str_off + name)
             if blob[str_off + name : end].decode() == wanted:
                 return blob[offset : offset + size]
-    except (struct.error, ValueError, UnicodeDecodeError):
+    except (struct.error, ValueError, UnicodeDecodeError, KeyError, IndexError):
         pass
     raise FormatError(f"kernel module: no readable {wanted} section")
 
@@ -111,8 +120,10 @@ def _module_name(path: Path) -> str:
     return path.name.split(".ko")[0].replace("-", "_")
 
 
-def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES) -> list[tuple[str, bytes]]:
-    """(name, uncompressed .ko) for `wanted` and their dependencies, dependencies first; no built-ins."""
+def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] | None = None) -> list[tuple[str, bytes]]:
+    """(name, uncompressed .ko) for `wanted` (by default the modules the kernel's machine needs for its share
+    and channels) and their dependencies, dependencies first; no built-ins."""
+    wanted = kernel.machine.arch.modules if wanted is None else wanted
     builtin_file = kernel.modules_dir / "modules.builtin"
     builtin = (
         {_module_name(Path(line.strip())) for line in builtin_file.read_text().splitlines() if line.strip()}
@@ -142,8 +153,47 @@ def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES
     return ordered
 
 
-def init_script(modules: list[str], agent_argv: list[str]) -> str:
-    """The busybox /init: load modules, mount the host root read-only, chroot and run the agent.
+def mount_share(share_mount: str, where: str) -> str:
+    """The /init line mounting the host's root (shared read-only as VIRTIOFS_TAG, mounted with the machine's
+    `share_mount` options) at `where`, or giving up."""
+    give_up = '{ echo "bpfcert-init: mounting the host root failed"; reboot -f; }'
+    return f"mount {share_mount} {VIRTIOFS_TAG} {where} || {give_up}"
+
+
+def composed_root(
+    share_mount: str, userland: Path, host_dirs: Iterable[str], python_prefix: str = "/usr", site_packages: str = ""
+) -> str:
+    """/init lines making /root a tmpfs with the userland's /usr (and the merged-/usr links) and the host's
+    `host_dirs`, all bound read-only from the host's root (mounted with `share_mount`); the userland's /usr is
+    also bound over `python_prefix` (the host python's) if that is elsewhere, and its compiled wheels (`site/`)
+    laid over the host's `site_packages` (an overlay: the host's pure-Python packages show through)."""
+    usr = shlex.quote(f"/host{userland}/usr")
+    lines = [
+        mount_share(share_mount, "/host"),
+        "mount -t tmpfs -o mode=0755 root /root",
+        "mkdir /root/usr /root/proc /root/sys /root/dev /root/run",
+        f"mount -o bind {usr} /root/usr",
+        *(f"ln -s usr/{d} /root/{d}" for d in ("bin", "sbin", "lib")),
+    ]
+    for name in sorted(host_dirs):
+        inside, outside = shlex.quote(f"/root/{name}"), shlex.quote(f"/host/{name}")
+        lines += [f"mkdir -p {inside}", f"mount -o bind {outside} {inside}"]
+    if python_prefix != "/usr":
+        lines.append(f"mount -o bind {usr} {shlex.quote('/root' + python_prefix)}")
+    if site_packages:
+        layers = shlex.quote(f"ro,lowerdir=/host{userland}/site:/host{site_packages}")
+        lines.append(f"mount -t overlay -o {layers} overlay {shlex.quote('/root' + site_packages)}")
+    return "\n".join(lines)
+
+
+def shared_host_dirs() -> list[str]:
+    """The host's top-level directories a composed root shares (real directories, not NOT_SHARED)."""
+    return [e.name for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in NOT_SHARED]
+
+
+def init_script(modules: list[str], agent_argv: list[str], root: str | None = None) -> str:
+    """The busybox /init: load modules, make /root the guest's root (`root`'s lines, by default the host's
+    root over virtiofs), chroot and run the agent.
 
     The host's /tmp stays visible (the tree under test may live there); the guest writes to a tmpfs at /run/tmp."""
     insmods = "\n".join(f"insmod /modules/{name}.ko" for name in modules)
@@ -151,7 +201,7 @@ def init_script(modules: list[str], agent_argv: list[str]) -> str:
 export PATH=/bin
 mount -t devtmpfs dev /dev
 {insmods}
-mount -t virtiofs -o ro {VIRTIOFS_TAG} /root || {{ echo "bpfcert-init: virtiofs mount failed"; reboot -f; }}
+{mount_share("-t virtiofs -o ro", "/root") if root is None else root}
 mount -t proc proc /root/proc
 mount -t sysfs sys /root/sys
 mount -t devtmpfs dev /root/dev
@@ -166,12 +216,20 @@ reboot -f
 """
 
 
-def build(kernel: CachedKernel, agent_argv: list[str], cache: Path) -> Path:
-    """The initramfs for `kernel` running `agent_argv`, cached by kernel release + init script hash; building
-    one removes those of the same kernel unused for STALE_SECONDS."""
+def build(kernel: CachedKernel, agent_argv: list[str], cache: Path, userland: Path | None = None) -> Path:
+    """The initramfs for `kernel` running `agent_argv` on the host's root, or on `userland` (a foreign
+    architecture's, whose busybox it then carries), cached by kernel release + init script hash; building one
+    removes those of the same kernel unused for STALE_SECONDS."""
     modules = modules_to_load(kernel)
-    script = init_script([name for name, _ in modules], agent_argv)
-    digest = hashlib.sha256(script.encode()).hexdigest()[:16]
+    share_mount = kernel.machine.arch.share_mount
+    if userland is None:
+        root = mount_share(share_mount, "/root")
+    else:
+        prefix, site_packages = os.path.realpath(sys.base_prefix), os.path.realpath(sysconfig.get_paths()["purelib"])
+        root = composed_root(share_mount, userland, shared_host_dirs(), prefix, site_packages)
+    script = init_script([name for name, _ in modules], agent_argv, root)
+    busybox = BUSYBOX if userland is None else userland / "usr" / "bin" / "busybox"
+    digest = hashlib.sha256(script.encode() + str(busybox).encode()).hexdigest()[:16]
     path = cache / "initramfs" / f"{kernel.release}-{digest}.cpio"
     if path.is_file():
         os.utime(path)  # used now: not stale
@@ -180,11 +238,11 @@ def build(kernel: CachedKernel, agent_argv: list[str], cache: Path) -> Path:
         with contextlib.suppress(OSError):
             if time.time() - old.stat().st_mtime > STALE_SECONDS:
                 old.unlink()
-    entries = [CpioEntry(d, S_IFDIR | 0o755) for d in ("bin", "dev", "proc", "sys", "root", "modules")]
-    entries.append(CpioEntry("bin/busybox", S_IFREG | 0o755, BUSYBOX.read_bytes()))
+    entries = [CpioEntry(d, S_IFDIR | 0o755) for d in ("bin", "dev", "proc", "sys", "root", "host", "modules")]
+    entries.append(CpioEntry("bin/busybox", S_IFREG | 0o755, busybox.read_bytes()))
     entries += [
         CpioEntry(f"bin/{a}", S_IFLNK | 0o777, b"busybox")
-        for a in ("sh", "mount", "mkdir", "insmod", "chroot", "reboot")
+        for a in ("sh", "mount", "mkdir", "ln", "insmod", "chroot", "reboot")
     ]
     entries += [CpioEntry(f"modules/{name}.ko", S_IFREG | 0o644, blob) for name, blob in modules]
     entries.append(CpioEntry("init", S_IFREG | 0o755, script.encode()))

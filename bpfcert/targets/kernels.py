@@ -1,30 +1,33 @@
-"""The cache of Debian cloud kernels booted as targets: fetched via a private apt config, listed offline.
+"""The cache of Debian kernels booted as targets: fetched via a private apt config per architecture, listed
+offline.
 
 Layout under the cache dir ($BPFCERT_CACHE, else $XDG_CACHE_HOME/bpfcert, else ~/.cache/bpfcert):
-`apt/` (private sources, lists and archives), `kernels/<debian-version>/` (extracted packages + kernel.json).
+`apt/` (amd64) and `apt-<debian-arch>/` (private sources, lists and archives), `kernels/<debian-version>/` (amd64)
+and `kernels/<debian-version>-<debian-arch>/` (extracted packages + kernel.json).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bpfcert.errors import TargetError, TargetErrorKind
-from bpfcert.targets.series import SERIES_SPECS, SeriesSpec
+from bpfcert.targets.debian import PrivateApt, cache_dir, extract_deb, sha256_file
+from bpfcert.targets.machines import MACHINES, Machine
+from bpfcert.targets.series import ALL_ARCH, SERIES_SPECS, TargetName, known_names
 
-DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
-DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+FETCH_FALLBACKS = 6  # older kernels tried when the newest cannot be downloaded (a mirror missing a point release)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,17 @@ class CachedKernel:
     package: str
     deb_sha256: str
     root: Path
+    arch: str = "x86_64"  # `uname -m` in the guest
+
+    @property
+    def machine(self) -> Machine:
+        """The machine table's row this kernel boots on."""
+        return MACHINES[(self.series, self.arch)]
+
+    @property
+    def name(self) -> str:
+        """The target name: "6.1", "6.1/arm64"."""
+        return self.machine.name
 
     @property
     def vmlinuz(self) -> Path:
@@ -84,20 +98,13 @@ def uncompressed_kernel(kernel: CachedKernel) -> Path | None:
 
 
 def _complete_elf64(blob: bytes) -> bool:
-    """A whole little-endian ELF64 file: its section header table lies inside the bytes."""
-    if blob[:5] != b"\x7fELF\x02" or len(blob) < 64:
+    """A whole ELF64 file (either byte order): its section header table lies inside the bytes."""
+    if blob[:5] != b"\x7fELF\x02" or len(blob) < 64 or blob[5] not in (1, 2):
         return False
-    shoff = int.from_bytes(blob[0x28:0x30], "little")
-    shentsize, shnum = int.from_bytes(blob[0x3A:0x3C], "little"), int.from_bytes(blob[0x3C:0x3E], "little")
+    order = "<" if blob[5] == 1 else ">"
+    shoff: int = struct.unpack_from(f"{order}Q", blob, 0x28)[0]
+    shentsize, shnum = struct.unpack_from(f"{order}HH", blob, 0x3A)
     return shoff > 0 and shoff + shentsize * shnum <= len(blob)
-
-
-def cache_dir() -> Path:
-    """The bpfcert cache directory (not created)."""
-    if os.environ.get("BPFCERT_CACHE"):
-        return Path(os.environ["BPFCERT_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "bpfcert"
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -105,7 +112,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def cached_kernels() -> dict[str, CachedKernel]:
-    """The newest cached kernel of each series, read offline from kernel.json files."""
+    """The newest cached kernel of each target name, read offline from kernel.json files."""
     newest: dict[str, CachedKernel] = {}
     for meta_path in sorted((cache_dir() / "kernels").glob("*/kernel.json")):
         try:
@@ -117,102 +124,47 @@ def cached_kernels() -> dict[str, CachedKernel]:
                 meta["package"],
                 meta["deb_sha256"],
                 meta_path.parent,
+                meta.get("arch", "x86_64"),
             )
+            name = kernel.name
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # a damaged entry counts as not cached; `fetch` replaces it
-        current = newest.get(kernel.series)
+            continue  # a damaged entry (or one of a machine no longer in the table) counts as not cached
+        current = newest.get(name)
         if current is None or _version_key(kernel.version) > _version_key(current.version):
-            newest[kernel.series] = kernel
+            newest[name] = kernel
     return newest
 
 
-def cached_kernel(series: str) -> CachedKernel:
-    """The cached kernel of `series`; TargetError("missing-kernel") naming the fetch command if absent."""
-    if series not in SERIES_SPECS:
-        raise TargetError(
-            f"unknown kernel series {series!r} (known: {', '.join(SERIES_SPECS)})", TargetErrorKind.MISSING_KERNEL
-        )
-    kernel = cached_kernels().get(series)
+def _machine(name: str, kind: TargetErrorKind) -> Machine:
+    """The machine a VM target name spells; TargetError of `kind` if none."""
+    try:
+        target = TargetName.parse(name)
+        return target.machine
+    except (TargetError, KeyError):
+        raise TargetError(f"unknown kernel series {name!r} (known: {known_names()[6:]})", kind) from None
+
+
+def cached_kernel(name: str) -> CachedKernel:
+    """The cached kernel of target `name` ("6.1", "6.1/arm64"); TargetError("missing-kernel") naming the fetch
+    command if absent."""
+    name = _machine(name, TargetErrorKind.MISSING_KERNEL).name
+    kernel = cached_kernels().get(name)
     if kernel is None:
         raise TargetError(
-            f"kernel {series} is not cached; run `bpfcert kernels fetch {series}` first", TargetErrorKind.MISSING_KERNEL
+            f"kernel {name} is not cached; run `bpfcert kernels fetch {name}` first", TargetErrorKind.MISSING_KERNEL
         )
     return kernel
 
 
-class PrivateApt:
-    """apt-get/apt-cache confined to <cache>/apt: own sources, lists, archives and an empty dpkg status."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def options(self) -> list[str]:
-        r = self.root
-        return [
-            f"-oDir::Etc::sourcelist={r / 'sources.list'}",
-            f"-oDir::Etc::sourceparts={r / 'sources.list.d'}",
-            f"-oDir::Etc::preferences={r / 'preferences'}",
-            f"-oDir::Etc::preferencesparts={r / 'preferences.d'}",
-            f"-oDir::Etc::trustedparts={'/etc/apt/trusted.gpg.d'}",
-            f"-oDir::State={r / 'state'}",
-            f"-oDir::State::status={r / 'state' / 'status'}",
-            f"-oDir::Cache={r / 'cache'}",
-            "-oAPT::Architectures::=amd64",
-            "-oAcquire::Languages=none",
-            "-oDebug::NoLocking=1",
-        ]
-
-    def configure(self) -> None:
-        """Write the private sources list: every series' suite from the host's Debian mirrors."""
-        for sub in ("sources.list.d", "preferences.d", "state/lists/partial", "cache/archives/partial"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "state" / "status").touch()
-        mirror, security = host_mirrors()
-        lines = []
-        for spec in SERIES_SPECS.values():
-            lines.append(f"deb [signed-by={DEBIAN_KEYRING}] {mirror} {spec.suite} main")
-            if spec.suite != "sid":
-                lines.append(f"deb [signed-by={DEBIAN_KEYRING}] {security} {spec.suite}-security main")
-        (self.root / "sources.list").write_text("\n".join(lines) + "\n")
-
-    def run(self, tool: str, *args: str, cwd: Path | None = None) -> str:
-        argv = [tool, *self.options(), *args]
-        try:
-            proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            raise TargetError(f"{tool} not found: fetching kernels needs apt (Debian)", TargetErrorKind.FETCH) from None
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise TargetError(f"{tool} {args[0]} failed: {last}", TargetErrorKind.FETCH)
-        return proc.stdout
-
-
-def host_mirrors() -> tuple[str, str]:
-    """The Debian and Debian-security mirror URIs the host's apt is configured with (defaults otherwise)."""
-    mirror, security = DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR
-    paths = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
-    for path in paths:
-        if path.suffix not in ("", ".list", ".sources"):
-            continue
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        for uri in re.findall(r"(?:^deb(?:\s+\[[^]]*\])?\s+|^URIs:\s*)(\S+)", text, re.MULTILINE):
-            uri = uri.rstrip("/")
-            if uri.endswith("/debian-security"):
-                security = uri
-            elif uri.endswith("/debian"):
-                mirror = uri
-    return mirror, security
-
-
-def _resolve(apt: PrivateApt, spec: SeriesSpec) -> tuple[list[str], str]:
-    """The packages of the newest kernel of `spec` and its Debian version."""
-    prefix = spec.image_package.split("\\")[0]
-    names = [n for n in apt.run("apt-cache", "pkgnames", prefix).split() if re.fullmatch(spec.image_package, n)]
+def _resolve(apt: PrivateApt, machine: Machine, excluded: Collection[str] = ()) -> tuple[list[str], str]:
+    """The packages of the newest kernel of `machine` (not among `excluded` image packages) and its Debian
+    version."""
+    spec, pattern = machine.spec, machine.image_package
+    prefix = pattern.split("\\")[0]
+    listed = apt.run("apt-cache", "pkgnames", prefix).split()
+    names = [n for n in listed if re.fullmatch(pattern, n) and n not in excluded]
     if not names:
-        raise TargetError(f"no package matching {spec.image_package} in {spec.suite}", TargetErrorKind.FETCH)
+        raise TargetError(f"no package matching {pattern} in {spec.suite}", TargetErrorKind.FETCH)
     shown = apt.run("apt-cache", "show", "--no-all-versions", *names)
     versions: dict[str, str] = {}
     for stanza in shown.split("\n\n"):
@@ -247,45 +199,76 @@ def _locate(root: Path) -> dict[str, str]:
     return found
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fetch(series: list[str], *, if_missing: bool = False, log: Any = print) -> list[CachedKernel]:
-    """Download and extract the newest kernel of each series (skipping those cached at that version)."""
-    unknown = [s for s in series if s not in SERIES_SPECS]
-    if unknown:
-        raise TargetError(
-            f"unknown kernel series {', '.join(unknown)} (known: {', '.join(SERIES_SPECS)})", TargetErrorKind.FETCH
-        )
+def fetch(names: list[str], *, if_missing: bool = False, log: Any = print) -> list[CachedKernel]:
+    """Download and extract the newest kernel of each target name (skipping those cached at that version), one
+    private apt per architecture; a foreign architecture's guest userland is built (or found cached) alongside."""
+    machines = {m.name: m for m in (_machine(n, TargetErrorKind.FETCH) for n in names)}
     cached = cached_kernels()
     if if_missing:
-        series = [s for s in series if s not in cached]
-        if not series:
+        machines = {n: m for n, m in machines.items() if n not in cached or not _userland_ready(m)}
+        if not machines:
             return []
-    apt = PrivateApt(cache_dir() / "apt")
-    apt.configure()
-    log("updating the private apt lists")
-    apt.run("apt-get", "update")
     fetched: list[CachedKernel] = []
-    for name in series:
-        packages, version = _resolve(apt, SERIES_SPECS[name])
-        target = cache_dir() / "kernels" / version
-        if (target / "kernel.json").is_file():
-            log(f"{name} already cached ({version})")
-            fetched.append(cached_kernel(name))
-            continue
-        log(f"{name} downloading {' '.join(packages)} ({version})")
-        fetched.append(_download_extract(apt, name, packages, version, target))
-        log(f"{name} cached ({fetched[-1].release})")
+    for arch in dict.fromkeys(m.arch for m in machines.values()):
+        apt = PrivateApt.of(arch)
+        apt.configure()
+        log(f"updating the private apt lists ({arch.debian})")
+        apt.run("apt-get", "update")
+        for machine in machines.values():
+            if machine.arch != arch:
+                continue
+            fetched.append(_fetch_one(apt, machine, log))
+        if arch.userland == "debian":
+            from bpfcert.targets import userland
+
+            root = userland.build(apt, log=log)
+            log(f"{arch.debian} userland ready ({root.parent.name})")
     return fetched
 
 
-def _download_extract(apt: PrivateApt, series: str, packages: list[str], version: str, target: Path) -> CachedKernel:
+def _fetch_one(apt: PrivateApt, machine: Machine, log: Any) -> CachedKernel:
+    """The newest kernel of `machine`, cached already or downloaded now; a kernel the archive lists but cannot
+    serve (a mirror's 404) gives way to the next older one, up to FETCH_FALLBACKS times."""
+    excluded: list[str] = []
+    failure: TargetError | None = None
+    while True:
+        try:
+            packages, version = _resolve(apt, machine, excluded)
+        except TargetError:
+            if failure is None:
+                raise
+            raise failure from None  # no older one: the download's error is the reason
+        suffix = "" if machine.arch.debian == "amd64" else f"-{machine.arch.debian}"
+        target = cache_dir() / "kernels" / f"{version}{suffix}"
+        if (target / "kernel.json").is_file():
+            log(f"{machine.name} already cached ({version})")
+            return cached_kernel(machine.name)
+        log(f"{machine.name} downloading {' '.join(packages)} ({version})")
+        try:
+            kernel = _download_extract(apt, machine, packages, version, target)
+        except TargetError as exc:
+            if exc.kind != TargetErrorKind.FETCH or len(excluded) >= FETCH_FALLBACKS:
+                raise
+            log(f"{machine.name} {packages[0]} cannot be downloaded ({exc}); trying the next older one")
+            excluded.append(packages[0])
+            failure = exc
+            continue
+        log(f"{machine.name} cached ({kernel.release})")
+        return kernel
+
+
+def _userland_ready(machine: Machine) -> bool:
+    """Whether `machine` needs no userland fetched: it runs on the host's, or one of its arch is cached."""
+    if machine.arch.userland != "debian":
+        return True
+    from bpfcert.targets import userland
+
+    return userland.cached(machine.arch) is not None
+
+
+def _download_extract(
+    apt: PrivateApt, machine: Machine, packages: list[str], version: str, target: Path
+) -> CachedKernel:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
@@ -294,13 +277,12 @@ def _download_extract(apt: PrivateApt, series: str, packages: list[str], version
         extracted.mkdir()
         sha256 = {}
         for deb in sorted(work.glob("*.deb")):
-            sha256[deb.name.split("_")[0]] = _sha256(deb)
-            proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(extracted)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise TargetError(f"dpkg-deb -x {deb.name} failed: {proc.stderr.strip()}", TargetErrorKind.FETCH)
+            sha256[deb.name.split("_")[0]] = sha256_file(deb)
+            extract_deb(deb, extracted)
         found = _locate(extracted)
         meta = {
-            "series": series,
+            "series": machine.spec.series,
+            "arch": machine.arch.name,
             "version": version,
             "release": found.pop("release"),
             "package": packages[0],
@@ -311,28 +293,30 @@ def _download_extract(apt: PrivateApt, series: str, packages: list[str], version
         (extracted / "kernel.json").write_text(json.dumps(meta, indent=2) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         extracted.rename(target)
-    return cached_kernel(series)
+    return cached_kernel(machine.name)
 
 
 def command(args: argparse.Namespace) -> int:
     """`bpfcert kernels list|fetch`."""
     if args.action == "fetch":
+        names = [n for arg in args.series for n in arg.split(",") if n]
         fetched = fetch(
-            list(args.series) or list(SERIES_SPECS),
+            [n for name in names for n in (ALL_ARCH if name == "all-arch" else (name,))] or list(SERIES_SPECS),
             if_missing=args.if_missing,
             log=lambda line: print(f"kernels: {line}", file=sys.stderr, flush=True),
         )
         for kernel in fetched:
-            print(f"{kernel.series:5} {kernel.version:24} {kernel.release:32} sha256:{kernel.deb_sha256}")
+            print(f"{kernel.name:11} {kernel.version:24} {kernel.release:32} sha256:{kernel.deb_sha256}")
         return 0
     cached = cached_kernels()
     rows: list[dict[str, Any]] = []
-    for series, spec in SERIES_SPECS.items():
-        entry = cached.get(series)
+    for machine in MACHINES.values():
+        entry = cached.get(machine.name)
         rows.append(
             {
-                "series": series,
-                "suite": spec.suite,
+                "series": machine.name,
+                "arch": machine.arch.name,
+                "suite": machine.spec.suite,
                 "cached": entry is not None,
                 "version": entry.version if entry else None,
                 "release": entry.release if entry else None,
@@ -343,9 +327,9 @@ def command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"cache": str(cache_dir()), "kernels": rows}, indent=2))
         return 0
-    print(f"{'series':7}{'suite':10}{'version':18}{'release':32}cached")
+    print(f"{'series':11}{'suite':10}{'version':18}{'release':32}cached")
     for row in rows:
         cached_text = "yes" if row["cached"] else f"no (bpfcert kernels fetch {row['series']})"
         version, release = row["version"] or "-", row["release"] or "-"
-        print(f"{row['series']:7}{row['suite']:10}{version:18}{release:32}{cached_text}")
+        print(f"{row['series']:11}{row['suite']:10}{version:18}{release:32}{cached_text}")
     return 0

@@ -8,10 +8,12 @@ test-running programs, the kernel's BPF state, runner processes. Results and arg
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from errno import EINVAL
 from typing import Any
 
+from bpfcert import insn
 from bpfcert.targets import bpf
 from bpfcert.targets.runner import runner_exchange, runner_start, runner_stop
 from bpfcert.targets.traffic import (
@@ -36,12 +38,19 @@ def probe(
 
 
 def prog_test_run(
-    prog_type: str, insns_hex: str, data_hex: str = "", license: str = "GPL", repeat: int = 1
+    prog_type: str,
+    insns_hex: str,
+    data_hex: str = "",
+    license: str = "GPL",
+    repeat: int = 1,
+    byteorder: str = "little",
 ) -> dict[str, Any]:
-    """Load a program (type by name, e.g. "xdp") and run it once with BPF_PROG_TEST_RUN on `data_hex`."""
+    """Load a program (type by name, e.g. "xdp"; instructions encoded in `byteorder`, re-encoded in this kernel's)
+    and run it once with BPF_PROG_TEST_RUN on `data_hex`."""
     if prog_type not in bpf.PROG_TYPES:
         raise ValueError(f"unknown program type {prog_type!r}")
-    fd = bpf.prog_load(bpf.PROG_TYPES.index(prog_type), bytes.fromhex(insns_hex), license)
+    code = insn.reorder(bytes.fromhex(insns_hex), byteorder, sys.byteorder)
+    fd = bpf.prog_load(bpf.PROG_TYPES.index(prog_type), code, license)
     try:
         run = bpf.prog_test_run(fd, bytes.fromhex(data_hex), repeat=repeat)
     finally:
@@ -82,7 +91,8 @@ def kernel_state(bpffs: str = "/sys/fs/bpf") -> dict[str, Any]:
 
 def map_element(map_id: int, key_hex: str, value_hex: str | None = None) -> dict[str, Any]:
     """Read (and first write, given `value_hex`) one element of the kernel map `map_id`, found by its id, not
-    through any runtime: {"value_hex": the value, or None when the key is absent}."""
+    through any runtime: {"value_hex": the value, or None when the key is absent}. Keys and values are bytes in
+    the kernel's byte order (the agent's hello says which)."""
     fd = bpf.fd_by_id("map", map_id)
     if fd is None:
         raise LookupError(f"no map with id {map_id}")

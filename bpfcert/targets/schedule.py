@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import bpfcert.targets.target as targets
 from bpfcert.errors import TargetError
-from bpfcert.targets.series import HOST, SERIES
+from bpfcert.targets.series import ALL_ARCH, HOST
 from bpfcert.targets.target import Target, default_jobs
 
 T = TypeVar("T")
@@ -120,7 +120,7 @@ class Scheduler:
 
     def summary(self) -> list[str]:
         """One line per target opened: kernel, Debian version, accelerator, boot time, or why it failed."""
-        order = {name: i for i, name in enumerate([HOST, *SERIES])}
+        order = {name: i for i, name in enumerate([HOST, *ALL_ARCH])}
         lines = []
         for name, future in sorted(self._opening.items(), key=lambda item: order.get(item[0], len(order))):
             if not future.done():

@@ -33,8 +33,9 @@ class Target(Protocol):
 
 
 def resolve_names(spec: str | None) -> list[str]:
-    """Target names: None -> host + cached kernels; "all" -> host + every series; else a comma list."""
-    from bpfcert.targets.series import HOST, SERIES, TargetName, known_names
+    """Target names: None -> host + cached x86_64 kernels; "all" -> host + every x86_64 series; "all-arch" ->
+    host + every series on every architecture; else a comma list ("6.1", "6.1/arm64")."""
+    from bpfcert.targets.series import ALL_ARCH, HOST, SERIES, TargetName, known_names
 
     if spec is None:
         from bpfcert.targets.kernels import cached_kernels
@@ -43,15 +44,18 @@ def resolve_names(spec: str | None) -> list[str]:
         return [HOST, *(s for s in SERIES if s in cached)]
     if spec.strip() == "all":
         return [HOST, *SERIES]
+    if spec.strip() == "all-arch":
+        return [HOST, *ALL_ARCH]
     names, unknown = [], []
-    for text in dict.fromkeys(n.strip() for n in spec.split(",") if n.strip()):
+    for text in (n.strip() for n in spec.split(",") if n.strip()):
         try:
             names.append(str(TargetName.parse(text)))
         except TargetError:
             unknown.append(text)
+    names = list(dict.fromkeys(names))  # "6.1/arm64" and "6.1/aarch64" are one target
     if unknown or not names:
         raise TargetError(
-            f"unknown target {', '.join(unknown) or repr(spec)} (known: {known_names()}, all)",
+            f"unknown target {', '.join(unknown) or repr(spec)} (known: {known_names()}, all, all-arch)",
             TargetErrorKind.MISSING_KERNEL,
         )
     return names

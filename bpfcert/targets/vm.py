@@ -1,5 +1,6 @@
 """A Debian kernel booted under QEMU as a target: virtiofsd + QEMU processes, the agent channel, timeouts,
-fault classification with the console tail, splat scanning, and guaranteed reaping."""
+fault classification with the console tail, splat scanning, and guaranteed reaping. What differs between
+architectures (QEMU binary, board, devices, channels, userland) comes from the kernel's row of the machine table."""
 
 from __future__ import annotations
 
@@ -24,24 +25,16 @@ from typing import Any
 from bpfcert.bundled import PACKAGE
 from bpfcert.errors import TargetError, TargetErrorKind
 from bpfcert.targets import initramfs
+from bpfcert.targets.debian import cache_dir
 from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.kernel_log import diagnose, splat_lines
-from bpfcert.targets.kernels import CachedKernel, cache_dir, cached_kernel, uncompressed_kernel
+from bpfcert.targets.kernels import CachedKernel, cached_kernel, uncompressed_kernel
+from bpfcert.targets.machines import Machine
 
-QEMU = "qemu-system-x86_64"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 GUEST_MEMORY_MB = 256
 # A KVM guest not ready by then is slower than a TCG one (~3 s here) and KVM is treated as not working.
 KVM_PROBE_TIMEOUT = 5.0
-# acpi=off saves about a second of ACPI table interpretation under TCG; virtio-pci works without it. The CPU
-# vulnerability mitigations stay at the kernel's defaults: they change what the verifier does (Spectre
-# sanitisation), and turning them off was no faster under TCG.
-CMDLINE = (
-    "console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/init acpi=off tsc=reliable"
-    " no_timer_check 8250.nr_uarts=2 cryptomgr.notests pci=nomsi"
-)
-# RDRAND lets the guest's crng initialise at once; without it Python's start waits ~1.4 s for entropy (6.12).
-TCG_CPU = "qemu64,+rdrand"
 
 # Run beside each VM: reads the process groups of QEMU and virtiofsd, one a line, and when its input ends
 # without being killed first (the harness died, even by SIGKILL) kills them and removes the work dir.
@@ -51,29 +44,47 @@ _live: set[VmTarget] = set()
 _live_lock = threading.Lock()
 
 
-def missing_tools() -> str | None:
-    """Why VM targets cannot run on this machine (QEMU or virtiofsd missing), or None."""
-    if shutil.which(QEMU) is None:
-        return f"{QEMU} is not installed (Debian: apt-get install qemu-system-x86)"
-    if not os.access(VIRTIOFSD, os.X_OK):
+def missing_tools(machine: Machine) -> str | None:
+    """Why VM targets of `machine` cannot run on this machine (its QEMU or virtiofsd missing), or None."""
+    qemu = machine.arch.qemu
+    if shutil.which(qemu) is None:
+        return f"{qemu} is not installed (Debian: apt-get install {machine.arch.qemu_package})"
+    if machine.virtiofsd and not os.access(VIRTIOFSD, os.X_OK):
         return f"{VIRTIOFSD} is not installed (Debian bookworm: part of qemu-system-common)"
     return None
 
 
-def unavailable(series: str) -> TargetError | None:
-    """Why a VM of `series` cannot open on this machine (unknown series or kernel not cached, then QEMU or
-    virtiofsd missing), as the TargetError opening it raises; None if it can. The one answer to "can this VM
-    run here?" for the CLI, the pytest plugin and the tests' fixtures."""
+def unavailable(name: str) -> TargetError | None:
+    """Why a VM `name` ("6.1", "6.1/arm64") cannot open on this machine (unknown name, kernel or userland not
+    cached, then QEMU or virtiofsd missing), as the TargetError opening it raises; None if it can. The one answer
+    to "can this VM run here?" for the CLI, the pytest plugin and the tests' fixtures."""
     try:
-        cached_kernel(series)
+        kernel = cached_kernel(name)
+        guest_userland(kernel.machine)
     except TargetError as exc:
         return exc
-    reason = missing_tools()
-    return TargetError(f"{series}: {reason}", TargetErrorKind.BOOT) if reason else None
+    reason = missing_tools(kernel.machine)
+    return TargetError(f"{kernel.name}: {reason}", TargetErrorKind.BOOT) if reason else None
 
 
-def agent_argv(faults: bool) -> list[str]:
-    """How the initramfs runs the agent: the host's python (a real binary), isolated, this bpfcert on its path.
+def guest_userland(machine: Machine) -> Path | None:
+    """The cached userland `machine`'s guest runs on (None: the host's own); TargetError("missing-kernel")
+    naming the fetch command if it needs one not cached."""
+    if machine.arch.userland != "debian":
+        return None
+    from bpfcert.targets import userland
+
+    root = userland.cached(machine.arch)
+    if root is None:
+        message = f"no {machine.arch.debian} guest userland cached; run `bpfcert kernels fetch {machine.name}` first"
+        raise TargetError(message, TargetErrorKind.MISSING_KERNEL)
+    return root
+
+
+def agent_argv(faults: bool, device: str = "/dev/ttyS1") -> list[str]:
+    """How the initramfs runs the agent on the agent channel's `device`: the host's python (a real binary; in a
+    foreign guest the same path is its userland's python, bpfcert.targets.initramfs), isolated, this bpfcert on
+    its path.
 
     The guest sees the host's root read-only, so the directory this bpfcert was imported from -- the checkout's
     root, or the site-packages a wheel installed it into -- gives the guest the same bpfcert in either layout."""
@@ -87,7 +98,7 @@ def agent_argv(faults: bool) -> list[str]:
         "--path",
         sysconfig.get_paths()["purelib"],
         "--device",
-        "/dev/ttyS1",
+        device,
     ]
     return [*argv, "--faults"] if faults else argv
 
@@ -134,8 +145,9 @@ class VmTarget:
         vm_timeout: float = 3600.0,
         faults: bool = False,
     ) -> None:
-        self.name = kernel.series
+        self.name = kernel.name
         self.kernel = kernel
+        self.machine = kernel.machine
         self.memory_mb = memory_mb
         self.boot_timeout = boot_timeout
         self.op_timeout = op_timeout
@@ -145,11 +157,12 @@ class VmTarget:
         # Staged here, in the caller's thread (extraction runs decompressors; a boot thread should only start
         # QEMU): the vmlinux ELF for a PVH boot where there is one, and the initramfs.
         self.image = uncompressed_kernel(kernel) or kernel.vmlinuz
-        self.initrd = initramfs.build(kernel, agent_argv(faults), self.cache)
+        argv = agent_argv(faults, self.machine.arch.agent_device)
+        self.initrd = initramfs.build(kernel, argv, self.cache, guest_userland(self.machine))
         self.accel = ""
         self.boot_seconds = 0.0
         self.hello: dict[str, Any] = {}
-        self._workdir = Path(tempfile.mkdtemp(prefix=f"bpfcert-vm-{self.name}-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"bpfcert-vm-{self.name.replace('/', '-')}-"))
         self._qemu: subprocess.Popen[bytes] | None = None
         self._virtiofsd: subprocess.Popen[bytes] | None = None
         self._reaper: subprocess.Popen[bytes] | None = None
@@ -165,6 +178,8 @@ class VmTarget:
     def boot(self, accel: str = "auto") -> None:
         """Start virtiofsd and QEMU and wait for the agent; `auto` tries KVM briefly, then TCG."""
         global _kvm_works
+        if accel == "auto" and not self.machine.kvm_possible:
+            accel = "tcg"
         if accel == "auto":
             with _kvm_lock:
                 if _kvm_works is None:
@@ -192,9 +207,17 @@ class VmTarget:
         self._buf = b""
         self._started = time.monotonic()
         self._spawn_reaper()
-        socket = self._start_virtiofsd()
+        socket = self._start_virtiofsd() if self.machine.virtiofsd else self._workdir / "virtiofs.sock"
         self._qemu = subprocess.Popen(
-            qemu_argv(accel, self.memory_mb, self.image, self.initrd, self._workdir / "console.log", socket),
+            self.machine.qemu_argv(
+                accel,
+                self.memory_mb,
+                str(self.image),
+                str(self.initrd),
+                str(self._workdir / "console.log"),
+                str(socket),
+                initramfs.VIRTIOFS_TAG,
+            ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log("qemu.log"),
@@ -287,7 +310,14 @@ class VmTarget:
     def info(self) -> TargetInfo:
         k = self.kernel
         return TargetInfo(
-            self.name, k.release, k.series, k.version, k.deb_sha256, self.accel, "x86_64", round(self.boot_seconds, 2)
+            self.name,
+            k.release,
+            k.series,
+            k.version,
+            k.deb_sha256,
+            self.accel,
+            self.machine.arch.name,
+            round(self.boot_seconds, 2),
         )
 
     def call(self, op: str, **args: Any) -> Any:
@@ -393,45 +423,6 @@ class VmTarget:
         return lines[-1] if lines else "no log"
 
 
-def qemu_argv(accel: str, memory_mb: int, image: Path, initrd: Path, console: Path, socket: Path) -> list[str]:
-    """QEMU's command line: one CPU, the kernel booted directly, console to a file, the agent on the second serial
-    port (stdio), the host's / over virtio-fs (which needs shared guest memory)."""
-    cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg", "-cpu", TCG_CPU]
-    mem = f"{memory_mb}M"
-    return [
-        QEMU,
-        "-nodefaults",
-        "-no-reboot",
-        "-display",
-        "none",
-        "-m",
-        mem,
-        "-smp",
-        "1",
-        *cpu,
-        "-kernel",
-        str(image),
-        "-initrd",
-        str(initrd),
-        "-append",
-        CMDLINE,
-        "-serial",
-        f"file:{console}",
-        "-chardev",
-        "stdio,id=agent,signal=off",
-        "-serial",
-        "chardev:agent",
-        "-chardev",
-        f"socket,id=vfs,path={socket}",
-        "-device",
-        f"vhost-user-fs-pci,chardev=vfs,tag={initramfs.VIRTIOFS_TAG}",
-        "-object",
-        f"memory-backend-memfd,id=mem,size={mem},share=on",
-        "-numa",
-        "node,memdev=mem",
-    ]
-
-
 @functools.cache
 def _compile_bpfcert() -> None:
     """Write bpfcert's bytecode once: guests see the tree read-only, so without it every guest recompiles
@@ -442,13 +433,13 @@ def _compile_bpfcert() -> None:
         compileall.compile_dir(str(PACKAGE), quiet=2)
 
 
-def prepare(series: str, **options: Any) -> VmTarget:
-    """An unbooted target for the cached kernel of `series`; TargetError if it is `unavailable` here."""
-    problem = unavailable(series)
+def prepare(name: str, **options: Any) -> VmTarget:
+    """An unbooted target for the cached kernel of `name`; TargetError if it is `unavailable` here."""
+    problem = unavailable(name)
     if problem is not None:
         raise problem
     _compile_bpfcert()
-    return VmTarget(cached_kernel(series), **options)
+    return VmTarget(cached_kernel(name), **options)
 
 
 def start(target: VmTarget, accel: str = "auto") -> VmTarget:
@@ -461,9 +452,9 @@ def start(target: VmTarget, accel: str = "auto") -> VmTarget:
     return target
 
 
-def boot(series: str, accel: str = "auto", **options: Any) -> VmTarget:
-    """Boot the cached kernel of `series` (TargetError if it is missing, QEMU is missing or boot fails)."""
-    return start(prepare(series, **options), accel)
+def boot(name: str, accel: str = "auto", **options: Any) -> VmTarget:
+    """Boot the cached kernel of `name` (TargetError if it is missing, QEMU is missing or boot fails)."""
+    return start(prepare(name, **options), accel)
 
 
 @atexit.register

@@ -37,10 +37,10 @@ def load(directory: str) -> dict[str, object]:
         insn.mov64_imm(0, XDP_PASS),
         insn.exit_(),
     ]
-    xdp = bpf.prog_load(bpf.PROG_TYPES.index("xdp"), insn.assemble(counting), name="ks_xdp")
+    xdp = bpf.prog_load(bpf.PROG_TYPES.index("xdp"), insn.assemble(counting, sys.byteorder), name="ks_xdp")
     sk_lookup = bpf.prog_load(
         bpf.PROG_TYPES.index("sk_lookup"),
-        insn.assemble([insn.mov64_imm(0, SK_PASS), insn.exit_()]),
+        insn.assemble([insn.mov64_imm(0, SK_PASS), insn.exit_()], sys.byteorder),
         expected_attach_type=bpf.ATTACH_TYPES.index("sk_lookup"),
         name="ks_sk_lookup",
     )

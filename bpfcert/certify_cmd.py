@@ -20,8 +20,8 @@ STREAM = "results.jsonl"
 REPORTS = {"json": "report.json", "junit": "junit.xml"}
 
 
-def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
-    """pytest's arguments for this certification."""
+def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[str]) -> list[str]:
+    """pytest's arguments for this certification; `package_profiles` are those the package suite judges."""
     suite = bundled.directory("conformance")
     argv = [
         str(suite), "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
@@ -31,7 +31,7 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     ]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
-    for profile in args.profile or []:
+    for profile in dict.fromkeys([*(args.profile or []), *package_profiles]):
         argv += ["--profile", profile]
     if args.runtime:
         argv += ["--runtime", args.runtime]
@@ -42,10 +42,13 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     return argv
 
 
-def check_input(args: argparse.Namespace) -> None:
-    """Unusable input (unknown runtime or profile, a package that cannot be opened) stops before anything runs."""
+def check_input(args: argparse.Namespace) -> list[str]:
+    """Unusable input (unknown runtime or profile, a package that cannot be opened) stops before anything runs.
+    The package profiles the package suite will judge: package-core and those each package claims."""
     from bpfcert import spec
+    from bpfcert.checks.profiles import selected_profiles
     from bpfcert.package import open_package
+    from bpfcert.pytest_plugin import certified_packages
 
     if args.runtime or args.runner:
         from bpfcert.runners import discovery
@@ -54,9 +57,13 @@ def check_input(args: argparse.Namespace) -> None:
     unknown = sorted(set(args.profile or []) - set(spec.profiles()))
     if unknown:
         raise BpfcertError(f"unknown profile(s) {', '.join(unknown)} (known: {', '.join(spec.profiles())})")
-    for package in args.packages:
-        with open_package(package):
-            pass
+    judged: list[str] = []
+    for package in certified_packages(args.packages):
+        with open_package(package) as pkg:
+            manifest = pkg.manifest
+        claimed = selected_profiles(manifest if isinstance(manifest, dict) else None, None)
+        judged += [p for p in claimed if p not in judged]
+    return judged
 
 
 def importable_suite() -> None:
@@ -74,7 +81,7 @@ def importable_suite() -> None:
 def command(args: argparse.Namespace) -> int:
     import pytest
 
-    check_input(args)
+    package_profiles = check_input(args)
     output = Path(args.output)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -85,7 +92,7 @@ def command(args: argparse.Namespace) -> int:
     bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the suite
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            code = pytest.main(suite_argv(args, output))
+            code = pytest.main(suite_argv(args, output, package_profiles))
     finally:
         sys.dont_write_bytecode = bytecode
         shutil.rmtree(output / "tmp", ignore_errors=True)

@@ -26,8 +26,8 @@ REPORTS = {"json": "report.json", "junit": "junit.xml", "html": "report.html", "
            "badge": "badge.json"}
 
 
-def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
-    """pytest's arguments for this certification."""
+def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[str]) -> list[str]:
+    """pytest's arguments for this certification; `package_profiles` are those the package suite judges."""
     suite = bundled.directory("conformance")
     argv = [
         str(suite), "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
@@ -37,7 +37,8 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     ]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
-    for profile in args.profile or (load_product(args.product)["profiles"] if args.product else []):
+    claimed = args.profile or (load_product(args.product)["profiles"] if args.product else [])
+    for profile in dict.fromkeys([*claimed, *package_profiles]):
         argv += ["--profile", profile]
     if args.product:
         argv += ["--product", str(Path(args.product).resolve())]
@@ -59,10 +60,13 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     return argv
 
 
-def check_input(args: argparse.Namespace) -> None:
-    """Unusable input (unknown runtime or profile, a package that cannot be opened) stops before anything runs."""
+def check_input(args: argparse.Namespace) -> list[str]:
+    """Unusable input (unknown runtime or profile, a package that cannot be opened) stops before anything runs.
+    The package profiles the package suite will judge: package-core and those each package claims."""
     from bpfcert import spec
+    from bpfcert.checks.profiles import selected_profiles
     from bpfcert.package import open_package
+    from bpfcert.pytest_plugin import certified_packages
 
     if args.hub:
         from bpfcert.hub.reference import parse
@@ -85,11 +89,17 @@ def check_input(args: argparse.Namespace) -> None:
     unknown = sorted(set(args.profile or []) - set(spec.profiles()))
     if unknown:
         raise BpfcertError(f"unknown profile(s) {', '.join(unknown)} (known: {', '.join(spec.profiles())})")
-    for package in args.packages:
-        with open_package(package):
-            pass
     if args.product:
         load_product(args.product)
+    if args.hub:
+        return []  # a registry's suite judges no package
+    judged: list[str] = []
+    for package in certified_packages(args.packages):
+        with open_package(package) as pkg:
+            manifest = pkg.manifest
+        claimed = selected_profiles(manifest if isinstance(manifest, dict) else None, None)
+        judged += [p for p in claimed if p not in judged]
+    return judged
 
 
 def importable_suite() -> None:
@@ -107,7 +117,7 @@ def importable_suite() -> None:
 def command(args: argparse.Namespace) -> int:
     import pytest
 
-    check_input(args)
+    package_profiles = check_input(args)
     key, expected_failures = None, None  # read before the run: a bad key or file stops it before it starts
     if args.sign:
         from bpfcert.pack import read_regular_file
@@ -129,7 +139,7 @@ def command(args: argparse.Namespace) -> int:
     bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the suite
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            code = pytest.main(suite_argv(args, output))
+            code = pytest.main(suite_argv(args, output, package_profiles))
     finally:
         sys.dont_write_bytecode = bytecode
         shutil.rmtree(output / "tmp", ignore_errors=True)

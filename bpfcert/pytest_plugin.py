@@ -113,6 +113,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS], config.stash[CLAIMED], config.stash[NOTED_TARGETS] = [], [], set()
 
 
+def certified_packages(given: list[str]) -> list[str]:
+    """The packages the package suite certifies: those `given` (--package), else the bundled examples."""
+    from bpfcert import bundled
+
+    return given or sorted(str(p.parent) for p in bundled.directory("examples").glob("*/bpfpkg.json"))
+
+
 def selected_profiles(config: pytest.Config) -> list[str]:
     """--profile values (comma lists), then the runners' claimed profiles, each followed by those it includes."""
     from bpfcert import spec

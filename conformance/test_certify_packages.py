@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bpfcert import bundled
 from bpfcert.checks import check_package
 from bpfcert.package import open_package
+from bpfcert.pytest_plugin import certified_packages
 from bpfcert.results import Result, Status
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "certified_package" in metafunc.fixturenames:
-        given = metafunc.config.getoption("--package")
-        examples = bundled.directory("examples")
-        paths = given or sorted(str(p.parent) for p in examples.glob("*/bpfpkg.json"))
+        paths = certified_packages(metafunc.config.getoption("--package"))
         metafunc.parametrize("certified_package", paths, ids=[Path(p).name for p in paths])
 
 

@@ -31,12 +31,12 @@ OK = (Status.PASS, Status.SKIP)
 Record = Callable[[Result | Iterable[Result]], list[Result]]
 
 
-def started(runtime: RunnerClient | RunnerProtocolError, record: Record, req_id: str) -> RunnerClient:
-    """The runtime's client; a runner that did not start is recorded as an ERROR of `req_id`, failing the test."""
+def started(runtime: RunnerClient | RunnerProtocolError, record: Record, req_id: str, target: Target) -> RunnerClient:
+    """The runtime's client; a runner that did not start on `target` is recorded as an ERROR of `req_id` there,
+    failing the test."""
     if isinstance(runtime, RunnerProtocolError):
-        record(
-            Result.of(req_id, Status.ERROR, f"the runner did not start: {runtime}", evidence={"stderr": runtime.stderr})
-        )
+        message = f"the runner did not start: {runtime}"
+        record(Result.of(req_id, Status.ERROR, message, target=target.name, evidence={"stderr": runtime.stderr}))
         pytest.fail(f"{req_id}: the runner did not start: {runtime}")
     return runtime
 
@@ -71,16 +71,21 @@ def judged(record: Record, results: list[Result]) -> None:
 @pytest.mark.parametrize("example", sorted(EXAMPLE_NEEDS))
 @pytest.mark.parametrize("req_id", ["RT-INS-001", "RT-LST-001", "RT-UNI-001", "RT-IDM-001"])
 def test_runtime_core(
-    req_id: str, example: str, runtime: RunnerClient | RunnerProtocolError, record: Record, pin_root: str
+    req_id: str,
+    example: str,
+    runtime: RunnerClient | RunnerProtocolError,
+    target: Target,
+    record: Record,
+    pin_root: str,
 ) -> None:
-    client = started(runtime, record, req_id)
+    client = started(runtime, record, req_id, target)
     judged(record, RUNTIME_CHECKS[req_id](client, deployment(client, EXAMPLES / example, pin_root)))
 
 
 def test_rt_rej_001_invalid_packages_are_refused(
-    runtime: RunnerClient | RunnerProtocolError, record: Record, pin_root: str, tmp_path: Path
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str, tmp_path: Path
 ) -> None:
-    client = started(runtime, record, "RT-REJ-001")
+    client = started(runtime, record, "RT-REJ-001", target)
     judged(record, RUNTIME_CHECKS["RT-REJ-001"](client, deployment(client, V1, pin_root), bad_packages(V1, tmp_path)))
 
 
@@ -91,18 +96,18 @@ def upgradable(client: RunnerClient) -> None:
 
 @pytest.mark.parametrize("req_id", ["RT-UPG-001", "RT-RBK-001"])
 def test_runtime_upgrade(
-    req_id: str, runtime: RunnerClient | RunnerProtocolError, record: Record, pin_root: str
+    req_id: str, runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str
 ) -> None:
-    client = started(runtime, record, req_id)
+    client = started(runtime, record, req_id, target)
     upgradable(client)
     v1 = deployment(client, V1, pin_root)
     judged(record, RUNTIME_CHECKS[req_id](client, v1, Deployment.of(V2, v1.pin_root, interface="lo")))
 
 
 def test_rt_crs_001_killed_runtime_recovers(
-    runtime: RunnerClient | RunnerProtocolError, record: Record, pin_root: str
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str
 ) -> None:
-    client = started(runtime, record, "RT-CRS-001")
+    client = started(runtime, record, "RT-CRS-001", target)
     v1 = deployment(client, V1, pin_root)
     v2 = Deployment.of(V2, v1.pin_root, interface="lo") if "runtime-upgrade" in client.runner.claims.profiles else None
     judged(record, RUNTIME_CHECKS["RT-CRS-001"](client, v1, v2))
@@ -111,7 +116,7 @@ def test_rt_crs_001_killed_runtime_recovers(
 def test_rt_upg_002_upgrade_under_traffic(
     runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record
 ) -> None:
-    client = started(runtime, record, "RT-UPG-002")
+    client = started(runtime, record, "RT-UPG-002", target)
     upgradable(client)
     if "attach:xdp" not in client.runner.claims.capabilities:
         pytest.skip(f"{client.runner.name} does not claim attach:xdp, which the traffic check's package needs")
@@ -121,6 +126,6 @@ def test_rt_upg_002_upgrade_under_traffic(
 def test_rt_prd_001_install_outcomes_match_the_prediction(
     runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record
 ) -> None:
-    client = started(runtime, record, "RT-PRD-001")
+    client = started(runtime, record, "RT-PRD-001", target)
     examples = sorted(str(p.parent) for p in EXAMPLES.glob("*/bpfpkg.json"))
     judged(record, rt_prd_001(client, target, examples))

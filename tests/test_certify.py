@@ -43,6 +43,9 @@ def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_pa
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [int(s.get("tests", 0)) for s in suites] == [len(doc["results"])]  # one target: "static"
     assert proc.stdout.splitlines()[-1] == f"report: {out / 'report.html'}" and "verdict: conformant" in proc.stdout
+    claimed = {p for name in names for p in json.loads((EXAMPLES / name / "bpfpkg.json").read_text())["conformsTo"]}
+    assert doc["profiles"][0] == "package-core" and set(doc["profiles"]) == claimed  # the profiles judged
+    assert f"(profiles: {', '.join(doc['profiles'])})" in proc.stdout
     assert "passed" in proc.stderr  # pytest's own lines go to stderr, the summary alone to stdout
 
 

@@ -356,6 +356,28 @@ def test_bad_package_refused_with_its_code_and_no_partial_state(
     _assert_no_residue(host, {"programs": [], "maps": []})
 
 
+def test_verified_content_is_not_checked_again_but_a_changed_byte_is(host: Host, tmp_path: Path) -> None:
+    """The runtime remembers the digest of content that passed its checks: the same bytes install without the static
+    checks (a check that ran would fail here), an artifact changed behind the manifest's back is checked and refused."""
+    pkg = _copy(V1, tmp_path / "pkg")
+    host.cli("install", str(pkg), "--interface", "lo")
+    host.cli("uninstall", "xdp-counter")
+    fails_every_check = tmp_path / "sitecustomize.py"  # imported by the runtime at start: the static checks fail
+    fails_every_check.write_text(
+        "import bpfcert.checks as c\n"
+        "def check_package(pkg, *a): raise SystemExit('the static checks ran')\n"
+        "c.check_package = check_package\n"
+    )
+    host.cli("install", str(pkg), "--interface", "lo", env={"PYTHONPATH": f"{tmp_path}:{REPO}"})
+    host.cli("uninstall", "xdp-counter")
+    artifact = pkg / "xdp_counter.bpf.o"
+    data = bytearray(artifact.read_bytes())
+    data[-1] ^= 1
+    artifact.write_bytes(bytes(data))
+    returncode, err = host.cli("install", str(pkg), "--interface", "lo", check=False)
+    assert returncode == 1 and "invalid-package" in err and "PKG-ART" in err, err
+
+
 def test_unknown_interface_is_attach_failed(host: Host) -> None:
     code, err = host.cli("install", str(V1), "--interface", "nosuchif0", check=False)
     assert code == 1 and "attach-failed" in err and "nosuchif0" in err

@@ -6,6 +6,7 @@ own state directory and a pin root of its own under /sys/fs/bpf, removed afterwa
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import os
 import shutil
@@ -57,6 +58,15 @@ def test_runner_env_reaches_the_launch() -> None:
     runner = discovery.find("reference").with_env({"BPFCERT_REFERENCE_STATE": "/run/tmp/x"}).with_env({"A": "1"})
     _, _, env = runner.launch()
     assert env["BPFCERT_REFERENCE_STATE"] == "/run/tmp/x" and env["A"] == "1" and "PYTHONPATH" in env
+
+
+def test_every_tox_test_run_certifies_the_reference_runtime() -> None:
+    """CI runs `tox run`: each pytest env selects the reference runtime, so that the runtime suite runs on the host
+    and every cached kernel instead of skipping with "no runtime under test"."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(REPO / "tox.ini")
+    runs = {s: config[s]["commands"] for s in config.sections() if config[s].get("commands", "").startswith("pytest")}
+    assert "testenv" in runs and all("--runtime reference" in command for command in runs.values()), runs
 
 
 @pytest.fixture

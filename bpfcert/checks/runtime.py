@@ -484,33 +484,42 @@ def second_install_is_idempotent_or_refused(client: RunnerClient, dep: Deploymen
 def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Deployment | None = None) -> list[Result]:
     """Kill the runtime (its runner session, SIGKILL) at points through install, upgrade and uninstall, timed from
     one undisturbed run of each, restart it, and compare what it then lists with the kernel. The kill is the
-    exchange timing out: runner_exchange closes the runner's pipes and SIGKILLs its session at most 0.5 s later.
-    The runner is restarted with `RunnerClient.start` for every kill; `client` is left as it was."""
+    exchange timing out: runner_exchange SIGKILLs the runner's session at the deadline.
+
+    One runner process per kill point: the one restarted after a kill is judged, uninstalls, then sets up and
+    suffers the next kill. The undisturbed run is timed on a process started for it and asked `list`, as those
+    are, after one run that lets the runtime see the packages first, so that the kill points fall within each
+    command's own work. `client` is left as it was."""
     target, runner = client.target, client.runner
     commands: dict[str, Callable[[RunnerClient], object]] = {
         "install": lambda c: c.install(dep.path, dep.options),
         "upgrade": lambda c: c.upgrade(upgrade.path, upgrade.options) if upgrade else None,
         "uninstall": lambda c: c.uninstall(dep.name),
     }
+    live: list[RunnerClient] = []  # the runtime restarted after the last kill, for the next one
 
-    def timed(judge: Judge, fresh: RunnerClient) -> dict[str, float]:
+    def started(judge: Judge) -> RunnerClient:
+        fresh: RunnerClient = judge.call("start", lambda: RunnerClient.start(target, runner))
+        return fresh
+
+    def timed(judge: Judge) -> dict[str, float]:
+        operations = ("install", "upgrade", "uninstall") if upgrade else ("install", "uninstall")
+        with started(judge) as first:  # a runtime's first sight of a package may cost more (verifying, caching)
+            for operation in operations:
+                judge.must(f"{operation} {dep.name}", partial(commands[operation], first))
         durations = {}
-        start = time.monotonic()
-        judge.must(f"install {dep.path}", lambda: fresh.install(dep.path, dep.options))
-        durations["install"] = time.monotonic() - start
-        if upgrade is not None:
-            start = time.monotonic()
-            judge.must(f"upgrade to {upgrade.path}", lambda: fresh.upgrade(upgrade.path, upgrade.options))
-            durations["upgrade"] = time.monotonic() - start
-        start = time.monotonic()
-        judge.must(f"uninstall {dep.name}", lambda: fresh.uninstall(dep.name))
-        durations["uninstall"] = time.monotonic() - start
+        with started(judge) as fresh:
+            judge.must("list", fresh.list)
+            for operation in operations:
+                start = time.monotonic()
+                judge.must(f"{operation} {dep.name}", partial(commands[operation], fresh))
+                durations[operation] = time.monotonic() - start
         return durations
 
     def crash(judge: Judge, *, operation: str, after: float) -> Iterator[Result]:
+        judge.subject = f"package:{dep.name}@{operation}+{after:.3f}s"
         before = snapshot(target)
-        setup = judge.call("restart", lambda: RunnerClient.start(target, runner))
-        with setup:
+        with live.pop() if live else started(judge) as setup:
             if operation in ("upgrade", "uninstall"):
                 judge.must(f"install {dep.path}", lambda: setup.install(dep.path, dep.options))
             setup.timeout = after
@@ -519,49 +528,52 @@ def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Depl
                 killed = False
             except RunnerProtocolError:
                 killed = True
-        with judge.call("restart", lambda: RunnerClient.start(target, runner)) as fresh:
-            now = snapshot(target)
-            made = owned(before, now, dep)
-            listed = judge.must("list after restart", fresh.list)
-            ours = [p for p in listed if p.name == dep.name]
-            problems: list[str] = []
-            if ours:
-                state = judge.must(f"status {dep.name}", lambda: fresh.status(dep.name))
-                kernel = {kind: {r["id"]: r for r in now[kind]} for kind in ("programs", "maps")}
-                for kind, items in (("programs", state.programs), ("maps", state.maps)):
-                    problems += [
-                        f"lists {dep.name} with {kind[:-1]} id {i.id}, not in the kernel"
-                        for i in items
-                        if i.id not in kernel[kind]
-                    ]
-                if {ours[0].version} - {dep.version, upgrade.version if upgrade else dep.version}:
-                    problems.append(f"lists version {ours[0].version}")
-                judge.must(f"uninstall {dep.name}", lambda: fresh.uninstall(dep.name))
-            left = residue(target, made, dep)
-            if left:
-                problems.append(f"{'after uninstall ' if ours else 'not listed, yet '}left {_count(left)}")
+        fresh = started(judge)
+        live.append(fresh)
+        now = snapshot(target)
+        made = owned(before, now, dep)
+        listed = judge.must("list after restart", fresh.list)
+        ours = [p for p in listed if p.name == dep.name]
+        problems: list[str] = []
+        if ours:
+            state = judge.must(f"status {dep.name}", lambda: fresh.status(dep.name))
+            kernel = {kind: {r["id"]: r for r in now[kind]} for kind in ("programs", "maps")}
+            for kind, items in (("programs", state.programs), ("maps", state.maps)):
+                problems += [
+                    f"lists {dep.name} with {kind[:-1]} id {i.id}, not in the kernel"
+                    for i in items
+                    if i.id not in kernel[kind]
+                ]
+            if {ours[0].version} - {dep.version, upgrade.version if upgrade else dep.version}:
+                problems.append(f"lists version {ours[0].version}")
+            judge.must(f"uninstall {dep.name}", lambda: fresh.uninstall(dep.name))
+        left = residue(target, made, dep)
+        if left:
+            problems.append(f"{'after uninstall ' if ours else 'not listed, yet '}left {_count(left)}")
         evidence = {
             "killed": killed,
             "after_seconds": round(after, 3),
             "listed": [(p.name, p.version) for p in ours],
             "residue": left.evidence(),
         }
-        judge.subject = f"package:{dep.name}@{operation}+{after:.2f}s"
         if problems:
             yield judge.failed(f"killed during {operation}: " + "; ".join(problems), **evidence)
         else:
             yield judge.passed(f"killed during {operation}, restarted: what it lists matches the kernel", **evidence)
 
     def body(judge: Judge) -> Iterator[Result]:
-        with judge.call("start", lambda: RunnerClient.start(target, runner)) as fresh:
-            durations = timed(judge, fresh)
+        durations = timed(judge)
         for operation, duration in durations.items():
             for point in CRASH_POINTS:
                 yield from _judged(
                     "RT-CRS-001", client, "", partial(crash, operation=operation, after=duration * point)
                 )
 
-    return _judged("RT-CRS-001", client, f"package:{dep.name}", body)
+    try:
+        return _judged("RT-CRS-001", client, f"package:{dep.name}", body)
+    finally:
+        for left_running in live:
+            left_running.close()
 
 
 # --- runtime-upgrade --------------------------------------------------------------------------------------------

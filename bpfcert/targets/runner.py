@@ -85,7 +85,7 @@ def runner_exchange(handle: int, line: str, timeout: float = 30.0) -> dict[str, 
             raise _fault(handle, f"wrote more than {MAX_LINE} bytes without a newline")
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise _fault(handle, f"did not answer within {timeout:g}s")
+            raise _fault(handle, f"did not answer within {timeout:g}s", grace=0.0)  # killed at the deadline
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             raise _fault(handle, "exited before answering")
@@ -105,9 +105,10 @@ def _get(handle: int, *, take: bool = False) -> _Runner:
     return runner
 
 
-def _fault(handle: int, what: str) -> RunnerError:
+def _fault(handle: int, what: str, grace: float = 0.5) -> RunnerError:
+    """Stop the runner `handle` (given `grace` s to exit after its pipes close) and say what it did."""
     runner = _get(handle, take=True)
-    outcome = _finish(runner, 0.5)
+    outcome = _finish(runner, grace)
     tail = outcome["stderr"].strip().splitlines()[-1:] or ["nothing"]
     return RunnerError(
         f"runner {runner.name} (pid {handle}) {what}; exit status {outcome['returncode']}, stderr: {tail[0][:300]}"

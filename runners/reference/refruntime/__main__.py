@@ -3,7 +3,6 @@ error code and message on stderr), or `serve` for the runner protocol on stdin/s
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Any
@@ -68,6 +67,21 @@ def handlers(runtime: Runtime) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["serve"]:  # the runner protocol, started once per run and target and again after every kill:
+        runtime = Runtime()  # no argparse to import (a tenth of the start-up in a TCG guest)
+        try:
+            serve(START, handlers(runtime))
+            return 0
+        finally:
+            runtime.close()
+    return command(argv)
+
+
+def command(argv: list[str]) -> int:
+    """One command by hand."""
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m refruntime", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     for cmd in ("install", "upgrade"):
@@ -84,9 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runtime = Runtime()
     try:
-        if args.cmd == "serve":
-            serve(START, handlers(runtime))
-            return 0
         request: dict[str, Any] = {"cmd": args.cmd, **{k: v for k, v in vars(args).items() if k in ("package", "name")}}
         if args.cmd in ("install", "upgrade"):
             options: dict[str, Any] = {"interface": args.interface, "cgroup": args.cgroup, "pin_root": args.pin_root}

@@ -59,7 +59,7 @@ class Runtime:
     # --- operations -------------------------------------------------------------------------------------------
 
     def install(self, package: str, options: dict[str, Any]) -> dict[str, Any]:
-        with fetched(package) as (path, source), _opened(path) as (manifest, root):
+        with fetched(package) as (path, source), _opened(path, self.store) as (manifest, root):
             name = manifest["name"]
             if self.store.get(name) is not None:
                 installed = self.store.get(name) or {}
@@ -89,7 +89,7 @@ class Runtime:
         return {"package": self.package_state(record)}
 
     def upgrade(self, package: str, options: dict[str, Any]) -> dict[str, Any]:
-        with fetched(package) as (path, source), _opened(path) as (manifest, root):
+        with fetched(package) as (path, source), _opened(path, self.store) as (manifest, root):
             current = self._installed(manifest["name"])
             return self._replace(current, manifest, root, {**current["options"], **options}, source)
 
@@ -98,7 +98,7 @@ class Runtime:
         previous = current.get("previous")
         if not previous:
             raise RunnerFailure("no-previous-version", f"{name} {current['version']} has no previous version")
-        with _opened(previous["files"], verify=False) as (manifest, root):
+        with _opened(previous["files"], None) as (manifest, root):
             return self._replace(current, manifest, root, previous["options"], previous.get("source"))
 
     def uninstall(self, name: str) -> dict[str, Any]:
@@ -308,10 +308,12 @@ def _swap_link(link_pin: Path, prog_pin: Path) -> None:
 
 
 @contextlib.contextmanager
-def _opened(package: str, verify: bool = True) -> Iterator[tuple[dict[str, Any], Path]]:
+def _opened(package: str, store: Store | None) -> Iterator[tuple[dict[str, Any], Path]]:
     """The manifest and root of a package that passed verification: the signature when present (bad-signature),
     the static checks (invalid-package with the failed MUST requirements) and the running kernel's support for
-    its `requires` (requirements-unmet). Kept package files (rollback) are not verified again."""
+    its `requires` (requirements-unmet). The first two are remembered in `store` by the digest of the package's
+    content, so that the same bytes are not checked again (a changed byte is new content); `requires` is judged
+    every time, the kernel may have changed. Kept package files (rollback, no `store`) are not verified again."""
     from bpfcert.errors import BpfcertError
     from bpfcert.package import open_package
 
@@ -321,17 +323,46 @@ def _opened(package: str, verify: bool = True) -> Iterator[tuple[dict[str, Any],
         raise RunnerFailure("invalid-package", str(exc)) from None
     with pkg:
         manifest = pkg.manifest
-        if verify:
-            _verify(pkg)
+        if store is not None:
+            _verify(pkg, store)
         assert isinstance(manifest, dict)
         yield manifest, pkg.root
 
 
-def _verify(pkg: Any) -> None:
+def _verify(pkg: Any, store: Store) -> None:
+    from refruntime.requirements import unmet
+
+    digest = content_digest(pkg.root)
+    if not store.verified(digest):
+        _check(pkg)
+        store.remember_verified(digest)
+    reasons = unmet(pkg.manifest)
+    if reasons:
+        raise RunnerFailure("requirements-unmet", "; ".join(reasons))
+
+
+def content_digest(root: Path) -> str:
+    """sha256 over every entry under `root`: its relative path, its kind, and a file's bytes or a link's target
+    (nothing else is opened: a FIFO or device is not read)."""
+    import hashlib
+    import stat
+
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        mode = path.lstat().st_mode
+        digest.update(f"{path.relative_to(root)}\0{stat.S_IFMT(mode)}\0".encode(errors="surrogateescape"))
+        if stat.S_ISLNK(mode):
+            digest.update(os.readlink(path).encode(errors="surrogateescape"))
+        elif stat.S_ISREG(mode):
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _check(pkg: Any) -> None:
+    """The signature when present and the static checks."""
     from bpfcert.checks import check_package
     from bpfcert.results import Status
     from bpfcert.signing import verify_manifest
-    from refruntime.requirements import unmet
 
     manifest = pkg.manifest
     if isinstance(manifest, dict) and "signature" in manifest:
@@ -343,6 +374,3 @@ def _verify(pkg: Any) -> None:
     if failed or not isinstance(manifest, dict):
         first = next((r.message for r in report.results if r.status is Status.FAIL), "no manifest")
         raise RunnerFailure("invalid-package", f"failed {', '.join(failed) or 'PKG-MAN-001'}: {first}")
-    reasons = unmet(manifest)
-    if reasons:
-        raise RunnerFailure("requirements-unmet", "; ".join(reasons))

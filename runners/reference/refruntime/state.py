@@ -28,7 +28,8 @@ def state_dir() -> Path:
 
 
 class Store:
-    """The package records in `<dir>/state.db`; package files kept for rollback under `<dir>/packages/`."""
+    """The package records in `<dir>/state.db`, with the pin directories claimed and the digests of package content
+    that passed verification; package files kept for rollback under `<dir>/packages/`."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -39,6 +40,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS packages (name TEXT PRIMARY KEY, record TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS pin_dirs (path TEXT PRIMARY KEY)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS verified (digest TEXT PRIMARY KEY)")
 
     def close(self) -> None:
         self.db.close()
@@ -89,6 +91,15 @@ class Store:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM pin_dirs WHERE path = ?", (str(pin_dir),))
+
+    def verified(self, digest: str) -> bool:
+        """Whether package content with this digest passed the signature and static checks before."""
+        return self.db.execute("SELECT 1 FROM verified WHERE digest = ?", (digest,)).fetchone() is not None
+
+    def remember_verified(self, digest: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR IGNORE INTO verified (digest) VALUES (?)", (digest,))
 
     def claimed(self) -> list[Path]:
         return [Path(row[0]) for row in self.db.execute("SELECT path FROM pin_dirs ORDER BY path")]

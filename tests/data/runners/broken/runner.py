@@ -87,7 +87,7 @@ class Broken(Runtime):
 
 
 if BREAK == "accept-bad":
-    refruntime._verify = lambda pkg: None
+    refruntime._verify = lambda pkg, store: None
 if BREAK == "crash-unsafe":
     refruntime._step = lambda name: time.sleep(0.7)
 

@@ -24,6 +24,7 @@ from bpfcert.runners.client import RunnerClient
 from bpfcert.runners.discovery import Runner
 from bpfcert.runners.protocol import Failure, Options, PackageState, VersionChange
 from bpfcert.targets.series import HOST
+from bpfcert.targets.target import Target
 from conformance.test_runtime import V1, V2, judged, started
 
 Record = Callable[[Result | Iterable[Result]], list[Result]]
@@ -55,9 +56,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 def test_hub_cli_004_install_from_an_exported_layout_then_upgrade(
     runtime: RunnerClient | RunnerProtocolError, record: Record,
-    exported: tuple[Path, dict[str, str]],
+    exported: tuple[Path, dict[str, str]], target: Target,
 ) -> None:
-    client = started(runtime, record, "HUB-CLI-004")
+    client = started(runtime, record, "HUB-CLI-004", target)
     if "attach:xdp" not in client.runner.claims.capabilities:
         pytest.skip(f"{client.runner.name} does not claim attach:xdp, which xdp-counter needs")
     layout, digests = exported

@@ -49,6 +49,12 @@ def test_all_stays_x86_64_and_all_arch_adds_the_others() -> None:
     assert resolve_names("6.1/arm64, 6.1/s390x,6.1/aarch64") == ["6.1/arm64", "6.1/s390x"]
 
 
+def test_kernels_is_the_default_without_the_host() -> None:
+    """`--target kernels` (tox's guests env, beside the host run) is every cached kernel the default takes, no host."""
+    assert resolve_names(None)[0] == "host"
+    assert resolve_names("kernels") == resolve_names(None)[1:]
+
+
 def test_tox_arch_envs_follow_the_machine_table() -> None:
     """tox cannot import Python: its arch-{...} factors and their targets must follow the table by hand."""
     config = configparser.ConfigParser(interpolation=None)

@@ -25,7 +25,7 @@ def known_names() -> str:
 
 def target_help() -> str:
     """What a --target option takes, for its help."""
-    return f"{known_names()}, comma-separated, or all (x86_64), or all-arch"
+    return f"{known_names()}, comma-separated, or kernels (the cached ones), all (x86_64), or all-arch"
 
 
 @dataclass(frozen=True)

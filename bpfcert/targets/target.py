@@ -33,15 +33,16 @@ class Target(Protocol):
 
 
 def resolve_names(spec: str | None) -> list[str]:
-    """Target names: None -> host + cached x86_64 kernels; "all" -> host + every x86_64 series; "all-arch" ->
-    host + every series on every architecture; else a comma list ("6.1", "6.1/arm64")."""
+    """Target names: None -> host + cached x86_64 kernels; "kernels" -> the cached x86_64 kernels alone (the VM
+    targets, for a run beside one on the host); "all" -> host + every x86_64 series; "all-arch" -> host + every
+    series on every architecture; else a comma list ("6.1", "6.1/arm64")."""
     from bpfcert.targets.series import ALL_ARCH, HOST, SERIES, TargetName, known_names
 
-    if spec is None:
+    if spec is None or spec.strip() == "kernels":
         from bpfcert.targets.kernels import cached_kernels
 
         cached = cached_kernels()
-        return [HOST, *(s for s in SERIES if s in cached)]
+        return [*([HOST] if spec is None else []), *(s for s in SERIES if s in cached)]
     if spec.strip() == "all":
         return [HOST, *SERIES]
     if spec.strip() == "all-arch":
@@ -55,7 +56,7 @@ def resolve_names(spec: str | None) -> list[str]:
     names = list(dict.fromkeys(names))  # "6.1/arm64" and "6.1/aarch64" are one target
     if unknown or not names:
         raise TargetError(
-            f"unknown target {', '.join(unknown) or repr(spec)} (known: {known_names()}, all, all-arch)",
+            f"unknown target {', '.join(unknown) or repr(spec)} (known: {known_names()}, kernels, all, all-arch)",
             TargetErrorKind.MISSING_KERNEL,
         )
     return names

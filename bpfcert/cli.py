@@ -263,6 +263,7 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
         sub,
         "certify",
         "certify a runtime (and packages) by running the conformance suite; reports into the output directory",
+        "  bpfcert certify   (the main job: examples, reference runtime, ISA engines; host + cached kernels)\n"
         "  bpfcert certify --runtime reference --target all\n"
         "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)",
         "0  every claimed profile passes",
@@ -271,7 +272,7 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     who = ce.add_mutually_exclusive_group()
     who.add_argument("--runtime", help="a runner shipped with bpfcert, by name (e.g. reference)")
     who.add_argument("--runner", help="a runner folder anywhere (holding runner.json)")
-    ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
+    ce.add_argument("--target", help=f"{series.target_help()} (default: host; the main job: host + cached kernels)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
                     "(report.json, junit.xml, report.html, summary.md, badge.json)")
     ce.add_argument("--product", metavar="FILE", help="product.yaml: vendor, product, version, contact and the "

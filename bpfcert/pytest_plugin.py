@@ -150,9 +150,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     kind = "runtime" if runtime else "package"
     if engines and not runtime:
         kind, subject, runtime = "isa", f"ISA engine {', '.join(engines)}", ", ".join(engines)
+    elif engines:  # the main job: a runtime, ISA engines and packages
+        subject = f"{subject}, ISA engines {', '.join(engines)} and {', '.join(packages) or 'the example packages'}"
     stream.header(kind=kind, subject=subject, targets=names,
                   profiles=selected_profiles(config), runtime=runtime, packages=packages, product=product,
-                  mode="certified" if config.getoption("--certified") else "normal")
+                  mode="certified" if config.getoption("--certified") else "normal", engines=engines)
 
 
 def engine_names(config: pytest.Config) -> list[str]:

@@ -175,7 +175,7 @@ def _add_examples(sub: Subcommands) -> None:
     e = _add(
         sub,
         "examples",
-        "check the bundled example packages and write reports (the main job)",
+        "check the bundled example packages and write reports",
         "  bpfcert examples --reports reports/examples",
         "0  every example conformant",
         "1  one is not",
@@ -262,7 +262,8 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     ce = _add(
         sub,
         "certify",
-        "certify a runtime (and packages) by running the conformance suite; reports into the output directory",
+        "the main job (no arguments: examples, reference runtime, ISA engines; host + cached kernels), or certify a "
+        "runtime (and packages) by running the conformance suite; reports into the output directory",
         "  bpfcert certify   (the main job: examples, reference runtime, ISA engines; host + cached kernels)\n"
         "  bpfcert certify --runtime reference --target all\n"
         "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)",

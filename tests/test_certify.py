@@ -149,6 +149,7 @@ def test_main_job_on_the_host_certifies_examples_runtime_and_isa_engines(tmp_pat
     assert doc["kind"] == "runtime" and doc["run"]["complete"] and doc["run"]["runtime"] == "reference"
     engines = {r.get("evidence", {}).get("engine") for r in doc["results"] if r["id"].startswith("ISA-")}
     assert engines >= {"python-reference", "linux-kernel-jit", "dpdk-interp", "dpdk-jit"}
+    assert {(t["engine"], t["target"]) for t in doc["totals"]} == {(e, "host") for e in engines}  # per group, version
     reference = [r for r in doc["results"] if r.get("evidence", {}).get("engine") == "python-reference"]
     assert len(reference) >= 300 and {r["status"] for r in reference} == {"pass"}
     assert any(r["subject"].startswith("package:") for r in doc["results"])

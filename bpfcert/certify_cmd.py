@@ -1,8 +1,16 @@
 """`bpfcert certify`: run the conformance suite (conformance/, shipped with bpfcert) in-process under pytest with
 the bpfcert plugin, streaming results.jsonl into the output directory, then read the stream back and write
 the reports there (report.json, junit.xml, report.html, summary.md, badge.json), the text summary and the path of
-report.html on stdout. `--product FILE` names the vendor's product.yaml (its claimed profiles are certified unless
---profile says otherwise); `--certified` is certified mode (bpfcert.report.verdicts); known failures become XFAIL with
+report.html on stdout.
+
+Without packages, --runtime or --runner it is the main job: the bundled example packages, the reference runtime and
+the ISA engines (MAIN_ENGINES: the reference interpreter and DPDK's on the host, the kernel's JIT and interpreter on
+every target) on the host and every cached kernel (or --target), in one pytest session that boots each VM once
+for everything it runs there. Explicit arguments keep their meaning: --runtime/--runner certify that runtime (and
+the packages) on --target (default host); packages alone, the package suite.
+
+`--product FILE` names the vendor's product.yaml (its claimed profiles are certified unless --profile says
+otherwise); `--certified` is certified mode (bpfcert.report.verdicts); known failures become XFAIL with
 --expected-failures; with --sign, report.json gets a certificate and its signature report.json.sig. pytest's own
 output and the targets' progress go to stderr. Nothing is written outside the output directory: no pytest cache, no
 bytecode, no Hypothesis database (the plugin drops it with --results), temporary files under it (removed
@@ -22,8 +30,15 @@ from bpfcert.product import load_product
 from bpfcert.results import Report
 
 STREAM = "results.jsonl"
+MAIN_RUNTIME = "reference"
+MAIN_ENGINES = ("python-reference", "linux-kernel", "dpdk-interp", "dpdk-jit")
 REPORTS = {"json": "report.json", "junit": "junit.xml", "html": "report.html", "markdown": "summary.md",
            "badge": "badge.json"}
+
+
+def is_main_job(args: argparse.Namespace) -> bool:
+    """Whether this certify is the main job: no package, runtime, runner or hub named."""
+    return not (args.packages or args.runtime or args.runner or args.hub)
 
 
 def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[str]) -> list[str]:
@@ -33,17 +48,11 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
         str(suite), "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
         "--rootdir", str(output), "--confcutdir", str(suite), "--basetemp", str(output / "tmp"), "-q",
         "-s",  # no capture: the targets' progress (from background threads too) reaches stderr as it happens
-        "--results", str(output / STREAM), "--target", args.target,
+        "--results", str(output / STREAM),
     ]
-    for package in args.packages:
-        argv += ["--package", str(Path(package).resolve())]
-    claimed = args.profile or (load_product(args.product)["profiles"] if args.product else [])
-    for profile in dict.fromkeys([*claimed, *package_profiles]):
-        argv += ["--profile", profile]
-    if args.product:
-        argv += ["--product", str(Path(args.product).resolve())]
-    if args.certified:
-        argv.append("--certified")
+    if args.target or not is_main_job(args):  # the main job's default is the plugin's: host + cached kernels
+        argv += ["--target", args.target or "host"]
+    argv += profile_argv(args, package_profiles)
     if args.hub:
         argv[0] = str(suite / "test_hub.py")  # the hub suite only (its hub-client rows judge bpfcert's own client)
         storage = ["--hub-storage", str(Path(args.hub_storage).resolve())] if args.hub_storage else []
@@ -51,12 +60,30 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
     argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
     if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
         argv += ["--ignore", str(suite / "test_runtime_hub.py")]
+    if is_main_job(args):
+        return [*argv, "--runtime", MAIN_RUNTIME, "--engine", ",".join(MAIN_ENGINES)]
+    for package in args.packages:
+        argv += ["--package", str(Path(package).resolve())]
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:
         argv += ["--runner", str(Path(args.runner).resolve())]
     else:
         argv += ["-m", "not vm"]  # no runtime: the package suite only, no kernel targets
+    return argv
+
+
+def profile_argv(args: argparse.Namespace, package_profiles: list[str]) -> list[str]:
+    """The profiles certified (--profile, else the product's claims; and those the package suite judges), the
+    product and certified mode."""
+    argv: list[str] = []
+    claimed = args.profile or (load_product(args.product)["profiles"] if args.product else [])
+    for profile in dict.fromkeys([*claimed, *package_profiles]):
+        argv += ["--profile", profile]
+    if args.product:
+        argv += ["--product", str(Path(args.product).resolve())]
+    if args.certified:
+        argv.append("--certified")
     return argv
 
 
@@ -86,6 +113,10 @@ def check_input(args: argparse.Namespace) -> list[str]:
         from bpfcert.runners import discovery
 
         discovery.find(args.runtime, args.runner)
+    if args.target:
+        from bpfcert.targets.target import resolve_names
+
+        resolve_names(args.target)
     unknown = sorted(set(args.profile or []) - set(spec.profiles()))
     if unknown:
         raise BpfcertError(f"unknown profile(s) {', '.join(unknown)} (known: {', '.join(spec.profiles())})")

@@ -182,7 +182,7 @@ def _add_examples(sub: Subcommands) -> None:
     e = _add(
         sub,
         "examples",
-        "check the bundled example packages and write reports (the main job)",
+        "check the bundled example packages and write reports",
         "  bpfcert examples --reports reports/examples",
         "0  every example conformant",
         "1  one is not",
@@ -269,7 +269,9 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     ce = _add(
         sub,
         "certify",
-        "certify a runtime (and packages) by running the conformance suite; reports into the output directory",
+        "the main job (no arguments: examples, reference runtime, ISA engines; host + cached kernels), or certify a "
+        "runtime (and packages) by running the conformance suite; reports into the output directory",
+        "  bpfcert certify   (the main job: examples, reference runtime, ISA engines; host + cached kernels)\n"
         "  bpfcert certify --runtime reference --target all\n"
         "  bpfcert certify --runner ./my-runner --output out\n  bpfcert certify pkg1 pkg2   (the package suite only)\n"
         "  bpfcert certify --hub oci://127.0.0.1:5000",
@@ -283,7 +285,7 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
                      "hub-client)")
     ce.add_argument("--hub-storage", metavar="DIR", help="with --hub: the registry's filesystem root (distribution's "
                     "rootdirectory), so the tampered-blob check (HUB-CLI-001) can edit a blob there; skipped without")
-    ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
+    ce.add_argument("--target", help=f"{series.target_help()} (default: host; the main job: host + cached kernels)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
                     "(report.json, junit.xml, report.html, summary.md, badge.json)")
     ce.add_argument("--product", metavar="FILE", help="product.yaml: vendor, product, version, contact and the "

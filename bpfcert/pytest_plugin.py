@@ -5,7 +5,8 @@ KRN-BOOT-001) runs once per selected target and is marked `vm`. Targets come fro
 (bpfcert.targets.schedule): each opened once per session (VMs boot in the background, `default_jobs()` at a
 time, as soon as collection ends) and closed at the end; a VM target that cannot open here (vm.unavailable)
 skips its tests. Tests marked `after_all` (the per-target end-of-session checks such as KRN-SPLAT-001) run last.
-The terminal summary says which kernel, accelerator and boot time each target had.
+The terminal summary says which kernel, accelerator and boot time each target had; in a certification run
+(--results) each target's progress line also says when its last test is done, with its rows by status.
 
 With `--results FILE` every Result a test `record`s goes into the results stream (bpfcert.stream) the moment it
 is decided: the header at session start, a `target` line as each target opens, the footer at session end. A test
@@ -92,6 +93,7 @@ RESULTS = pytest.StashKey[list[Result]]()  # every Result the tests recorded, in
 STREAM = pytest.StashKey["ResultsStream"]()  # with --results
 CLAIMED = pytest.StashKey[list[str]]()  # profiles the runners claimed in their `start` replies
 NOTED_TARGETS = pytest.StashKey[set[str]]()
+REMAINING = pytest.StashKey[dict[str, int]]()  # target -> its tests not yet torn down
 RECORDED = pytest.StashKey[bool]()  # on an item: it recorded a Result (or its requirement rows were written)
 
 
@@ -163,9 +165,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     kind = "runtime" if runtime else "hub" if hub else "package"
     if engines and not runtime:
         kind, subject, runtime = "isa", f"ISA engine {', '.join(engines)}", ", ".join(engines)
+    elif engines:  # the main job: a runtime, ISA engines and packages
+        subject = f"{subject}, ISA engines {', '.join(engines)} and {', '.join(packages) or 'the example packages'}"
     stream.header(kind=kind, subject=subject, targets=names,
                   profiles=selected_profiles(config), runtime=runtime, packages=packages, product=product,
-                  mode="certified" if config.getoption("--certified") else "normal")
+                  mode="certified" if config.getoption("--certified") else "normal", engines=engines)
 
 
 def engine_names(config: pytest.Config) -> list[str]:
@@ -242,15 +246,34 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
     wanted: set[str] = set()
+    remaining = session.config.stash[REMAINING] = {}
     for item in session.items:
         callspec = getattr(item, "callspec", None)
         fixture = target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize"))
         if callspec is not None and fixture:
             wanted.add(callspec.params[fixture])
+            remaining[callspec.params[fixture]] = remaining.get(callspec.params[fixture], 0) + 1
     if wanted - {HOST}:
         from bpfcert.targets import vm
 
         session.config.stash[SCHEDULER].start(sorted(n for n in wanted - {HOST} if vm.unavailable(n) is None))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """A target's last test done: its progress line says so, with its rows by status (certification runs)."""
+    remaining = item.config.stash.get(REMAINING, {})
+    name = item_target(item)
+    if name not in remaining:
+        return
+    remaining[name] -= 1
+    progress = item.config.stash[SCHEDULER].progress
+    if remaining[name] == 0 and progress is not None:
+        counts: dict[str, int] = {}
+        for r in item.config.stash[RESULTS]:
+            if r.target == name:
+                counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+        progress.show(name, "tests done (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

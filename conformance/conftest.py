@@ -60,3 +60,20 @@ def make_package(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """ISA cases (test_isa.py) run for the engines selected with --engine only, a host engine on the host only:
+    other combinations are deselected rather than skipped, as a skip would be a SKIP row of every ISA requirement."""
+    from bpfcert.isa.suite import on_kernel
+    from bpfcert.targets.series import HOST
+
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        engine = params.get("engine_name", "")
+        unwanted = engine is None or (engine and not on_kernel(engine) and params.get("target") != HOST)
+        (drop if unwanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -1,9 +1,11 @@
 """`bpfcert certify` on the host: the package suite over the bundled examples or given packages, results.jsonl,
-report.json and junit.xml in the output directory (nothing written elsewhere), exit codes 0/1/2/3."""
+report.json and junit.xml in the output directory (nothing written elsewhere), exit codes 0/1/2/3; the main job
+(no arguments): what it runs, its progress per target, and each VM booted once for every module that uses it."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +29,7 @@ def certify(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_path: Path) -> None:
-    proc = certify(tmp_path)
+    proc = certify(tmp_path, *sorted(str(p.parent) for p in EXAMPLES.glob("*/bpfpkg.json")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = tmp_path / "bpfcert-report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bpfcert-report"]  # no cache, bytecode or database
@@ -115,3 +117,67 @@ def test_a_suite_that_cannot_run_is_an_internal_error_exit_3(
     monkeypatch.setattr(pytest, "main", lambda argv: pytest.ExitCode.USAGE_ERROR)
     assert main(["certify", "--output", str(tmp_path / "out")]) == 3
     assert "did not run" in capsys.readouterr().err
+
+
+def main_job_argv(*args: str) -> list[str]:
+    from bpfcert.certify_cmd import suite_argv
+    from bpfcert.cli import build_parser
+
+    return suite_argv(build_parser("certify").parse_args(["certify", *args]), Path("/out"), [])
+
+
+def test_certify_without_arguments_is_the_main_job() -> None:
+    """Examples, the reference runtime and every ISA engine on the plugin's default targets (host + cached
+    kernels); naming a runtime or packages keeps today's meaning (no ISA engines, host unless --target)."""
+    argv = main_job_argv()
+    assert "--package" not in argv and "--target" not in argv and "-m" not in argv
+    assert argv[argv.index("--runtime") + 1] == "reference"
+    assert argv[argv.index("--engine") + 1].split(",") == [
+        "python-reference", "linux-kernel", "dpdk-interp", "dpdk-jit"]
+    targeted = main_job_argv("--target", "host,6.1")
+    assert targeted[targeted.index("--target") + 1] == "host,6.1" and "--engine" in targeted
+    runtime = main_job_argv("--runtime", "reference")
+    assert "--engine" not in runtime and runtime[runtime.index("--target") + 1] == "host"
+    packages = main_job_argv(str(EXAMPLES / "socket-filter"))
+    assert "--engine" not in packages and "--runtime" not in packages and packages[-2:] == ["-m", "not vm"]
+
+
+def test_main_job_on_the_host_certifies_examples_runtime_and_isa_engines(tmp_path: Path) -> None:
+    """The main job on the host: every example package, the reference runtime and the host's ISA engines in one
+    report, progress per target on stderr, the verdicts and report.html's path last on stdout."""
+    proc = certify(tmp_path, "--target", "host", "--output", "out")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    jsonschema.validate(doc, spec.schema("report"))
+    assert doc["kind"] == "runtime" and doc["run"]["complete"] and doc["run"]["runtime"] == "reference"
+    engines = {r.get("evidence", {}).get("engine") for r in doc["results"] if r["id"].startswith("ISA-")}
+    assert engines >= {"python-reference", "linux-kernel-jit", "dpdk-interp", "dpdk-jit"}
+    assert {(t["engine"], t["target"]) for t in doc["totals"]} == {(e, "host") for e in engines}  # per group, version
+    reference = [r for r in doc["results"] if r.get("evidence", {}).get("engine") == "python-reference"]
+    assert len(reference) >= 300 and {r["status"] for r in reference} == {"pass"}
+    assert any(r["subject"].startswith("package:") for r in doc["results"])
+    assert any(r["id"].startswith("RT-") and r["target"] == "host" for r in doc["results"])
+    assert "bpfcert: host ready" in proc.stderr and "bpfcert: host tests done (" in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'}" and lines[-2].startswith("verdict: ")
+    assert any(line.startswith("profile runtime-core: ") for line in lines)
+
+
+@pytest.mark.vm
+def test_one_session_boots_each_vm_once_for_every_module(tmp_path: Path, vm_series: str) -> None:
+    """Two modules of the suite (the kernel profile's and the ISA cases') on one VM: one boot (the scheduler's
+    progress, a boot counter), the ISA cases recorded there, the target's progress said to be done. (test_isa
+    fails where the kernel refuses valid programs: tests/test_isa_kernel_vm.py names those findings.)"""
+    suite = ROOT / "conformance"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suite / "test_kernel_targets.py"), str(suite / "test_isa.py"), "-q",
+         "-s", "-p", "no:cacheprovider", "--target", vm_series, "--engine", "linux-kernel",
+         "--results", str(tmp_path / "results.jsonl"), "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "t")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.stderr.count(f"bpfcert: {vm_series} booting") == 1, proc.stdout + proc.stderr
+    assert f"bpfcert: {vm_series} tests done (" in proc.stderr
+    assert re.search(r"\b2 passed", proc.stdout), proc.stdout  # the kernel profile's two tests
+    report = Report.from_stream(tmp_path / "results.jsonl")
+    assert report.complete and set(report.run["targets"]) == {vm_series}
+    assert {r.evidence.get("engine") for r in report.results if r.id == "ISA-BASE-001"} == {
+        "linux-kernel-jit", "linux-kernel-interp"}

@@ -50,6 +50,21 @@ def test_agent_reports_op_errors_and_carries_on() -> None:
     assert after["ok"] and after["id"] == 3
 
 
+def test_agent_reads_a_long_request_from_the_file_it_names(tmp_path: Any) -> None:
+    """The host writes a request too long for the serial port to a file the guest sees (vm.INLINE_REQUEST_BYTES);
+    a file that cannot be read is a bad request, and the agent carries on."""
+    from bpfcert.targets import vm
+
+    cases = [["95" + "00" * 7, "ab" * 64]] * 40  # `exit`, with memory: longer than a serial line should carry
+    request = {"id": 1, "op": "isa_run", "args": {"cases": cases}}
+    assert len(json.dumps(request)) > vm.INLINE_REQUEST_BYTES
+    (tmp_path / "request-1.json").write_text(json.dumps(request))
+    _, spilled, missing = run_agent({"id": 1, "op": "isa_run", "request_file": str(tmp_path / "request-1.json")},
+                                    {"id": 2, "op": "hello", "request_file": str(tmp_path / "absent.json")})
+    assert spilled["id"] == 1 and spilled["ok"] and len(spilled["result"]["outcomes"]) == 40, spilled
+    assert missing["ok"] is False and "bad request" in missing["error"]["message"]
+
+
 def test_agent_stops_at_shutdown() -> None:
     responses = run_agent({"id": 1, "op": "shutdown"}, {"id": 2, "op": "hello"})
     assert [r["id"] for r in responses] == [0, 1]

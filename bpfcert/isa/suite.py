@@ -120,12 +120,15 @@ def shown_program(program: bytes) -> str:
         return "\n".join(f"0x{int.from_bytes(program[i : i + 8], 'little'):016x}" for i in range(0, len(program), 8))
 
 
-def run_cases(engine: Engine, cases: Sequence[Case], target: str) -> Iterator[Result]:
+def run_cases(
+    engine: Engine, cases: Sequence[Case], target: str, done: dict[str, Outcome | EngineCrash] | None = None
+) -> Iterator[Result]:
     """One Result per case of `engine` on `target` (by name): its verdict, with the case, its group and cpu
-    version, the engine, expected and got as evidence, and the program disassembled where it did not pass."""
+    version, the engine, expected and got as evidence, and the program disassembled where it did not pass.
+    `done`: the engine's `outcomes` on these cases when already run (else they are run now)."""
     from bpfcert.isa.engine import judge
 
-    done = outcomes(engine, cases)
+    done = outcomes(engine, cases) if done is None else done
     for case in cases:
         verdict = judge(case, engine.groups, engine.cpu_version, done.get(case.name))
         evidence = {

@@ -40,10 +40,12 @@ def document(report: Report) -> dict[str, Any]:
     }
     if not report.run:
         doc["inventory"] = report.inventory
-    if report.kind == "isa":
+    if report.kind in ("isa", "runtime"):  # a runtime run may have ISA engines too (the main job)
         from bpfcert.report import isa
 
-        doc |= {"cases": isa.cases(report), "totals": isa.totals(report)}
+        cases = isa.cases(report)
+        if cases or report.kind == "isa":
+            doc |= {"cases": cases, "totals": isa.totals(report)}
     return doc
 
 

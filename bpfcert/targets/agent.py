@@ -1,7 +1,8 @@
 """The guest agent: JSON lines over a serial port, running bpfcert.targets.ops on the guest kernel.
 
 Started by the initramfs as `python3 -I -S agent.py --path REPO ... --device /dev/ttyS1`. Stdlib only at
-import; bpfcert.targets.ops is imported on the first op that needs it. Requests are `{"id", "op", "args"}`;
+import; bpfcert.targets.ops is imported on the first op that needs it. Requests are `{"id", "op", "args"}` (a
+long one as `{"id", "op", "request_file"}`, a file holding the request that the host wrote where the guest reads);
 responses `{"id", "ok": true, "result"}` or `{"id", "ok": false, "error": {"type", "message"}}`; the first
 line is the `{"id": 0, "ok": true, "result": {"ready": true, ...hello...}}` announcement.
 """
@@ -106,8 +107,11 @@ def serve(inp: IO[bytes], out: IO[bytes], *, faults: bool = False) -> None:
     for line in inp:
         try:
             request = json.loads(line)
+            if "request_file" in request:  # a long request, written by the host where this guest reads it
+                with open(request["request_file"], "rb") as f:
+                    request = json.load(f)
             rid, op, args = request["id"], request["op"], request.get("args") or {}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             send(
                 {
                     "id": None,

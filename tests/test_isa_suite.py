@@ -86,7 +86,7 @@ class SmallEngine(WrongEngine):
 
 
 def test_cases_outside_the_claims_skip_and_claimed_ones_never_do(cases: list[Case]) -> None:
-    results = {r.subject: r for r in suite.run_cases(SmallEngine(), cases, "host")}
+    results = {r.evidence.get("case"): r for r in suite.run_cases(SmallEngine(), cases, "host")}
     by_case = {c.name: c for c in cases}
     skipped = [n for n, r in results.items() if r.status is Status.SKIP]
     assert skipped and all(by_case[n].groups - {"base32"} or by_case[n].cpu_version > 1 for n in skipped)
@@ -99,7 +99,7 @@ def test_a_case_the_engine_claims_but_does_not_run_fails(cases: list[Case], monk
     """The false-skip guard: an outcome missing for a claimed case is a FAIL, never a SKIP."""
     monkeypatch.setattr(suite, "outcomes", lambda engine, cases: {})
     results = list(suite.run_cases(SmallEngine(), cases, "host"))
-    claimed = [r for r in results if r.subject == "add32-imm-1"]
+    claimed = [r for r in results if r.subject == "engine:small/case:add32-imm-1"]
     assert claimed[0].status is Status.FAIL and "false skip" in claimed[0].message
 
 
@@ -115,7 +115,7 @@ class CrashingEngine(SmallEngine):
 def test_a_crash_is_an_error_of_its_case_and_the_run_goes_on(cases: list[Case]) -> None:
     engine = CrashingEngine()
     engine.crash_on = next(c.program for c in cases if c.name == "add32-imm-1")
-    results = {r.subject: r for r in suite.run_cases(engine, cases, "host")}
+    results = {r.evidence.get("case"): r for r in suite.run_cases(engine, cases, "host")}
     assert results["add32-imm-1"].status is Status.ERROR and "SIGFPE" in results["add32-imm-1"].message
     assert results["add32-imm-2"].status is Status.PASS
 
@@ -211,3 +211,11 @@ def test_cli_fuzz_finds_a_dpdk_disagreement_and_saves_it_as_a_case(tmp_path: Pat
     assert rerun.returncode == 1 and "fail" in {c["verdict"] for c in json.loads(rerun.stdout)["cases"]}
     reference = isa(tmp_path, "--runtime", "python-reference", "--suite", "found", "--format", "json")
     assert {c["verdict"] for c in json.loads(reference.stdout)["cases"]} == {"pass"}
+
+
+def test_two_engines_on_one_target_give_rows_of_their_own(cases: list[Case]) -> None:
+    """A kernel's JIT and interpreter (or the host's engines) judge the same cases on one target: each row's
+    requirement x subject x target is still its own, so expected failures and report diff match the right engine."""
+    rows = [*suite.run_cases(SmallEngine(), cases, "host"), *suite.run_cases(WrongEngine(), cases, "host")]
+    keys = [(r.id, r.subject, r.target) for r in rows]
+    assert len(keys) == len(set(keys))

@@ -123,8 +123,9 @@ def shown_program(program: bytes) -> str:
 def run_cases(
     engine: Engine, cases: Sequence[Case], target: str, done: dict[str, Outcome | EngineCrash] | None = None
 ) -> Iterator[Result]:
-    """One Result per case of `engine` on `target` (by name): its verdict, with the case, its group and cpu
-    version, the engine, expected and got as evidence, and the program disassembled where it did not pass.
+    """One Result per case of `engine` on `target` (by name), its subject engine:E/case:C (a kernel's JIT and
+    interpreter, and the host's engines, judge the same cases on one target): its verdict, with the case, its group
+    and cpu version, the engine, expected and got as evidence, and the program disassembled where it did not pass.
     `done`: the engine's `outcomes` on these cases when already run (else they are run now)."""
     from bpfcert.isa.engine import judge
 
@@ -138,7 +139,8 @@ def run_cases(
         if verdict.status in (Status.FAIL, Status.ERROR):
             evidence["program"] = shown_program(case.program)
         yield Result.of(
-            requirement_of(case), verdict.status, verdict.message, subject=case.name, target=target, evidence=evidence
+            requirement_of(case), verdict.status, verdict.message, subject=f"engine:{engine.name}/case:{case.name}",
+            target=target, evidence=evidence,
         )
     yield from uncovered(engine, cases, target)
 
@@ -153,4 +155,4 @@ def uncovered(engine: Engine, cases: Sequence[Case], target: str) -> Iterator[Re
     for req_id in REQUIREMENT_IDS:
         if req_id not in covered and spec.requirement(req_id).profile in profiles:
             yield Result.of(req_id, Status.SKIP, f"no case of this suite exercises {req_id} ({engine.name})",
-                            target=target, evidence={"engine": engine.name})
+                            subject=f"engine:{engine.name}", target=target, evidence={"engine": engine.name})

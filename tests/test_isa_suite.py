@@ -219,3 +219,20 @@ def test_two_engines_on_one_target_give_rows_of_their_own(cases: list[Case]) -> 
     rows = [*suite.run_cases(SmallEngine(), cases, "host"), *suite.run_cases(WrongEngine(), cases, "host")]
     keys = [(r.id, r.subject, r.target) for r in rows]
     assert len(keys) == len(set(keys))
+
+
+def test_each_engine_gets_its_own_verdict_per_isa_profile(cases: list[Case], tmp_path: Path) -> None:
+    """A run judging several engines (the main job: the reference, the kernel's, DPDK's) certifies each apart: one
+    engine's failures do not make another's profile 'Not conformant'."""
+    from bpfcert.report import verdicts
+    from bpfcert.results import Report
+    from bpfcert.stream import ResultsStream
+
+    stream = ResultsStream(tmp_path / "results.jsonl")
+    stream.header(kind="isa", subject="ISA engines", targets=["host"], profiles=["isa-base32"], runtime="small, wrong")
+    for row in [*suite.run_cases(SmallEngine(), cases, "host"), *suite.run_cases(WrongEngine(), cases, "host")]:
+        stream.result(row)
+    stream.footer()
+    judged = {v.profile: v.verdict for v in verdicts.profile_verdicts(Report.from_stream(tmp_path / "results.jsonl"))}
+    assert judged["isa-base32 (small)"] == verdicts.CERTIFIED
+    assert judged["isa-base32 (wrong)"] != verdicts.CERTIFIED and "isa-base32" not in judged

@@ -67,9 +67,10 @@ def _judge(reqs: dict[str, spec.Requirement], rows: list[Result], *, strict: boo
     return (PARTIAL if met else NOT_CONFORMANT), met
 
 
-def profile_verdict(report: Report, profile: str) -> ProfileVerdict:
+def profile_verdict(report: Report, profile: str, engine: str | None = None) -> ProfileVerdict:
+    """The verdict of `profile` on the report's rows (of ISA `engine` alone when given: named "PROFILE (ENGINE)")."""
     reqs = requirements_of(profile)
-    rows = [r for r in report.results if r.id in reqs]
+    rows = [r for r in report.results if r.id in reqs and (engine is None or engine_of(r) == engine)]
     strict = report.certified_mode
     verdict, met = _judge(reqs, rows, strict=strict, ended=report.complete)
     counts = Counter(r.status for r in rows)
@@ -80,12 +81,30 @@ def profile_verdict(report: Report, profile: str) -> ProfileVerdict:
         if on_target:
             per_target[target] = _judge(judged, on_target, strict=strict, ended=report.complete)[0]
     must = sum(1 for r in reqs.values() if r.level == "MUST")
-    return ProfileVerdict(profile, verdict, {s.value: counts[s] for s in Status}, must, met, per_target)
+    name = profile if engine is None else f"{profile} ({engine})"
+    return ProfileVerdict(name, verdict, {s.value: counts[s] for s in Status}, must, met, per_target)
+
+
+def engine_of(row: Result) -> str | None:
+    """The ISA engine a row is about (its subject engine:E[/case:C]), or None."""
+    if not row.subject or not row.subject.startswith("engine:"):
+        return None
+    return row.subject.removeprefix("engine:").split("/", 1)[0]
 
 
 def profile_verdicts(report: Report) -> list[ProfileVerdict]:
-    """The verdict of each profile of `report`, in its order."""
-    return [profile_verdict(report, p) for p in report.profiles]
+    """The verdict of each profile of `report`, in its order; an ISA profile judged on several engines gets one
+    verdict per engine (each engine is a product of its own: one's failures say nothing of another)."""
+    isa = {p for p, kind in spec.profile_applies_to().items() if kind == "isa"}
+    out = []
+    for profile in report.profiles:
+        reqs = requirements_of(profile)
+        engines = sorted({e for r in report.results if r.id in reqs and (e := engine_of(r))}) if profile in isa else []
+        if len(engines) > 1:
+            out += [profile_verdict(report, profile, e) for e in engines]
+        else:
+            out.append(profile_verdict(report, profile))
+    return out
 
 
 def reasons(report: Report) -> list[str]:

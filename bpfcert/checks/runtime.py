@@ -516,8 +516,10 @@ def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Depl
                 durations[operation] = time.monotonic() - start
         return durations
 
-    def crash(judge: Judge, *, operation: str, after: float) -> Iterator[Result]:
-        judge.subject = f"package:{dep.name}@{operation}+{after:.3f}s"
+    def crash(judge: Judge, *, operation: str, point: float, duration: float) -> Iterator[Result]:
+        # named by the point of the operation, not its seconds: rows of two runs match (report diff, xfail)
+        judge.subject = f"package:{dep.name}@{operation}+{point:.0%}"
+        after = duration * point
         before = snapshot(target)
         with live.pop() if live else started(judge) as setup:
             if operation in ("upgrade", "uninstall"):
@@ -566,7 +568,7 @@ def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Depl
         for operation, duration in durations.items():
             for point in CRASH_POINTS:
                 yield from _judged(
-                    "RT-CRS-001", client, "", partial(crash, operation=operation, after=duration * point)
+                    "RT-CRS-001", client, "", partial(crash, operation=operation, point=point, duration=duration)
                 )
 
     try:

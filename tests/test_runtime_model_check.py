@@ -56,6 +56,7 @@ def run_model(runner: Path, mount: Path, tmp_path: Path, examples: int) -> Resul
 def test_reference_runtime_keeps_the_kernel_equal_to_the_model(reference_bpffs: Path, tmp_path: Path) -> None:
     result = run_model(REPO / "runners" / "reference", reference_bpffs, tmp_path, examples=10)
     assert result.status is Status.PASS, f"{result.message}\n{result.evidence}"
+    assert not list(reference_bpffs.glob("bpfcert-model-*")), "the check leaves the pin roots it named"
 
 
 def test_leaky_uninstall_fails_the_model(reference_bpffs: Path, tmp_path: Path) -> None:

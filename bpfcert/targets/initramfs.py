@@ -142,6 +142,10 @@ def modules_to_load(kernel: CachedKernel, wanted: Iterable[str] = NEEDED_MODULES
     return ordered
 
 
+# The agent's PATH in the host root: the tools runners need (bpftool, tc, xdp-loader) live in sbin directories.
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def init_script(modules: list[str], agent_argv: list[str]) -> str:
     """The busybox /init: load modules, mount the host root read-only, chroot and run the agent.
 
@@ -160,6 +164,7 @@ mkdir -p /root/run/tmp
 export TMPDIR=/run/tmp
 mount -t bpf bpf /root/sys/fs/bpf 2>/dev/null
 mount -t tracefs tracefs /root/sys/kernel/tracing 2>/dev/null
+export PATH={GUEST_PATH}
 chroot /root {shlex.join(agent_argv)}
 echo "bpfcert-init: agent exited with status $?"
 reboot -f

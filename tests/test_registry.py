@@ -21,7 +21,8 @@ TODAY = date.today()
 def test_the_tree_has_submissions() -> None:
     # the reference runtime, the third-party loaders and the ISA engines (issue 11's registry)
     assert {p.name for p in submissions(REGISTRY)} >= {
-        "bpfcert-reference", "dpdk-librte-bpf-interp", "dpdk-librte-bpf-jit", "bpfcert-python-reference"}
+        "bpfcert-reference", "linux-bpftool", "xdp-project-xdp-loader", "linux-iproute2", "dpdk-librte-bpf-interp",
+        "dpdk-librte-bpf-jit", "linux-kernel", "bpfcert-python-reference"}
 
 
 @pytest.mark.parametrize("path", submissions(REGISTRY), ids=lambda p: f"{p.parent.name}/{p.name}")

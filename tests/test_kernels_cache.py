@@ -210,6 +210,20 @@ def test_init_script_loads_modules_in_order_and_mounts_read_only() -> None:
     assert "bpfcert-init: agent exited" in script
 
 
+def test_the_guest_agent_finds_the_tools_runners_need_as_the_host_does() -> None:
+    # the agent runs in the host root: with PATH=/bin alone (/usr/bin on Debian) bpftool, tc and xdp-loader,
+    # in /usr/sbin, were "No such file or directory" in every guest while the host's needs check found them
+    import re
+    import shutil
+
+    lines = initramfs.init_script([], ["/usr/bin/python3"]).splitlines()
+    chroot = next(i for i, line in enumerate(lines) if line.startswith("chroot "))
+    path = [m.group(1) for line in lines[:chroot] if (m := re.fullmatch(r"export PATH=(\S+)", line))][-1]
+    tools = [t for t in ("bpftool", "tc", "ip", "xdp-loader", "python3") if shutil.which(t)]
+    assert tools, "none of the runners' tools is installed here"
+    assert [t for t in tools if shutil.which(t, path=path) is None] == []
+
+
 def cached_or_skip(series: str) -> kernels.CachedKernel:
     kernel = kernels.cached_kernels().get(series)
     if kernel is None:

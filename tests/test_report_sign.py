@@ -170,3 +170,30 @@ def test_a_certificate_for_another_spec_version_is_reported() -> None:
     pem, _ = key_pair()
     result = sign.verify(doc, sign.sign(doc, pem), trusted=None, today=date.today())
     assert result.problems == ["the certificate is for spec '0.9', the report for '1.0'"]
+
+
+@pytest.mark.parametrize("mode", ["normal", "certified"])
+def test_signing_a_report_without_a_certificate_gives_it_one(tmp_path: Path, cli: Run, mode: str) -> None:
+    # `report merge` and `isa` write no certificate; the registry refuses a report without one (tests/test_registry)
+    pem, public = key_pair()
+    (tmp_path / "key.pem").write_bytes(pem)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(run_doc(*passing_rows()) | {"mode": mode}))
+    assert cli("report", "sign", str(report), "--key", str(tmp_path / "key.pem"))[0] == 0
+    cert = json.loads(report.read_text())["certificate"]
+    assert cert["certifiedMode"] is (mode == "certified") and cert["issued"] == date.today().isoformat()
+    (tmp_path / "trusted").write_text(f"{public} signer\n")
+    assert cli("report", "verify", str(report), "--trusted-keys", str(tmp_path / "trusted"))[0] == 0
+
+
+def test_signing_keeps_an_existing_certificate_and_a_bad_key_writes_nothing(
+        tmp_path: Path, cli: Run, signed: tuple[Path, str]) -> None:
+    report, _ = signed
+    before = report.read_text()
+    assert cli("report", "sign", str(report), "--key", str(tmp_path / "key.pem"))[0] == 0
+    assert report.read_text() == before
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(run_doc()))
+    (tmp_path / "bad.pem").write_text("not a key")
+    assert cli("report", "sign", str(bare), "--key", str(tmp_path / "bad.pem"))[0] == 2
+    assert "certificate" not in json.loads(bare.read_text()) and not Path(f"{bare}.sig").exists()

@@ -24,8 +24,9 @@ body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}th,td{bord
 td.pass{background:#d4f4d4}td.fail{background:#f8d0d0}td.none{color:#999}td.invalid{background:#fbe7b5}
 </style></head><body>
 <h1>bpfcert certifications</h1>
-<p>{{ rows|length }} submission(s). A cell is a profile's verdict on a target: conformant, nonconformant, or
-&mdash; where the submission has no row of that profile there.</p>
+<p>{{ rows|length }} submission(s). A cell is a profile's verdict on a target: conformant, nonconformant, skipped
+(every row of it skipped there: not claimed or not applicable), or &mdash; where the submission has no row of that
+profile there.</p>
 <table>
 <thead><tr><th>submission</th><th>version</th><th>signature</th><th>profile</th>
 {% for t in targets %}<th>{{ t }}</th>{% endfor %}</tr></thead>
@@ -51,7 +52,7 @@ td.pass{background:#d4f4d4}td.fail{background:#f8d0d0}td.none{color:#999}td.inva
 
 @dataclass(frozen=True)
 class Cell:
-    css: str  # pass | fail
+    css: str  # pass | fail | none
     text: str
 
 
@@ -79,6 +80,9 @@ def _cells(results: list[Result]) -> dict[tuple[str, str], Cell]:
             groups.setdefault((catalogue[r.id].profile, r.target), []).append(r)
     out = {}
     for key, rows in groups.items():
+        if all(r.status is Status.SKIP for r in rows):  # nothing checked there (not claimed, not applicable)
+            out[key] = Cell("none", f"skipped ({len(rows)})")
+            continue
         ok = verdict(rows) == "conformant"
         met = sum(r.status in (Status.PASS, Status.SKIP, Status.XFAIL) for r in rows)
         out[key] = Cell("pass" if ok else "fail", f"{'conformant' if ok else 'nonconformant'} ({met}/{len(rows)})")

@@ -191,6 +191,10 @@ def shared_host_dirs() -> list[str]:
     return [e.name for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in NOT_SHARED]
 
 
+# The agent's PATH in the host root: the tools runners need (bpftool, tc, xdp-loader) live in sbin directories.
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def init_script(modules: list[str], agent_argv: list[str], root: str | None = None) -> str:
     """The busybox /init: load modules, make /root the guest's root (`root`'s lines, by default the host's
     root over virtiofs), chroot and run the agent.
@@ -210,6 +214,7 @@ mkdir -p /root/run/tmp
 export TMPDIR=/run/tmp
 mount -t bpf bpf /root/sys/fs/bpf 2>/dev/null
 mount -t tracefs tracefs /root/sys/kernel/tracing 2>/dev/null
+export PATH={GUEST_PATH}
 chroot /root {shlex.join(agent_argv)}
 echo "bpfcert-init: agent exited with status $?"
 reboot -f

@@ -15,6 +15,7 @@ import pytest
 
 from bpfcert import spec
 from bpfcert.errors import BpfcertError
+from bpfcert.pytest_plugin import certified_packages
 from bpfcert.report import expected, writers
 from bpfcert.report.json_doc import document
 from bpfcert.report.text import report_text
@@ -106,7 +107,7 @@ def test_certify_applies_expected_failures_and_signs(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "bpfcert", "certify", "--output", "out", "--expected-failures", "xfail.yaml",
-         "--sign", "key.pem"],
+         "--sign", "key.pem", *certified_packages([])],  # the package suite (no arguments: the main job)
         capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -134,12 +134,10 @@ def in_byteorder(cases: Sequence[Case], byteorder: str) -> tuple[list[Case], set
     little, other = ReferenceEngine(), ReferenceEngine(byteorder=byteorder)
     out, changed = [], set()
     for case in cases:
-        if case.skip is None and case.error is None and case.result is not None:
-            there = other.run(case.program, case.memory)
-            if there.r0 is not None and there.r0 != case.result:
-                if little.run(case.program, case.memory).r0 == case.result:
-                    case = dataclasses.replace(case, result=there.r0)
-                    changed.add(case.name)
+        there = None if case.skip or case.error is not None else other.run(case.program, case.memory).r0
+        if there not in (None, case.result) and little.run(case.program, case.memory).r0 == case.result:
+            case = dataclasses.replace(case, result=there)
+            changed.add(case.name)
         out.append(case)
     return out, changed
 

@@ -353,8 +353,11 @@ def _add_ci(sub: Subcommands) -> None:
     cm = _add(csub, "matrix", "the certification's shards (targets x profiles) as a CI matrix",
               "  bpfcert ci matrix --format github --target host,6.1", "0  printed")
     cm.add_argument("--format", choices=["github"], default="github")
-    cm.add_argument("--target", action="extend", type=_profile_list, help="targets (default: host and every series)")
+    cm.add_argument("--target", action="extend", type=_profile_list,
+                    help="targets, or all (x86_64) or all-arch (default: all: host and every series)")
     cm.add_argument("--profile", action="extend", type=_profile_list, help="profiles (default: all)")
+    cm.add_argument("--shard-by", choices=["target", "arch"], default="target",
+                    help="one shard per target (default) or per architecture, x profile")
 
 
 def _add_isa(sub: Subcommands) -> None:

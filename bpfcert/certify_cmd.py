@@ -50,10 +50,14 @@ def suite_argv(args: argparse.Namespace, output: Path) -> list[str]:
     argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
     if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
         argv += ["--ignore", str(suite / "test_runtime_hub.py")]
+    if getattr(args, "engine", None):
+        argv += ["--engine", args.engine]
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:
         argv += ["--runner", str(Path(args.runner).resolve())]
+    elif getattr(args, "engine", None):  # ISA engines without a runtime: the package and ISA suites
+        argv[0:1] = [str(suite / "test_certify_packages.py"), str(suite / "test_isa.py")]
     else:
         argv += ["-m", "not vm"]  # no runtime: the package suite only, no kernel targets
     return argv
@@ -82,6 +86,11 @@ def check_input(args: argparse.Namespace) -> None:
         from bpfcert.runners import discovery
 
         discovery.find(args.runtime, args.runner)
+    if getattr(args, "engine", None):
+        from bpfcert.isa.suite import check_runtime
+
+        for name in args.engine.split(","):
+            check_runtime(name.strip())
     unknown = sorted(set(args.profile or []) - set(spec.profiles()))
     if unknown:
         raise BpfcertError(f"unknown profile(s) {', '.join(unknown)} (known: {', '.join(spec.profiles())})")

@@ -284,6 +284,8 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     ce.add_argument("--hub-storage", metavar="DIR", help="with --hub: the registry's filesystem root (distribution's "
                     "rootdirectory), so the tampered-blob check (HUB-CLI-001) can edit a blob there; skipped without")
     ce.add_argument("--target", default="host", help=f"{series.target_help()} (default: host)")
+    ce.add_argument("--engine", help="ISA engine(s) certified too, comma-separated: linux-kernel (each target's JIT "
+                    "and interpreter, named for its architecture off x86_64), python-reference, ... (default: none)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
                     "(report.json, junit.xml, report.html, summary.md, badge.json)")
     ce.add_argument("--product", metavar="FILE", help="product.yaml: vendor, product, version, contact and the "

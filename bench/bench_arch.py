@@ -1,7 +1,9 @@
 """Foreign-architecture targets: boot -> agent ready per cached SERIES/ARCH target (one VM at a time, against the
-x86_64 kernel of the same series booted in the same run as the baseline), and the guest userland's build time,
-cold (resolve, download, unpack, merge, compile into an empty cache) and cached (resolve, found).
-Usage: python3 bench/bench_arch.py [--rounds N] [--no-userland]"""
+x86_64 kernel of the same series booted in the same run as the baseline), the guest userland's build time,
+cold (resolve, download, unpack, merge, compile into an empty cache) and cached (resolve, found), and (--isa) the
+bundled ISA suite's time per kernel engine (linux-kernel-jit@arm64, ...; the target already booted) against the
+python-reference interpreter on the host in the same run.
+Usage: python3 bench/bench_arch.py [--rounds N] [--no-userland] [--isa]"""
 
 from __future__ import annotations
 
@@ -32,6 +34,39 @@ def ready_seconds(name: str) -> float:
         target.close()
 
 
+def isa_seconds(name: str) -> dict[str, float]:
+    """Boot `name` under TCG and run the bundled ISA suite on each engine its kernel offers: engine -> seconds."""
+    from bpfcert import bundled
+    from bpfcert.isa import suite
+    from bpfcert.isa.case import read_suite
+    from bpfcert.isa.kernel_engine import kernel_engines
+
+    cases = read_suite(bundled.directory("conformance") / "isa")
+    target = vm.boot(name, "tcg")
+    try:
+        out = {}
+        for engine in kernel_engines(target)[0]:
+            started = time.monotonic()
+            list(suite.run_cases(engine, cases, name))
+            out[engine.name] = round(time.monotonic() - started, 2)
+        return out
+    finally:
+        target.close()
+
+
+def reference_isa_seconds() -> float:
+    """The bundled ISA suite on the python-reference interpreter, in this process (the baseline)."""
+    from bpfcert import bundled
+    from bpfcert.isa import suite
+    from bpfcert.isa.case import read_suite
+    from bpfcert.isa.interpreter import ReferenceEngine
+
+    cases = read_suite(bundled.directory("conformance") / "isa")
+    started = time.monotonic()
+    list(suite.run_cases(ReferenceEngine(), cases, "host"))
+    return time.monotonic() - started
+
+
 def userland_seconds(arch: Arch) -> tuple[float, float]:
     """(cold, cached) build time of `arch`'s userland in a fresh cache, through the cache's apt lists."""
     apt = PrivateApt.of(arch)  # read before BPFCERT_CACHE points elsewhere: its lists are up to date
@@ -56,6 +91,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-userland", action="store_true", help="skip the userland build (it downloads ~20 MB)")
+    parser.add_argument("--isa", action="store_true", help="also time the ISA suite per kernel engine")
     args = parser.parse_args()
     cached = cached_kernels()
     foreign = [m for m in MACHINES.values() if m.arch.name != "x86_64" and m.name in cached]
@@ -82,8 +118,17 @@ def main() -> int:
             cold, warm = userland_seconds(arch)
             build[arch.debian] = {"cold_s": round(cold, 2), "cached_s": round(warm, 2)}
             print(f"{arch.debian} userland build: cold {cold:6.2f} s, cached {warm:5.2f} s ({cold / warm:5.1f}x)")
+    isa: dict[str, float] = {}
+    if args.isa:
+        reference = reference_isa_seconds()
+        isa["python-reference"] = round(reference, 2)
+        for machine in foreign:
+            for engine, seconds in isa_seconds(machine.name).items():
+                isa[f"{engine} on {machine.name}"] = seconds
+                print(f"ISA suite {engine:28} on {machine.name:10} {seconds:6.2f} s ({seconds / reference:5.1f}x the "
+                      f"python-reference on the host, {reference:.2f} s)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print(json.dumps({"boot": rows, "userland": build}))
+    print(json.dumps({"boot": rows, "userland": build, "isa": isa}))
     return 0
 
 

@@ -37,8 +37,8 @@ REPORTS = {"json": "report.json", "junit": "junit.xml", "html": "report.html", "
 
 
 def is_main_job(args: argparse.Namespace) -> bool:
-    """Whether this certify is the main job: no package, runtime, runner or hub named."""
-    return not (args.packages or args.runtime or args.runner or args.hub)
+    """Whether this certify is the main job: no package, runtime, runner, engine or hub named."""
+    return not (args.packages or args.runtime or args.runner or args.engine or args.hub)
 
 
 def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[str]) -> list[str]:
@@ -64,10 +64,14 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
         return [*argv, "--runtime", MAIN_RUNTIME, "--engine", ",".join(MAIN_ENGINES)]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
+    if args.engine:
+        argv += ["--engine", args.engine]
     if args.runtime:
         argv += ["--runtime", args.runtime]
     elif args.runner:
         argv += ["--runner", str(Path(args.runner).resolve())]
+    elif args.engine:  # ISA engines without a runtime: the package and ISA suites
+        argv[0:1] = [str(suite / "test_certify_packages.py"), str(suite / "test_isa.py")]
     else:
         argv += ["-m", "not vm"]  # no runtime: the package suite only, no kernel targets
     return argv
@@ -117,6 +121,11 @@ def check_input(args: argparse.Namespace) -> list[str]:
         from bpfcert.targets.target import resolve_names
 
         resolve_names(args.target)
+    if args.engine:
+        from bpfcert.isa.suite import check_runtime
+
+        for name in args.engine.split(","):
+            check_runtime(name.strip())
     unknown = sorted(set(args.profile or []) - set(spec.profiles()))
     if unknown:
         raise BpfcertError(f"unknown profile(s) {', '.join(unknown)} (known: {', '.join(spec.profiles())})")

@@ -1,6 +1,7 @@
-"""`bpfcert ci matrix`: the certification split into CI shards, one per target x profile, as a GitHub Actions matrix
-(`strategy.matrix: ${{ fromJSON(...) }}`); each entry names its shard, whose results stream `bpfcert report
-merge` expects (.github/workflows/certify.yml)."""
+"""`bpfcert ci matrix`: the certification split into CI shards, one per target x profile (or, `--shard-by arch`, one
+per architecture x profile, running that architecture's targets), as a GitHub Actions matrix (`strategy.matrix:
+${{ fromJSON(...) }}`); each entry names its shard, whose results stream `bpfcert report merge` expects
+(.github/workflows/certify.yml), and its architecture (Debian's name: amd64, arm64, s390x)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,51 @@ import json
 from typing import Any
 
 from bpfcert import spec
-from bpfcert.errors import BpfcertError
-from bpfcert.targets.series import HOST, SERIES
+from bpfcert.errors import BpfcertError, TargetError
+from bpfcert.targets.machines import ARCHES
+from bpfcert.targets.series import ALL_ARCH, HOST, SERIES, TargetName
 
 
-def matrix(targets: list[str], profiles: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """{"include": [{"target", "profile", "shard"}, ...]}: every target with every profile."""
-    return {"include": [{"target": t, "profile": p, "shard": f"{t}-{p}"} for t in targets for p in profiles]}
+def arch_of(target: str) -> str:
+    """The Debian architecture a target name runs on ("amd64" for "6.1" and the host here, "arm64" for "6.1/arm64")."""
+    machine = TargetName.parse(target).arch
+    return ARCHES[machine].debian if machine in ARCHES else machine
+
+
+def matrix(targets: list[str], profiles: list[str], by: str = "target") -> dict[str, list[dict[str, Any]]]:
+    """{"include": [{"target", "arch", "profile", "shard"}, ...]}: every target with every profile, or (`by`
+    "arch") every architecture with every profile, `target` then listing its targets comma-separated."""
+    groups: dict[str, list[str]] = {}
+    for t in targets:
+        groups.setdefault(t if by == "target" else arch_of(t), []).append(t)
+    return {"include": [
+        {"target": ",".join(ts), "arch": arch_of(ts[0]), "profile": p, "shard": f"{key.replace('/', '-')}-{p}"}
+        for key, ts in groups.items() for p in profiles
+    ]}  # fmt: skip
+
+
+def _targets(chosen: list[str] | None) -> list[str]:
+    """The target names chosen (all: host and every x86_64 series; all-arch: every architecture's too), in their
+    canonical spelling; BpfcertError naming an unknown one."""
+    names: list[str] = []
+    for text in chosen or ["all"]:
+        if text in ("all", "all-arch"):
+            names += [HOST, *(SERIES if text == "all" else ALL_ARCH)]
+            continue
+        try:
+            names.append(str(TargetName.parse(text)))
+        except TargetError:
+            known = ", ".join((HOST, *ALL_ARCH, "all", "all-arch"))
+            raise BpfcertError(f"unknown target(s) {text} (known: {known})") from None
+    return list(dict.fromkeys(names))
 
 
 def command(args: argparse.Namespace) -> int:
-    known_targets, known_profiles = [HOST, *SERIES], list(spec.profiles())
-    targets = args.target or known_targets
+    known_profiles = list(spec.profiles())
+    targets = _targets(args.target)
     profiles = args.profile or known_profiles
-    for what, chosen, known in (("target", targets, known_targets), ("profile", profiles, known_profiles)):
-        unknown = [x for x in chosen if x not in known]
-        if unknown:
-            raise BpfcertError(f"unknown {what}(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    print(json.dumps(matrix(targets, profiles), separators=(",", ":")))
+    unknown = [x for x in profiles if x not in known_profiles]
+    if unknown:
+        raise BpfcertError(f"unknown profile(s) {', '.join(unknown)} (known: {', '.join(known_profiles)})")
+    print(json.dumps(matrix(targets, profiles, args.shard_by), separators=(",", ":")))
     return 0

@@ -286,6 +286,8 @@ def _add_certify(sub: Subcommands, profiles: list[str]) -> None:
     ce.add_argument("--hub-storage", metavar="DIR", help="with --hub: the registry's filesystem root (distribution's "
                     "rootdirectory), so the tampered-blob check (HUB-CLI-001) can edit a blob there; skipped without")
     ce.add_argument("--target", help=f"{series.target_help()} (default: host; the main job: host + cached kernels)")
+    ce.add_argument("--engine", help="ISA engine(s) certified too, comma-separated: linux-kernel (each target's JIT "
+                    "and interpreter, named for its architecture off x86_64), python-reference, ... (default: none)")
     ce.add_argument("--output", default="bpfcert-report", help="directory for results.jsonl and the reports "
                     "(report.json, junit.xml, report.html, summary.md, badge.json)")
     ce.add_argument("--product", metavar="FILE", help="product.yaml: vendor, product, version, contact and the "
@@ -355,8 +357,11 @@ def _add_ci(sub: Subcommands) -> None:
     cm = _add(csub, "matrix", "the certification's shards (targets x profiles) as a CI matrix",
               "  bpfcert ci matrix --format github --target host,6.1", "0  printed")
     cm.add_argument("--format", choices=["github"], default="github")
-    cm.add_argument("--target", action="extend", type=_profile_list, help="targets (default: host and every series)")
+    cm.add_argument("--target", action="extend", type=_profile_list,
+                    help="targets, or all (x86_64) or all-arch (default: all: host and every series)")
     cm.add_argument("--profile", action="extend", type=_profile_list, help="profiles (default: all)")
+    cm.add_argument("--shard-by", choices=["target", "arch"], default="target",
+                    help="one shard per target (default) or per architecture, x profile")
 
 
 def _add_isa(sub: Subcommands) -> None:

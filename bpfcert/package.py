@@ -28,7 +28,7 @@ from bpfcert.results import Result, Status
 if TYPE_CHECKING:
     import tarfile
 
-    import jsonschema_rs
+    from bpfcert.json_schema import Validate
 
 MANIFEST_NAMES = ("bpfpkg.json", "bpfpkg.yaml")
 MANIFEST_MAX_BYTES = 1 << 20
@@ -477,9 +477,9 @@ def _child_path(parent: str, key: str | int) -> str:
 
 
 @functools.cache
-def _validator() -> tuple[jsonschema_rs.Validator, dict[str, str]]:
+def _validator() -> tuple[Validate, dict[str, str]]:
     """The package schema's validator, and pattern -> description for readable pattern errors."""
-    import jsonschema_rs
+    from bpfcert import json_schema
 
     schema = spec.schema("package")
     described: dict[str, str] = {}
@@ -492,19 +492,19 @@ def _validator() -> tuple[jsonschema_rs.Validator, dict[str, str]]:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return jsonschema_rs.Draft202012Validator(schema, validate_formats=True), described
+    return json_schema.validator(schema, formats=True), described
 
 
 def validate_manifest(manifest: Any) -> list[SchemaError]:
     """Every violation of spec/package.schema.json (Draft 2020-12, formats asserted), sorted by JSON path."""
     validator, described = _validator()
     errors = []
-    for err in validator.iter_errors(manifest):
+    for err in validator(manifest):
         path = "$"
         for key in err.instance_path:
             path = _child_path(path, key)
         message = err.message
-        pattern = getattr(err.kind, "pattern", None)
+        pattern = err.pattern
         if isinstance(pattern, str) and pattern in described:
             message = f"{_shown_value(err.instance)} does not match: {described[pattern]}"
         errors.append(SchemaError(path, message))

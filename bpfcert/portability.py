@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 
 # Program types whose programs attach through the kernel's BTF (fentry/fexit/fmod_ret/tp_btf/iter, LSM, struct_ops).
 BTF_PROG_TYPES = ("tracing", "lsm", "struct_ops")
+# Linux architectures (`uname -m`) that run big-endian: their kernels take bpfeb objects, the others bpfel. libbpf
+# refuses an object of the other byte order (LIBBPF_ERRNO__ENDIAN).
+BIG_ENDIAN_MACHINES = frozenset({"s390x", "s390", "ppc64", "ppc", "mips", "mips64", "sparc64", "parisc", "m68k"})
+
+
+def byte_order_reason(arches: list[str], machine: str) -> str | None:
+    """Why objects of byte orders `arches` ("bpfel", "bpfeb") cannot load on a kernel of `machine`, or None (also
+    when the machine is not known)."""
+    if not machine:
+        return None
+    wanted = "bpfeb" if machine in BIG_ENDIAN_MACHINES else "bpfel"
+    wrong = sorted(set(arches) - {wanted})
+    if not wrong:
+        return None
+    return f"{'/'.join(wrong)} objects do not load on a {machine} kernel, which takes {wanted}"
 
 
 def _status(group: dict[str, Any], name: str) -> tuple[str, str]:
@@ -142,6 +157,11 @@ def predict(manifest: dict[str, Any], findings: dict[str, Any], target: str | No
     _check_helpers(_names(requires.get("helpers")), program_types or prog_types, findings, reasons, unknown)
     _check_types("kfunc", _names(requires.get("kfuncs")), _object(findings.get("kfuncs")), reasons, unknown)
     _check_kconfig(_object(requires.get("kconfig")), findings, reasons, unknown)
+    artifacts = manifest.get("artifacts")
+    elf = [_object(a) for a in artifacts if _object(a).get("kind") == "elf"] if isinstance(artifacts, list) else []
+    wrong_order = byte_order_reason([str(a.get("arch", "bpfel")) for a in elf], str(system.get("machine", "")))
+    if wrong_order:
+        reasons.append(wrong_order)
     return {"target": target or release, "meets": not reasons, "reasons": reasons, "unknown": unknown}
 
 
@@ -159,6 +179,7 @@ class CodeNeeds:
     btf: tuple[str, ...]  # why the code needs the kernel's BTF (empty: it does not)
     min_kernel: tuple[int, int]
     min_kernel_reasons: tuple[str, ...]
+    arches: tuple[str, ...] = ("bpfel",)  # the objects' byte orders
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -196,9 +217,11 @@ def code_needs(pkg: Package) -> CodeNeeds:
     kfuncs: set[str] = set()
     btf: set[str] = set()
     floors: list[tuple[tuple[int, int], tuple[str, ...]]] = []
+    arches: set[str] = set()
     for art in artifacts:
         usage, obj = art.usage, art.obj
         assert obj is not None
+        arches.add(obj.arch)
         prog_types |= usage.prog_types
         map_types |= usage.map_types
         kfuncs |= usage.kfuncs
@@ -225,6 +248,7 @@ def code_needs(pkg: Package) -> CodeNeeds:
         btf=tuple(sorted(btf)),
         min_kernel=min_kernel,
         min_kernel_reasons=tuple(reasons),
+        arches=tuple(sorted(arches)),
     )
 
 
@@ -265,6 +289,9 @@ def predict_code(
     if needs.btf and system.get("btf") is False:
         unmet.append((_NONE, f"kernel BTF (/sys/kernel/btf/vmlinux) missing, needed for {', '.join(needs.btf)}"))
     _unmet_floor(needs, release, unmet, unknown)
+    wrong_order = byte_order_reason(list(needs.arches), str(system.get("machine", "")))
+    if wrong_order:
+        unmet.append((_NONE, wrong_order))
     kconfig_reasons: list[str] = []
     _check_kconfig(_object(kconfig), findings, kconfig_reasons, unknown)
     unmet.extend((_NONE, text) for text in kconfig_reasons)

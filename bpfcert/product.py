@@ -17,8 +17,9 @@ def load_product(path: str | Path) -> dict[str, Any]:
     """The product described by the YAML file at `path`; BpfcertError, in one line, for a file that is unreadable,
     not YAML, uses anchors or aliases (a few lines of them expand to gigabytes), breaks the schema or claims an
     unknown profile."""
-    import jsonschema_rs
     import yaml
+
+    from bpfcert import json_schema
 
     path = Path(path)
     try:
@@ -40,8 +41,7 @@ def load_product(path: str | Path) -> dict[str, Any]:
         at = f" (line {where.line + 1})" if where is not None else ""
         raise BpfcertError(f"product file {path}: not YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
     schema = spec.schema("report")
-    validator = jsonschema_rs.Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/product"})
-    error = next(validator.iter_errors(data), None)
+    error = next(json_schema.validator(schema, "product")(data), None)
     if error is not None:
         where = "".join(f"[{k!r}]" if isinstance(k, str) else f"[{k}]" for k in error.instance_path)
         raise BpfcertError(f"product file {path}: {'$' + where + ': ' if where else ''}{error.message}")

@@ -116,10 +116,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def certified_packages(given: list[str]) -> list[str]:
-    """The packages the package suite certifies: those `given` (--package), else the bundled examples."""
+    """The packages the package suite certifies: those `given` (--package), else the bundled examples and their
+    bpfeb (big-endian) builds."""
     from bpfcert import bundled
 
-    return given or sorted(str(p.parent) for p in bundled.directory("examples").glob("*/bpfpkg.json"))
+    examples = bundled.directory("examples")
+    found = [*examples.glob("*/bpfpkg.json"), *examples.glob("bpfeb/*/bpfpkg.json")]
+    return given or sorted(str(p.parent) for p in found)
 
 
 def selected_profiles(config: pytest.Config) -> list[str]:

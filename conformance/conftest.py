@@ -1,4 +1,5 @@
-"""Shared fixtures of the conformance suite: example packages copied into a temporary directory and edited."""
+"""Shared fixtures of the conformance suite: the example packages in the target's byte order, copied into a
+temporary directory and edited."""
 
 from __future__ import annotations
 
@@ -12,6 +13,21 @@ from typing import Any
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+BPFEB_EXAMPLES = EXAMPLES / "bpfeb"  # the same packages built big-endian (examples/build.py)
+
+
+def examples_for(machine: str) -> Path:
+    """The directory of the example packages a kernel of `machine` (`uname -m`) loads: bpfeb builds on a
+    big-endian one."""
+    from bpfcert.portability import BIG_ENDIAN_MACHINES
+
+    return BPFEB_EXAMPLES if machine in BIG_ENDIAN_MACHINES else EXAMPLES
+
+
+@pytest.fixture
+def examples(target: Any) -> Path:
+    """The example packages in the byte order of the target's kernel."""
+    return examples_for(target.info().arch)
 
 Edit = Callable[[dict[str, Any], Path], None]
 

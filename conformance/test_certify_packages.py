@@ -1,5 +1,6 @@
 """The package suite of a certification: the static checks on each package given with --package (default: the
-bundled examples), every Result recorded with the package as its subject."""
+bundled examples and their bpfeb builds), every Result recorded with the package as its subject (NAME@VERSION,
+`+bpfeb` added for big-endian objects, so that the two builds of one package are rows of their own)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from bpfcert.results import Result, Status
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "certified_package" in metafunc.fixturenames:
         paths = certified_packages(metafunc.config.getoption("--package"))
-        metafunc.parametrize("certified_package", paths, ids=[Path(p).name for p in paths])
+        ids = [("bpfeb/" if Path(p).parent.name == "bpfeb" else "") + Path(p).name for p in paths]
+        metafunc.parametrize("certified_package", paths, ids=ids)
 
 
 def as_package_row(r: Result, name: str) -> Result:
@@ -29,6 +31,9 @@ def as_package_row(r: Result, name: str) -> Result:
 def test_package_conforms(certified_package: str, record: Callable[[Iterable[Result]], list[Result]]) -> None:
     with open_package(certified_package) as pkg:
         report = check_package(pkg)
-    rows = record(as_package_row(r, report.title.replace(" ", "@")) for r in report.results)
+        artifacts = pkg.manifest.get("artifacts") if isinstance(pkg.manifest, dict) else None
+    big = isinstance(artifacts, list) and any(isinstance(a, dict) and a.get("arch") == "bpfeb" for a in artifacts)
+    name = report.title.replace(" ", "@") + ("+bpfeb" if big else "")
+    rows = record(as_package_row(r, name) for r in report.results)
     bad = [f"{r.id} {r.subject}: {r.message}" for r in rows if r.status not in (Status.PASS, Status.SKIP)]
     assert report.verdict == "conformant", "\n".join(bad)

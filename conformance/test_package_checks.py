@@ -15,9 +15,10 @@ from bpfcert import spec
 from bpfcert.checks import check_package
 from bpfcert.package import open_package
 from bpfcert.results import Status
-from conformance.conftest import EXAMPLES, patch_section
+from conformance.conftest import BPFEB_EXAMPLES, EXAMPLES, patch_section
 
 EXAMPLE_NAMES = sorted(p.parent.name for p in EXAMPLES.glob("*/bpfpkg.json"))
+BPFEB_NAMES = sorted(f"bpfeb/{p.parent.name}" for p in BPFEB_EXAMPLES.glob("*/bpfpkg.json"))
 M = dict[str, Any]
 
 
@@ -26,7 +27,7 @@ def run(path: Path, profiles: list[str] | None = None) -> Any:
         return check_package(pkg, profiles)
 
 
-@pytest.mark.parametrize("example", EXAMPLE_NAMES)
+@pytest.mark.parametrize("example", EXAMPLE_NAMES + BPFEB_NAMES)
 def test_examples_are_conformant(example: str) -> None:
     report = run(EXAMPLES / example)
     bad = [r for r in report.results if r.status is not Status.PASS and r.status is not Status.SKIP]

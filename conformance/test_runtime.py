@@ -1,6 +1,7 @@
 """The runtime profiles on every target: each runtime check (bpfcert/checks/runtime.py) against the runtime under test
-(--runtime NAME or --runner DIR), its results recorded. Packages are the bundled examples: xdp-counter 1.0.0 (and
-2.0.0 for upgrade and rollback) on `lo`, core-tracing where the runtime claims tracepoints. Each check installs into
+(--runtime NAME or --runner DIR), its results recorded. Packages are the bundled examples (their bpfeb builds on a
+big-endian kernel): xdp-counter 1.0.0 (and 2.0.0 for upgrade and rollback) on `lo`, core-tracing where the runtime
+claims tracepoints. Each check installs into
 a pin root of its own and uninstalls before the next; tests/test_runtime_checks.py shows each check failing on a
 runtime that violates it."""
 
@@ -22,9 +23,9 @@ from bpfcert.results import Result, Status
 from bpfcert.runners.client import RunnerClient
 from bpfcert.targets.series import HOST
 from bpfcert.targets.target import Target
+from conformance.conftest import BPFEB_EXAMPLES, EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-V1, V2 = EXAMPLES / "xdp-counter-v1", EXAMPLES / "xdp-counter-v2"
+V1, V2 = "xdp-counter-v1", "xdp-counter-v2"
 # example -> the capability a runtime claims when it can install it
 EXAMPLE_NEEDS = {"xdp-counter-v1": "attach:xdp", "core-tracing": "attach:tracepoint"}
 OK = (Status.PASS, Status.SKIP)
@@ -77,16 +78,19 @@ def test_runtime_core(
     target: Target,
     record: Record,
     pin_root: str,
+    examples: Path,
 ) -> None:
     client = started(runtime, record, req_id, target)
-    judged(record, RUNTIME_CHECKS[req_id](client, deployment(client, EXAMPLES / example, pin_root)))
+    judged(record, RUNTIME_CHECKS[req_id](client, deployment(client, examples / example, pin_root)))
 
 
 def test_rt_rej_001_invalid_packages_are_refused(
-    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str, tmp_path: Path
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str, tmp_path: Path,
+    examples: Path,
 ) -> None:
     client = started(runtime, record, "RT-REJ-001", target)
-    judged(record, RUNTIME_CHECKS["RT-REJ-001"](client, deployment(client, V1, pin_root), bad_packages(V1, tmp_path)))
+    v1 = examples / V1
+    judged(record, RUNTIME_CHECKS["RT-REJ-001"](client, deployment(client, v1, pin_root), bad_packages(v1, tmp_path)))
 
 
 def upgradable(client: RunnerClient) -> None:
@@ -96,36 +100,39 @@ def upgradable(client: RunnerClient) -> None:
 
 @pytest.mark.parametrize("req_id", ["RT-UPG-001", "RT-RBK-001"])
 def test_runtime_upgrade(
-    req_id: str, runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str
+    req_id: str, runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str,
+    examples: Path,
 ) -> None:
     client = started(runtime, record, req_id, target)
     upgradable(client)
-    v1 = deployment(client, V1, pin_root)
-    judged(record, RUNTIME_CHECKS[req_id](client, v1, Deployment.of(V2, v1.pin_root, interface="lo")))
+    v1 = deployment(client, examples / V1, pin_root)
+    judged(record, RUNTIME_CHECKS[req_id](client, v1, Deployment.of(examples / V2, v1.pin_root, interface="lo")))
 
 
 def test_rt_crs_001_killed_runtime_recovers(
-    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, pin_root: str, examples: Path
 ) -> None:
     client = started(runtime, record, "RT-CRS-001", target)
-    v1 = deployment(client, V1, pin_root)
-    v2 = Deployment.of(V2, v1.pin_root, interface="lo") if "runtime-upgrade" in client.runner.claims.profiles else None
+    v1 = deployment(client, examples / V1, pin_root)
+    upgrades = "runtime-upgrade" in client.runner.claims.profiles
+    v2 = Deployment.of(examples / V2, v1.pin_root, interface="lo") if upgrades else None
     judged(record, RUNTIME_CHECKS["RT-CRS-001"](client, v1, v2))
 
 
 def test_rt_upg_002_upgrade_under_traffic(
-    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record
+    runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record, examples: Path
 ) -> None:
     client = started(runtime, record, "RT-UPG-002", target)
     upgradable(client)
     if "attach:xdp" not in client.runner.claims.capabilities:
         pytest.skip(f"{client.runner.name} does not claim attach:xdp, which the traffic check's package needs")
-    judged(record, [rt_upg_002(client, target, str(V1), str(V2))])
+    judged(record, [rt_upg_002(client, target, str(examples / V1), str(examples / V2))])
 
 
 def test_rt_prd_001_install_outcomes_match_the_prediction(
     runtime: RunnerClient | RunnerProtocolError, target: Target, record: Record
 ) -> None:
     client = started(runtime, record, "RT-PRD-001", target)
-    examples = sorted(str(p.parent) for p in EXAMPLES.glob("*/bpfpkg.json"))
-    judged(record, rt_prd_001(client, target, examples))
+    # both byte orders: the prediction must also say which builds cannot load on this kernel
+    packages = sorted(str(p.parent) for d in (EXAMPLES, BPFEB_EXAMPLES) for p in d.glob("*/bpfpkg.json"))
+    judged(record, rt_prd_001(client, target, packages))

@@ -15,8 +15,6 @@ from bpfcert.results import Result, Status
 from bpfcert.runners.client import RunnerClient
 from bpfcert.targets.target import Target
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
 
 def _bad_digest(manifest: dict[str, Any], root: Path) -> None:
     manifest["artifacts"][0]["sha256"] = "0" * 64
@@ -27,13 +25,14 @@ def test_rt_mdl_001_kernel_state_follows_the_model(
     target: Target,
     make_package: Callable[..., Any],
     record: Callable[[Result | Iterable[Result]], list[Result]],
+    examples: Path,
 ) -> None:
     bad = Package.read(make_package("socket-filter", _bad_digest, refresh=False))
     result = rt_mdl_001(
         runtime,
         target,
-        upgrades=[Package.read(EXAMPLES / "xdp-counter-v1"), Package.read(EXAMPLES / "xdp-counter-v2")],
-        others=[Package.read(EXAMPLES / "socket-filter")],
+        upgrades=[Package.read(examples / "xdp-counter-v1"), Package.read(examples / "xdp-counter-v2")],
+        others=[Package.read(examples / "socket-filter")],
         bad=[bad],
     )
     record(result)

@@ -2,11 +2,12 @@
 """Rebuild the bundled example packages reproducibly.
 
 `python3 examples/build.py` compiles every `examples/<package>/src/*.c` into `<package>/<stem>.bpf.o` and
-refreshes the artifact sha256 values in each `bpfpkg.json`. `--check` compiles into a temporary directory
-instead and reports, per object, whether the rebuilt program/map inventory (and the bytes) match the
-committed object; it exits 1 when an inventory differs. Flags are fixed so that the same clang produces the
-same bytes anywhere: no absolute paths (the package directory is mapped to `.`), DWARF stripped (BTF and
-BTF.ext are kept), ISA v3.
+refreshes the artifact sha256 values in each `bpfpkg.json`; the same sources built big-endian (`clang -target
+bpfeb`, for s390x) make `examples/bpfeb/<package>/`, whose manifest is the package's own with `arch: bpfeb`.
+`--check` compiles into a temporary directory instead and reports, per object, whether the rebuilt program/map
+inventory (and the bytes) match the committed object; it exits 1 when an inventory differs. Flags are fixed so
+that the same clang produces the same bytes anywhere: no absolute paths (the package directory is mapped to `.`),
+DWARF stripped (BTF and BTF.ext are kept), ISA v3.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import tempfile
 from pathlib import Path
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
-CLANG_FLAGS = ["-target", "bpf", "-g", "-O2", "-mcpu=v3", "-Wall", "-Werror", "-fno-ident"]
+BPFEB_DIR = EXAMPLES_DIR / "bpfeb"  # the big-endian builds, one package directory each
+CLANG_FLAGS = ["-g", "-O2", "-mcpu=v3", "-Wall", "-Werror", "-fno-ident"]
+CLANG_TARGETS = {"bpfel": "bpf", "bpfeb": "bpfeb"}  # `bpf` is the host's order: little-endian here
 
 # An object's inventory from its symtab: programs as (section, function), maps as (section, variable).
 Inventory = dict[str, list[tuple[str, str]]]
@@ -43,10 +46,13 @@ def multiarch_include() -> list[str]:
     return ["-idirafter", str(directory)] if triple.strip() and directory.is_dir() else []
 
 
-def compile_object(package: Path, source: Path, output: Path) -> None:
-    """Compile one source, run from the package directory so that only relative paths reach BTF.ext."""
+def compile_object(package: Path, source: Path, output: Path, arch: str = "bpfel") -> None:
+    """Compile one source for `arch` (bpfel or bpfeb), run from the package directory so that only relative paths
+    reach BTF.ext."""
     command = [
         "clang",
+        "-target",
+        CLANG_TARGETS[arch],
         *CLANG_FLAGS,
         f"-fdebug-prefix-map={package}=.",
         *multiarch_include(),
@@ -103,12 +109,26 @@ def refresh_manifest(package: Path) -> None:
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def write_bpfeb_manifest(package: Path) -> None:
+    """examples/bpfeb/<package>/bpfpkg.json: the package's manifest with every ELF artifact `arch: bpfeb`."""
+    manifest = json.loads((package / "bpfpkg.json").read_text())
+    for artifact in manifest.get("artifacts", []):
+        if artifact.get("kind") == "elf":
+            artifact["arch"] = "bpfeb"
+    (BPFEB_DIR / package.name / "bpfpkg.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def build_all() -> int:
     for package in packages():
+        big = BPFEB_DIR / package.name
+        big.mkdir(parents=True, exist_ok=True)
         for source in sorted((package / "src").glob("*.c")):
             compile_object(package, source, package / object_name(source))
-            print(f"built {package.name}/{object_name(source)}")
+            compile_object(package, source, big / object_name(source), "bpfeb")
+            print(f"built {package.name}/{object_name(source)} and bpfeb/{package.name}/{object_name(source)}")
         refresh_manifest(package)
+        write_bpfeb_manifest(package)
+        refresh_manifest(big)
     return 0
 
 
@@ -116,23 +136,24 @@ def check_all() -> int:
     """Rebuild into a temporary directory and compare with the committed objects."""
     differing = 0
     with tempfile.TemporaryDirectory(prefix="bpfcert-examples-") as scratch:
-        for package in packages():
-            for source in sorted((package / "src").glob("*.c")):
-                committed = package / object_name(source)
-                rebuilt = Path(scratch) / package.name / object_name(source)
-                rebuilt.parent.mkdir(exist_ok=True)
-                compile_object(package, source, rebuilt)
-                label = f"{package.name}/{committed.name}"
-                if not committed.exists():
-                    print(f"{label}: MISSING (not built yet)")
-                    differing += 1
-                elif inventory(committed) != inventory(rebuilt):
-                    print(f"{label}: INVENTORY DIFFERS")
-                    print(f"  committed: {inventory(committed)}\n  rebuilt:   {inventory(rebuilt)}")
-                    differing += 1
-                else:
-                    same = "identical bytes" if sha256(committed) == sha256(rebuilt) else "different bytes"
-                    print(f"{label}: inventory matches ({same})")
+        builds = [(p, s, arch) for p in packages() for s in sorted((p / "src").glob("*.c")) for arch in CLANG_TARGETS]
+        for package, source, arch in builds:
+            home = package if arch == "bpfel" else BPFEB_DIR / package.name
+            committed = home / object_name(source)
+            rebuilt = Path(scratch) / arch / package.name / object_name(source)
+            rebuilt.parent.mkdir(parents=True, exist_ok=True)
+            compile_object(package, source, rebuilt, arch)
+            label = str(committed.relative_to(EXAMPLES_DIR))
+            if not committed.exists():
+                print(f"{label}: MISSING (not built yet)")
+                differing += 1
+            elif inventory(committed) != inventory(rebuilt):
+                print(f"{label}: INVENTORY DIFFERS")
+                print(f"  committed: {inventory(committed)}\n  rebuilt:   {inventory(rebuilt)}")
+                differing += 1
+            else:
+                same = "identical bytes" if sha256(committed) == sha256(rebuilt) else "different bytes"
+                print(f"{label}: inventory matches ({same})")
     return 1 if differing else 0
 
 

@@ -85,3 +85,7 @@ KERNEL_ONLY = [
     ),
     _p("sdiv64", [X.mov64_imm(0, -7), Insn(0, 0x37, 0, 0, 1, 2), X.exit_()], b"", -3, cpu_version=4),
 ]
+
+# r0 of the programs above that read or write memory, on a big-endian machine (s390x), worked out by hand: memory
+# is read most significant byte first
+BIG_ENDIAN_R0 = {"load-u64-at-offset": 0x030405060708090A, "store-then-load": 0x115A}

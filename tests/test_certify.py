@@ -38,9 +38,10 @@ def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_pa
     doc = json.loads((out / "report.json").read_text())
     jsonschema.validate(doc, spec.schema("report"))
     assert (doc["kind"], doc["verdict"], doc["run"]["complete"]) == ("package", "conformant", True)
-    names = sorted(p.parent.name for p in EXAMPLES.glob("*/bpfpkg.json"))
+    names = [*EXAMPLES.glob("*/bpfpkg.json"), *EXAMPLES.glob("bpfeb/*/bpfpkg.json")]  # and their bpfeb builds
     subjects = {r["subject"].partition("/")[0] for r in doc["results"]}
     assert len(subjects) == len(names) and all(s.startswith("package:") for s in subjects)
+    assert "package:xdp-counter@1.0.0+bpfeb" in subjects
     assert doc["results"] == [r.to_json() for r in Report.from_stream(out / "results.jsonl").results]
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [int(s.get("tests", 0)) for s in suites] == [len(doc["results"])]  # one target: "static"
@@ -49,6 +50,15 @@ def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_pa
     assert doc["profiles"][0] == "package-core" and set(doc["profiles"]) == claimed  # the profiles judged
     assert f"(profiles: {', '.join(doc['profiles'])})" in proc.stdout
     assert "passed" in proc.stderr  # pytest's own lines go to stderr, the summary alone to stdout
+
+
+def test_certify_runs_the_isa_suite_of_the_engines_given(tmp_path: Path) -> None:
+    pkg = EXAMPLES / "socket-filter"
+    proc = certify(tmp_path, "--output", "out", "--engine", "python-reference", str(pkg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = Report.from_stream(tmp_path / "out" / "results.jsonl")
+    isa = [r for r in report.results if r.evidence.get("engine") == "python-reference"]
+    assert len(isa) > 500 and {r.status for r in isa} == {Status.PASS} and "ISA-BASE-001" in {r.id for r in isa}
 
 
 def test_certify_a_nonconformant_package_exits_1(tmp_path: Path) -> None:
@@ -98,6 +108,7 @@ def test_certify_in_certified_mode_with_a_product(tmp_path: Path) -> None:
         (["--runtime", "no-such-runtime"], "unknown runtime 'no-such-runtime'"),
         (["--runner", "/nonexistent"], "--runner /nonexistent: not a folder"),
         (["--profile", "gold"], "unknown profile(s) gold"),
+        (["--engine", "linux-kernel,bogus"], "unknown ISA runtime 'bogus'"),
         (["/nonexistent/pkg"], "/nonexistent/pkg"),
         (["--product", "/nonexistent/product.yaml"], "cannot read the product file /nonexistent/product.yaml"),
     ],

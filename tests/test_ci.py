@@ -31,9 +31,27 @@ def test_matrix_is_every_target_by_every_profile(capsys: pytest.CaptureFixture[s
     assert {(e["target"], e["profile"]) for e in entries} == {(t, p) for t in (HOST, *SERIES) for p in spec.profiles()}
     assert len({e["shard"] for e in entries}) == len(entries)
     assert matrix(capsys, "--target", "host,6.1", "--profile", "kernel")["include"] == [
-        {"target": "host", "profile": "kernel", "shard": "host-kernel"},
-        {"target": "6.1", "profile": "kernel", "shard": "6.1-kernel"},
+        {"target": "host", "arch": "amd64", "profile": "kernel", "shard": "host-kernel"},
+        {"target": "6.1", "arch": "amd64", "profile": "kernel", "shard": "6.1-kernel"},
     ]
+
+
+def test_matrix_takes_every_architecture_and_shards_by_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from bpfcert.targets.series import ALL_ARCH
+
+    entries = matrix(capsys, "--target", "all-arch", "--profile", "kernel")["include"]
+    assert [e["target"] for e in entries] == [HOST, *ALL_ARCH] and "6.1/s390x" in ALL_ARCH
+    assert {e["shard"] for e in entries} >= {"6.1-arm64-kernel", "6.12-s390x-kernel"}  # no "/" in artifact names
+    by_arch = matrix(capsys, "--target", "all-arch", "--profile", "kernel", "--shard-by", "arch")["include"]
+    assert {e["arch"]: e["target"] for e in by_arch} == {
+        "amd64": ",".join((HOST, *SERIES)),
+        "arm64": "6.1/arm64,6.12/arm64",
+        "s390x": "6.1/s390x,6.12/s390x",
+    }
+    assert [e["shard"] for e in by_arch] == ["amd64-kernel", "arm64-kernel", "s390x-kernel"]
+    one = matrix(capsys, "--target", "6.1/aarch64,6.12/arm64", "--profile", "kernel", "--shard-by", "arch")
+    assert one["include"] == [{"target": "6.1/arm64,6.12/arm64", "arch": "arm64", "profile": "kernel",
+                               "shard": "arm64-kernel"}]
 
 
 def test_matrix_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:

@@ -344,3 +344,34 @@ def test_jumps_match_the_rfc_formulas(op: str, wide: bool, dst: int, src: int, u
     operand = (imm & M64) if use_imm else src
     program = [ld64(2, dst), ld64(1, src), b.mov64_imm(0, 0), raw(code, 2, 1, 1, imm), EXIT, b.mov64_imm(0, 1), EXIT]
     assert run(*program) == int(model_jump(op, dst, operand, 64 if wide else 32))
+
+
+def _big(*insns: b.Insn, memory: bytes = b"") -> int | None:
+    return ReferenceEngine(byteorder="big").run(b.assemble(insns), memory).r0
+
+
+def test_a_big_endian_machine_reads_and_writes_memory_most_significant_byte_first() -> None:
+    from tests.isa_programs import BIG_ENDIAN_R0, PROGRAMS
+
+    mem = bytes(range(1, 11))
+    assert _big(b.ldx_mem("W", 0, 1, 0), EXIT, memory=mem) == 0x01020304
+    assert _big(b.ldx_mem("H", 0, 1, 8), EXIT, memory=mem) == 0x090A
+    assert _big(b.ldx_mem("H", 0, 1, 8), EXIT, memory=mem) != run(b.ldx_mem("H", 0, 1, 8), EXIT, memory=mem)
+    # a store then a load of another width: the low byte lands at the highest address
+    assert _big(b.mov64_imm(3, 0x1234), b.stx_mem("W", 10, 3, -4), b.ldx_mem("B", 0, 10, -1), EXIT) == 0x34
+    assert _big(b.mov64_imm(3, 0x1234), b.stx_mem("W", 10, 3, -4), b.ldx_mem("B", 0, 10, -4), EXIT) == 0
+    for program in PROGRAMS:
+        outcome = ReferenceEngine(byteorder="big").run(program.code, program.memory)
+        assert outcome.r0 == BIG_ENDIAN_R0.get(program.name, program.r0), program.name
+
+
+def test_on_a_big_endian_machine_be_truncates_and_le_swaps() -> None:
+    value = ld64(0, 0x1122_3344_5566_7788)
+    assert _big(value, raw(0xDC, 0, 0, 0, 16), EXIT) == 0x7788  # be16: to the machine's own order
+    assert _big(value, raw(0xD4, 0, 0, 0, 32), EXIT) == 0x8877_6655  # le32: swapped
+    assert _big(value, raw(0xD7, 0, 0, 0, 16), EXIT) == 0x8877  # bswap does not depend on the machine
+
+
+def test_an_unknown_byte_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown byte order"):
+        ReferenceEngine(byteorder="middle")

@@ -122,3 +122,36 @@ def test_a_target_that_fails_or_answers_garbage_is_an_engine_crash() -> None:
     garbage = KernelEngine(_Failing(answer={"outcomes": []}), True, KERNEL)  # type: ignore[arg-type]
     with pytest.raises(EngineCrash, match="answered garbage"):
         garbage.run(b"\x95" + bytes(7), b"")
+
+
+@pytest.mark.parametrize(
+    ("machine", "byteorder", "names"),
+    [
+        ("x86_64", "little", ["linux-kernel-jit", "linux-kernel-interp"]),
+        ("aarch64", "little", ["linux-kernel-jit@arm64", "linux-kernel-interp@arm64"]),
+        ("s390x", "big", ["linux-kernel-jit@s390x", "linux-kernel-interp@s390x"]),
+    ],
+)
+def test_a_kernel_of_another_architecture_is_its_own_engine(machine: str, byteorder: str, names: list[str]) -> None:
+    modes = {"jit": True, "interpreter": True, "why": ""}
+    target = _Failing(answer={**KERNEL, "machine": machine, "byteorder": byteorder, "modes": modes})
+    engines, _why = kernel_engines(target)  # type: ignore[arg-type]
+    assert [e.name for e in engines] == names
+    assert {(e.arch, e.byteorder) for e in engines} == {(machine, byteorder)}
+    assert kernel_engine(target, "linux-kernel-interp").name == names[1]  # type: ignore[arg-type]
+
+
+def test_programs_and_the_adapter_are_encoded_in_the_kernels_byte_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[bytes] = []
+
+    def refuse(prog_type: int, code: bytes, log: object = None) -> tuple[int, int]:
+        loaded.append(code)
+        return -1, 22
+
+    monkeypatch.setattr(isa_run.sys, "byteorder", "big")
+    monkeypatch.setattr(isa_run.bpf, "try_prog_load", refuse)
+    program = X.assemble([X.mov64_imm(0, 1), X.exit_()])
+    isa_run._run_one(program, b"", map_fd=3, jit=None, log=isa_run.bpf.LogBuffer())
+    code = loaded[0]
+    assert code[-16:] == X.assemble([X.mov64_imm(0, 1), X.exit_()], "big")
+    assert code[:8] == X.encode(X.ldx_mem("W", 6, 1, 0), "big") != X.encode(X.ldx_mem("W", 6, 1, 0))

@@ -1,6 +1,7 @@
-"""The linux-kernel ISA engines inside every booted kernel (e.g. `--target 6.1`): the JIT and the interpreter as
-separate engines, each running the whole bundled case list in ONE op of the guest agent, and agreeing with the
-reference interpreter (python-reference) on every case the kernel's verifier accepts."""
+"""The linux-kernel ISA engines inside every booted kernel (e.g. `--target 6.1`, `6.1/s390x`): the JIT and the
+interpreter as separate engines (named for the architecture off x86_64), each running the whole bundled case list in
+ONE op of the guest agent, in the kernel's byte order, and agreeing with the reference interpreter (python-reference,
+of that byte order) on every case the kernel's verifier accepts."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from bpfcert.isa import suite
 from bpfcert.isa.case import read_suite
 from bpfcert.isa.engine import Outcome, outside_claims
 from bpfcert.isa.interpreter import ReferenceEngine
-from bpfcert.isa.kernel_engine import kernel_engines
+from bpfcert.isa.kernel_engine import KernelEngine, engine_name, kernel_engines
 from bpfcert.results import Status
 from bpfcert.targets.target import Target
+from tests.isa_programs import BIG_ENDIAN_R0, KERNEL_ONLY, PROGRAMS, Program
 
 pytestmark = pytest.mark.vm
 
@@ -36,6 +38,7 @@ def test_jit_and_interpreter_agree_with_the_reference_in_one_op_each(
 ) -> None:
     if target.name == "host":
         pytest.skip("a guest test: the host is tests/test_isa_kernel_engine.py")
+    kernel = target.call("isa_kernel")
     ops: list[str] = []
     call: Callable[..., Any] = target.call
 
@@ -45,9 +48,11 @@ def test_jit_and_interpreter_agree_with_the_reference_in_one_op_each(
 
     monkeypatch.setattr(target, "call", counted)
     engines, why = kernel_engines(target)
-    # Debian's kernels are built without CONFIG_BPF_JIT_ALWAYS_ON: both engines exist
-    assert [e.name for e in engines] == ["linux-kernel-jit", "linux-kernel-interp"] and why == ""
-    reference = ReferenceEngine()
+    # Debian's kernels are built without CONFIG_BPF_JIT_ALWAYS_ON: both engines exist where there is a JIT
+    bases = ["linux-kernel-jit", "linux-kernel-interp"] if kernel["modes"]["jit"] else ["linux-kernel-interp"]
+    assert [e.name for e in engines] == [engine_name(b, kernel["machine"]) for b in bases]
+    assert why == ("" if kernel["modes"]["jit"] else "the kernel has no BPF JIT")
+    reference = ReferenceEngine(byteorder=kernel["byteorder"])
     claimed = [c for c in CASES if c.skip is None and outside_claims(c, engines[0].groups, engines[0].cpu_version)
                is None]
     assert len(claimed) >= 300
@@ -64,8 +69,34 @@ def test_jit_and_interpreter_agree_with_the_reference_in_one_op_each(
                 continue
             expected = reference.run(case.program, case.memory)
             assert done[case.name] == expected, f"{engine.name} on {target.name}, {case.name}: {done[case.name]}"
-    assert ops == ["isa_kernel", "isa_run", "isa_run"], ops  # one op per engine
+    assert ops == ["isa_kernel"] + ["isa_run"] * len(engines), ops  # one op per engine
     # the interpreter's batch switched net.core.bpf_jit_enable off and back on
-    assert target.call("isa_kernel")["modes"]["jit_enable"] == 1
+    assert target.call("isa_kernel")["modes"]["jit_enable"] == (1 if kernel["modes"]["jit"] else None)
     results = list(suite.run_cases(engines[0], [c for c in CASES if c.name == "div32-by-zero-imm"], target.name))
     assert results[0].status is Status.FAIL and "verifier refused a valid program" in results[0].message
+
+
+def _claimed(engine: KernelEngine, program: Program) -> bool:
+    atomic = "atomic" in program.name
+    return program.cpu_version <= engine.cpu_version and (not atomic or "atomic64" in engine.groups)
+
+
+def test_hand_encoded_programs_give_their_r0_in_the_kernels_byte_order(target: Target) -> None:
+    if target.name == "host":
+        pytest.skip("a guest test: the host is tests/test_isa_kernel_engine.py")
+    kernel = target.call("isa_kernel")
+    engines, why = kernel_engines(target)
+    # Debian's kernels are built without CONFIG_BPF_JIT_ALWAYS_ON: both engines exist where there is a JIT
+    bases = ["linux-kernel-jit", "linux-kernel-interp"] if kernel["modes"]["jit"] else ["linux-kernel-interp"]
+    assert [e.name for e in engines] == [engine_name(b, kernel["machine"]) for b in bases]
+    assert why == ("" if kernel["modes"]["jit"] else "the kernel has no BPF JIT")
+    programs = [p for p in PROGRAMS + KERNEL_ONLY if _claimed(engines[0], p)]
+    assert len(programs) >= len(PROGRAMS)
+    batch = programs * 40  # a few hundred cases, as a suite has
+    big = kernel["byteorder"] == "big"
+    for engine in engines:
+        outcomes = engine.run_batch([(p.code, p.memory) for p in batch])
+        expected = [Outcome(BIG_ENDIAN_R0.get(p.name, p.r0) if big else p.r0, None) for p in batch]
+        assert outcomes == expected, engine.name
+    # the interpreter's batch switched net.core.bpf_jit_enable off and back on
+    assert target.call("isa_kernel")["modes"]["jit_enable"] == (1 if kernel["modes"]["jit"] else None)

@@ -236,3 +236,41 @@ def test_each_engine_gets_its_own_verdict_per_isa_profile(cases: list[Case], tmp
     judged = {v.profile: v.verdict for v in verdicts.profile_verdicts(Report.from_stream(tmp_path / "results.jsonl"))}
     assert judged["isa-base32 (small)"] == verdicts.CERTIFIED
     assert judged["isa-base32 (wrong)"] != verdicts.CERTIFIED and "isa-base32" not in judged
+
+
+class BigEndianEngine:
+    """A big-endian kernel's engine as the reference of its byte order (`ignores_order`: one that reads memory
+    little-endian all the same, as an adapter that forgot the byte order would)."""
+
+    name = "linux-kernel-interp@s390x"
+    groups = ALL_GROUPS - {"callx"}
+    cpu_version = 4
+    arch, byteorder = "s390x", "big"
+
+    def __init__(self, ignores_order: bool = False) -> None:
+        self.reference = ReferenceEngine(byteorder="little" if ignores_order else "big")
+
+    def run(self, program: bytes, memory: bytes) -> Outcome:
+        return self.reference.run(program, memory)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_big_endian_engine_is_judged_in_its_byte_order(cases: list[Case]) -> None:
+    results = list(suite.run_cases(BigEndianEngine(), cases[:-1], "6.1/s390x"))
+    assert {r.status for r in results if "case" in r.evidence} == {Status.PASS}
+    ldxw = next(r for r in results if r.subject == "ldxw-offset-0")
+    assert ldxw.evidence["arch"] == "s390x" and ldxw.evidence["byteorder"] == "big"
+    assert ldxw.evidence["expected_from"] == "python-reference (big-endian memory)"
+    add = next(r for r in results if r.subject == "add32-imm-1")
+    assert "expected_from" not in add.evidence  # no memory, nothing recomputed
+
+
+def test_a_big_endian_engine_reading_memory_little_endian_fails(cases: list[Case]) -> None:
+    results = list(suite.run_cases(BigEndianEngine(ignores_order=True), cases[:-1], "6.1/s390x"))
+    failed = {r.subject for r in results if r.status is Status.FAIL}
+    assert {"ldxw-offset-0", "ldxdw-offset-8", "le16-1", "be32-1", "lock-add32"} <= failed
+    assert "add32-imm-1" not in failed
+    row = next(r for r in results if r.subject == "ldxw-offset-0")
+    assert row.evidence["program"] and "wrong r0" in row.message  # the finding with its minimal case

@@ -340,3 +340,33 @@ def test_code_needs_of_an_example_package() -> None:
     assert set(got.helpers["bpf_map_lookup_elem"]) == {"xdp"}
     assert got.btf == () and got.kfuncs == ()
     assert json.loads(json.dumps(got.to_json()))["helpers"]["bpf_map_lookup_elem"] == ["xdp"]
+
+
+def _on(machine: str) -> dict[str, Any]:
+    return {**FINDINGS, "system": {**FINDINGS["system"], "machine": machine}}
+
+
+def test_an_object_of_the_other_byte_order_does_not_port() -> None:
+    elf = {"path": "p.bpf.o", "kind": "elf", "arch": "bpfel"}
+    little = {**manifest(), "artifacts": [elf]}
+    big = {**manifest(), "artifacts": [{**elf, "arch": "bpfeb"}]}
+    assert predict(little, _on("x86_64"))["meets"] and predict(big, _on("s390x"))["meets"]
+    assert predict(little, _on("aarch64"))["meets"]
+    reasons = predict(little, _on("s390x"))["reasons"]
+    assert reasons == ["bpfel objects do not load on a s390x kernel, which takes bpfeb"]
+    assert not predict(big, _on("x86_64"))["meets"]
+    assert predict_code(needs(arches=("bpfeb",)), _on("s390x"))["meets"]
+    code = predict_code(needs(), _on("s390x"))
+    assert not code["meets"] and "bpfel objects do not load on a s390x kernel" in code["limiting"]
+
+
+def test_the_bpfeb_builds_of_the_examples_are_big_endian_objects() -> None:
+    from bpfcert.package import open_package
+    from bpfcert.portability import code_needs
+
+    for example in ("xdp-counter-v1", "socket-filter"):
+        with open_package(ROOT / "examples" / "bpfeb" / example) as pkg:
+            assert code_needs(pkg).arches == ("bpfeb",)
+            assert {a["arch"] for a in pkg.manifest["artifacts"]} == {"bpfeb"}
+        with open_package(ROOT / "examples" / example) as pkg:
+            assert code_needs(pkg).arches == ("bpfel",)

@@ -83,3 +83,19 @@ def test_a_refusal_is_judged_by_whose_limit_it_is(code: str, status: Status) -> 
     finally:
         target.close()
     assert (result.id, result.status) == ("RT-PRD-001", status)
+
+
+@pytest.mark.usefixtures("reference_bpffs")
+def test_a_build_of_the_other_byte_order_is_predicted_refused_and_named_apart() -> None:
+    target = HostTarget()
+    bpfeb = str(REPO / "examples" / "bpfeb" / "socket-filter")
+    try:
+        with RunnerClient.start(target, discovery.load(REPO / "runners" / "reference")) as client:
+            results = rt_prd_001(client, target, [str(REPO / "examples" / "socket-filter"), bpfeb])
+    finally:
+        target.close()
+    assert [r.subject for r in results] == ["package:socket-filter@1.0.0", "package:socket-filter@1.0.0+bpfeb"]
+    assert {r.status for r in results} == {Status.PASS}
+    big = results[1].evidence
+    assert not big["prediction"]["meets"] and "bpfeb objects do not load" in big["prediction"]["limiting"]
+    assert big["outcome"]["code"] == "requirements-unmet"  # the reference runtime refuses it, as predicted

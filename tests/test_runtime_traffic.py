@@ -176,3 +176,31 @@ def test_upgrade_under_traffic_on_a_vm() -> None:
         assert target.splats() == []
     finally:
         target.close()
+
+
+class BigEndianKernel:
+    """A big-endian (s390x) kernel's answers about one attached xdp-counter: its counter under protocol 253 holds
+    7 packets and 9 bytes, key and value in the kernel's byte order."""
+
+    name = "6.1/s390x"
+
+    def info(self) -> TargetInfo:
+        return TargetInfo(self.name, "6.1.0-50-s390x", "6.1", "6.1.176-1", None, "tcg", "s390x", 12.0)
+
+    def call(self, op: str, **args: Any) -> Any:
+        if op == "kernel_state":
+            return {
+                "links": [{"type": "xdp", "ifindex": 3, "prog_id": 10}],
+                "programs": [{"id": 10, "map_ids": [20]}],
+                "maps": [{"id": 20, "name": "proto_counters"}],
+            }
+        assert op == "map_element" and args["map_id"] == 20
+        found = args["key_hex"] == struct.pack(">I", 253).hex()
+        return {"value_hex": struct.pack(">QQ", 7, 9).hex() if found else None}
+
+
+def test_counters_are_read_in_the_kernels_byte_order() -> None:
+    from bpfcert.checks.runtime_traffic import _counted
+
+    got = _counted(cast(Target, BigEndianKernel()), 3, 253)
+    assert got == {"prog_id": 10, "map_id": 20, "counted": 7, "bytes": 9}

@@ -436,3 +436,29 @@ def test_btf_and_jit_are_reported_as_the_kernel_has_them(target: Target) -> None
     assert (system["bpf_jit_enable"] is None) is ("CONFIG_BPF_JIT=y" not in config)
     if target.name == "6.1/s390x":
         assert system["btf"] is False and system["bpf_jit_enable"] is None
+
+
+def test_a_compiled_dependency_without_a_wheel_comes_from_debian(tmp_path: Path) -> None:
+    """No cryptography wheel for the architecture: python3-cryptography's (and its cffi backend's) modules go into
+    site/; a dependency with a wheel, or none in DEBIAN_FALLBACKS, is left alone."""
+    module = "usr/lib/python3/dist-packages/cryptography/__init__.py"
+    debs = {
+        "python3-cryptography": _deb(tmp_path, "python3-cryptography", "38.0.4-3", {module: b"v = 38"}),
+        "python3-cffi-backend": _deb(
+            tmp_path, "python3-cffi-backend", "1.15.1-5", {"usr/lib/python3/dist-packages/_cffi_backend.so": b"so"}
+        ),
+    }
+    apt, site, lines = FakeApt(debs, {}), tmp_path / "site", []
+    used = userland.debian_fallbacks(
+        apt,  # type: ignore[arg-type]
+        {"cryptography": None, "jsonschema_rs": None, "PyYAML": {"version": "6"}},
+        tmp_path / "work",
+        site,
+        lines.append,
+    )
+    assert (site / "cryptography/__init__.py").read_bytes() == b"v = 38" and (site / "_cffi_backend.so").is_file()
+    assert set(used) == {"cryptography"}
+    assert used["cryptography"]["debian"]["python3-cryptography"]["version"] == "38.0.4-3"
+    assert apt.downloads == 1 and "cryptography from Debian's" in lines[0]
+    with_wheel = {"cryptography": {"version": "50"}}
+    assert userland.debian_fallbacks(apt, with_wheel, tmp_path / "w2", site, print) == {}  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ KERNEL_REFUSALS = ("requirements-unmet", "verifier-rejected", "attach-failed")
 
 def predictions(target: Target, packages: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """("name@version", predict_code's prediction) per package path, from one probe of `target` covering them all,
-    as `bpfcert probe --package` makes it."""
+    as `bpfcert probe --package` makes it; a build of big-endian objects is "name@version+bpfeb"."""
     from bpfcert.package import open_package
     from bpfcert.portability import code_needs, predict_code
     from bpfcert.probe_cmd import kconfig_from_kernel_cache, probe_request
@@ -45,7 +45,7 @@ def predictions(target: Target, packages: list[str]) -> list[tuple[str, dict[str
     entry = {"name": target.name, "findings": target.call("probe", **request)}
     kconfig_from_kernel_cache(entry, request.get("kconfig", []))
     return [
-        (f"{needs.name}@{needs.version}" if needs.name else path,
+        ((f"{needs.name}@{needs.version}" if needs.name else path) + ("+bpfeb" if "bpfeb" in needs.arches else ""),
          predict_code(needs, entry["findings"], target.name, kconfig))
         for path, (needs, kconfig) in zip(packages, opened, strict=True)
     ]  # fmt: skip

@@ -121,8 +121,12 @@ def kernel_modules(target: Target) -> str | None:
 
 
 def _counted(target: Target, ifindex: int, protocol: int) -> dict[str, Any]:
-    """The XDP program on `ifindex` and its counter under `protocol`, read through the kernel: {"prog_id", "map_id",
-    "counted", "bytes"}, or {"problem"} when there is no program or no counter map."""
+    """The XDP program on `ifindex` and its counter under `protocol`, read through the kernel (key and value in the
+    kernel's byte order): {"prog_id", "map_id", "counted", "bytes"}, or {"problem"} when there is no program or no
+    counter map."""
+    from bpfcert.portability import BIG_ENDIAN_MACHINES
+
+    order = ">" if target.info().arch in BIG_ENDIAN_MACHINES else "<"
     state = target.call("kernel_state")
     link = next((k for k in state["links"] if k["type"] == "xdp" and k.get("ifindex") == ifindex), None)
     if link is None:
@@ -133,8 +137,9 @@ def _counted(target: Target, ifindex: int, protocol: int) -> dict[str, Any]:
     if not counters:
         return {"prog_id": link["prog_id"], "problem": f"the attached program uses no map {COUNTER_MAP}"}
     try:
-        value = target.call("map_element", map_id=counters[0], key_hex=struct.pack("<I", protocol).hex())["value_hex"]
+        key_hex = struct.pack(order + "I", protocol).hex()
+        value = target.call("map_element", map_id=counters[0], key_hex=key_hex)["value_hex"]
     except TargetError as exc:
         return {"prog_id": link["prog_id"], "problem": f"cannot read {COUNTER_MAP}: {exc}"}
-    packets, nbytes = struct.unpack("<QQ", bytes.fromhex(value)) if value else (0, 0)
+    packets, nbytes = struct.unpack(order + "QQ", bytes.fromhex(value)) if value else (0, 0)
     return {"prog_id": link["prog_id"], "map_id": counters[0], "counted": packets, "bytes": nbytes}

@@ -13,7 +13,9 @@ to its width, `be` and `bswap` swap the bytes of its width; `movsx` and the sign
 16 or 32 bits. lddw loads a 64-bit immediate. A local call pushes r6-r9 and r10 and gives the callee a fresh frame
 (r10 - 512); exit returns from it, or ends the program with r0. Atomics operate on 32 or 64 bits of memory: add,
 or, and, xor, each optionally fetching the old value into src; xchg; cmpxchg, comparing with r0 and leaving the
-old value in r0 (zero-extended). The legacy packet loads (group `packet`) read big-endian from the memory at imm
+old value in r0 (zero-extended). Memory is little-endian unless the engine is built for a big-endian machine
+(`byteorder="big"`, as the kernel's engines on s390x): loads, stores and atomics then read and write big-endian,
+`be` truncates and `le` swaps. The legacy packet loads (group `packet`) read big-endian from the memory at imm
 or src + imm into r0; out of bounds, they end the program with r0 = 0 as Linux does.
 
 An engine refuses a program before running it (an Outcome error) when: its bytes do not decode; an opcode or a
@@ -102,19 +104,25 @@ def _fault(message: str) -> Fault:
     return Fault(message)
 
 
-_NAMESPACE: dict[str, object] = {
-    "_oob": _oob, "_swap": _swap, "_sdiv": _sdiv, "_smod": _smod, "_fault": _fault,
-    **{f"_u{n}": struct.Struct("<" + c).unpack_from for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))},
-    **{f"_s{n}": struct.Struct("<" + c).unpack_from for n, c in ((1, "b"), (2, "h"), (4, "i"))},
-    **{f"_p{n}": struct.Struct("<" + c).pack_into for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))},
-    **{f"_be{n}": struct.Struct(">" + c).unpack_from for n, c in ((1, "B"), (2, "H"), (4, "I"))},
-}  # fmt: skip
+BYTEORDERS = {"little": "<", "big": ">"}
+
+
+def _namespace(byteorder: str) -> dict[str, object]:
+    """What a translated program calls: memory accessors in `byteorder` ("little" or "big") and the helpers."""
+    o = BYTEORDERS[byteorder]
+    return {
+        "_oob": _oob, "_swap": _swap, "_sdiv": _sdiv, "_smod": _smod, "_fault": _fault,
+        **{f"_u{n}": struct.Struct(o + c).unpack_from for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))},
+        **{f"_s{n}": struct.Struct(o + c).unpack_from for n, c in ((1, "b"), (2, "h"), (4, "i"))},
+        **{f"_p{n}": struct.Struct(o + c).pack_into for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))},
+        **{f"_be{n}": struct.Struct(">" + c).unpack_from for n, c in ((1, "B"), (2, "H"), (4, "I"))},
+    }  # fmt: skip
 
 
 class Program:
-    """A validated program translated to Python; `run` executes it on some memory."""
+    """A validated program translated to Python for a machine of `byteorder`; `run` executes it on some memory."""
 
-    def __init__(self, program: bytes) -> None:
+    def __init__(self, program: bytes, byteorder: str = "little") -> None:
         try:
             insns = bpf.decode(program)
         except FormatError as exc:
@@ -123,8 +131,8 @@ class Program:
             raise Refused("the program is empty")
         if len(insns) > MAX_INSNS:
             raise Refused(f"{len(insns)} instructions exceed the reference's limit of {MAX_INSNS}")
-        self.source = _Translator(insns, len(program) // 8).source()
-        namespace = dict(_NAMESPACE)
+        self.source = _Translator(insns, len(program) // 8, byteorder).source()
+        namespace = _namespace(byteorder)
         exec(compile(self.source, "<bpf program>", "exec"), namespace)
         self._run: Callable[[bytearray, int], tuple[int, int]] = namespace["_run"]  # type: ignore[assignment]
 
@@ -135,24 +143,26 @@ class Program:
 
 
 @functools.lru_cache(maxsize=2048)
-def load(program: bytes) -> Program:
-    """The translated `program` (cached by its bytes); Refused if the reference does not run it."""
-    return Program(program)
+def load(program: bytes, byteorder: str = "little") -> Program:
+    """The translated `program` (cached by its bytes and byte order); Refused if the reference does not run it."""
+    return Program(program, byteorder)
 
 
 class ReferenceEngine:
-    """The reference interpreter as an Engine, in-process: every RFC 9669 group, cpu v4."""
+    """The reference interpreter as an Engine, in-process: every RFC 9669 group, cpu v4; memory in `byteorder`."""
 
     name = "python-reference"
     groups = RFC_GROUPS
     cpu_version = 4
 
-    def __init__(self, budget: int = DEFAULT_BUDGET) -> None:
-        self.budget = budget
+    def __init__(self, budget: int = DEFAULT_BUDGET, byteorder: str = "little") -> None:
+        if byteorder not in BYTEORDERS:
+            raise ValueError(f"unknown byte order {byteorder!r} (little or big)")
+        self.budget, self.byteorder = budget, byteorder
 
     def run(self, program: bytes, memory: bytes) -> Outcome:
         try:
-            return Outcome(load(program).run(memory, self.budget).r0, None)
+            return Outcome(load(program, self.byteorder).run(memory, self.budget).r0, None)
         except (Refused, Fault) as exc:
             return Outcome(None, str(exc))
 
@@ -163,8 +173,8 @@ class ReferenceEngine:
 class _Translator:
     """Validates decoded instructions and writes the Python function that runs them."""
 
-    def __init__(self, insns: list[bpf.Insn], slots: int) -> None:
-        self.insns, self.slots = insns, slots
+    def __init__(self, insns: list[bpf.Insn], slots: int, byteorder: str) -> None:
+        self.insns, self.slots, self.byteorder = insns, slots, byteorder
         self.starts = {i.index for i in insns}
 
     def refuse(self, insn: bpf.Insn, why: str) -> Refused:
@@ -330,7 +340,7 @@ class _Translator:
             if insn.source == "X":
                 raise self.refuse(insn, "bswap takes no source register")
             return [f"{d} = _swap({d}, {n})"]
-        if insn.source == "K":  # le: a no-op on this little-endian machine, truncating to the width
+        if (insn.source == "K") == (self.byteorder == "little"):  # to the machine's own order: truncates only
             return [f"{d} &= {_MASK[n]}"]
         return [f"{d} = _swap({d}, {n})"]
 

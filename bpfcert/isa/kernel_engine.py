@@ -6,6 +6,11 @@ agent in a VM). `run_batch` sends a whole case list in one op. A verifier refusa
 verifier log's last lines. The JIT and the interpreter are separate engines where net.core.bpf_jit_enable can be
 switched; a kernel built with CONFIG_BPF_JIT_ALWAYS_ON offers only the JIT, and `kernel_engines` says so.
 
+Architectures: the arm64 and s390x JITs and interpreters are other code than x86_64's, so on a kernel of another
+architecture an engine's name carries it as `@ARCH` (Debian's name: "linux-kernel-jit@arm64",
+"linux-kernel-interp@s390x"); x86_64's keep the plain names. A big-endian kernel is judged against the reference
+interpreter of its byte order (`byteorder`, from the kernel).
+
 Claims, from the kernel itself ("isa_kernel" op): base32, base64, divmul32, divmul64, and atomic32/atomic64 where
 an atomic fetch-and-add loads (Linux 5.12); the cpu version is the highest of v1..v4 whose probe program loads.
 Not `packet`: the legacy packet loads exist only for socket buffers, not XDP.
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bpfcert.errors import BpfcertError, TargetError
 from bpfcert.isa.engine import EngineCrash, Outcome
+from bpfcert.targets.machines import ARCHES
 
 if TYPE_CHECKING:
     from bpfcert.targets.target import Target
@@ -25,15 +31,28 @@ if TYPE_CHECKING:
 BASE_GROUPS = frozenset({"base32", "base64", "divmul32", "divmul64"})
 ATOMIC_GROUPS = frozenset({"atomic32", "atomic64"})
 ENGINE_NAMES = ("linux-kernel-jit", "linux-kernel-interp")
+NATIVE_ARCH = "x86_64"  # whose engines keep the plain names
+
+
+def engine_name(base: str, machine: str) -> str:
+    """`base` ("linux-kernel-jit"...) as the engine of a kernel on `machine` (`uname -m`): "linux-kernel-jit" on
+    x86_64, "linux-kernel-jit@arm64" on aarch64 (Debian's architecture name where the machine table has one)."""
+    if machine == NATIVE_ARCH:
+        return base
+    arch = ARCHES.get(machine)
+    return f"{base}@{arch.debian if arch else machine}"
 
 
 class KernelEngine:
-    """One kernel target's JIT (`jit` True) or interpreter, described by `kernel` (the "isa_kernel" op's answer)."""
+    """One kernel target's JIT (`jit` True) or interpreter, described by `kernel` (the "isa_kernel" op's answer):
+    `arch` is its `uname -m`, `byteorder` that of its memory."""
 
     def __init__(self, target: Target, jit: bool, kernel: dict[str, Any]) -> None:
         self.target = target
         self.jit = jit
-        self.name = ENGINE_NAMES[0] if jit else ENGINE_NAMES[1]
+        self.arch = str(kernel.get("machine", NATIVE_ARCH))
+        self.byteorder = "big" if kernel.get("byteorder") == "big" else "little"
+        self.name = engine_name(ENGINE_NAMES[0] if jit else ENGINE_NAMES[1], self.arch)
         self.release = str(kernel["release"])
         self.groups = BASE_GROUPS | (ATOMIC_GROUPS if kernel["atomics"] else frozenset())
         isa = kernel["isa"]
@@ -72,12 +91,12 @@ def kernel_engines(target: Target) -> tuple[list[KernelEngine], str]:
 
 
 def kernel_engine(target: Target, name: str) -> KernelEngine:
-    """The engine `name` ("linux-kernel-jit" or "linux-kernel-interp") on `target`; BpfcertError naming why the
-    kernel has not that one."""
+    """The engine `name` ("linux-kernel-jit" or "linux-kernel-interp", as that of the target's architecture) on
+    `target`; BpfcertError naming why the kernel has not that one."""
     if name not in ENGINE_NAMES:
         raise BpfcertError(f"unknown kernel engine {name!r} (known: {', '.join(ENGINE_NAMES)})")
     engines, why = kernel_engines(target)
     for engine in engines:
-        if engine.name == name:
+        if engine.jit == (name == ENGINE_NAMES[0]):
             return engine
     raise BpfcertError(f"{name} is not available on {target.name}: {why}")

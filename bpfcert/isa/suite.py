@@ -120,22 +120,52 @@ def shown_program(program: bytes) -> str:
         return "\n".join(f"0x{int.from_bytes(program[i : i + 8], 'little'):016x}" for i in range(0, len(program), 8))
 
 
+def in_byteorder(cases: Sequence[Case], byteorder: str) -> tuple[list[Case], set[str]]:
+    """The cases as a machine of `byteorder` must run them, and the names of those whose result changed: a case's
+    stated r0 assumes little-endian memory, so on a big-endian machine the expected r0 is what the reference
+    interpreter of that byte order computes, wherever the little-endian reference reproduces the stated r0 (a case
+    stating an error, or one the reference disagrees with, stays as written)."""
+    import dataclasses
+
+    from bpfcert.isa.interpreter import ReferenceEngine
+
+    if byteorder == "little":
+        return list(cases), set()
+    little, other = ReferenceEngine(), ReferenceEngine(byteorder=byteorder)
+    out, changed = [], set()
+    for case in cases:
+        there = None if case.skip or case.error is not None else other.run(case.program, case.memory).r0
+        if there not in (None, case.result) and little.run(case.program, case.memory).r0 == case.result:
+            case = dataclasses.replace(case, result=there)
+            changed.add(case.name)
+        out.append(case)
+    return out, changed
+
+
 def run_cases(
     engine: Engine, cases: Sequence[Case], target: str, done: dict[str, Outcome | EngineCrash] | None = None
 ) -> Iterator[Result]:
     """One Result per case of `engine` on `target` (by name), its subject engine:E/case:C (a kernel's JIT and
     interpreter, and the host's engines, judge the same cases on one target): its verdict, with the case, its group
-    and cpu version, the engine, expected and got as evidence, and the program disassembled where it did not pass.
-    `done`: the engine's `outcomes` on these cases when already run (else they are run now)."""
+    and cpu version, the engine (and, for a kernel's, its arch and byte order), expected and got as evidence, and the
+    program disassembled where it did not pass. A big-endian engine's expectations are in its byte order
+    (`in_byteorder`; evidence "expected_from" says where one was recomputed). `done`: the engine's `outcomes` on
+    these cases when already run (else they are run now)."""
     from bpfcert.isa.engine import judge
 
+    byteorder = str(getattr(engine, "byteorder", "little"))
+    cases, recomputed = in_byteorder(cases, byteorder)
+    machine = {k: getattr(engine, k) for k in ("arch", "byteorder") if hasattr(engine, k)}
     done = outcomes(engine, cases) if done is None else done
     for case in cases:
         verdict = judge(case, engine.groups, engine.cpu_version, done.get(case.name))
         evidence = {
-            "engine": engine.name, "case": case.name, "group": group_of(case), "groups": sorted(case.groups),
-            "cpu_version": case.cpu_version, "expected": verdict.expected, "got": verdict.got,
+            "engine": engine.name, **machine, "case": case.name, "group": group_of(case),
+            "groups": sorted(case.groups), "cpu_version": case.cpu_version, "expected": verdict.expected,
+            "got": verdict.got,
         }  # fmt: skip
+        if case.name in recomputed:
+            evidence["expected_from"] = f"python-reference ({byteorder}-endian memory)"
         if verdict.status in (Status.FAIL, Status.ERROR):
             evidence["program"] = shown_program(case.program)
         yield Result.of(

@@ -62,3 +62,24 @@ def summary(report: Report) -> dict[str, int]:
     out["must_failed"] = sum(1 for r in report.results if r.level == "MUST" and r.status is Status.FAIL)
     out["should_failed"] = sum(1 for r in report.results if r.level != "MUST" and r.status is Status.FAIL)
     return out
+
+
+def arch_of(report: Report, target: str) -> str | None:
+    """The architecture (`uname -m`) target `target` of the run had, None where the report does not say (a static
+    row, a target that did not open)."""
+    info = report.run.get("targets", {}).get(target)
+    arch = info.get("arch") if isinstance(info, dict) else None
+    return str(arch) if arch else None
+
+
+def per_arch(report: Report) -> dict[str, dict[str, int]]:
+    """Status counts per architecture (in order of first appearance), of the results on targets whose architecture
+    the run recorded; empty when they all ran on one architecture (nothing to tell apart)."""
+    out: dict[str, Counter[str]] = {}
+    for r in report.results:
+        arch = arch_of(report, r.target)
+        if arch is not None:
+            out.setdefault(arch, Counter())[str(r.status)] += 1
+    if len(out) < 2:
+        return {}
+    return {arch: {s.value: counts.get(s.value, 0) for s in Status} for arch, counts in out.items()}

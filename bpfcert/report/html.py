@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bpfcert import SPEC_VERSION, __version__, spec
-from bpfcert.report import printable, summary, verdicts, writer
+from bpfcert.report import arch_of, per_arch, printable, summary, verdicts, writer
 from bpfcert.results import Report, Result, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -123,6 +123,8 @@ def view(report: Report) -> dict[str, Any]:
         "reasons": [printable(r) for r in verdicts.reasons(report)],
         "verdicts": judged, "worst": verdicts.worst(judged), "summary": summary(report),
         "targets": _targets(report), "target_names": [printable(t) for t in targets],
+        "target_arches": [printable(arch_of(report, t) or "") for t in targets],
+        "arches": [(printable(a), counts) for a, counts in per_arch(report).items()],
         "matrix": _matrix(report, targets), "details": _details(report),
     }
 

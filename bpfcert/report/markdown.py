@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bpfcert.report import printable, summary, verdicts, writer
+from bpfcert.report import per_arch, printable, summary, verdicts, writer
 from bpfcert.results import Report, Status
 
 ROWS_SHOWN = 50  # rows that did not pass, listed per report (report.html has them all)
@@ -39,6 +39,11 @@ def report_markdown(report: Report) -> str:
                   "|---|---|---|" + "---|" * len(Status)]
         lines += [f"| {md(v.profile)} | {v.verdict} | {v.met} of {v.must} | "
                   + " | ".join(str(v.statistics[x.value]) for x in Status) + " |" for v in judged]
+        lines.append("")
+    arches = per_arch(report)
+    if arches:
+        lines += ["| arch | " + " | ".join(x.value for x in Status) + " |", "|---|" + "---|" * len(Status)]
+        lines += [f"| {md(a)} | " + " | ".join(str(c[x.value]) for x in Status) + " |" for a, c in arches.items()]
         lines.append("")
     infos = report.run.get("targets", {})
     if infos:

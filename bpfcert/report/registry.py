@@ -61,8 +61,9 @@ class Submission:
 
 def validate(path: str | Path, trusted: dict[str, str], today: date) -> Submission:
     """The submission at `path` with every problem found (none: it is valid)."""
-    import jsonschema_rs
     import yaml
+
+    from bpfcert import json_schema
 
     sub = Submission(Path(path))
     missing = [f for f in FILES if not (sub.path / f).is_file()]
@@ -78,7 +79,7 @@ def validate(path: str | Path, trusted: dict[str, str], today: date) -> Submissi
         return sub
     if doc is None:
         return sub
-    error = next(jsonschema_rs.validator_for(spec.schema("report")).iter_errors(doc), None)
+    error = next(json_schema.validator(spec.schema("report"))(doc), None)
     if error is not None:
         sub.problems.append(f"report.json is not valid against report.schema.json: {error.message[:200]}")
     sub.doc = doc if isinstance(doc, dict) else {}

@@ -122,9 +122,9 @@ class Verification:
 
 def check_sidecar(sidecar: Any, where: str) -> dict[str, Any]:
     """The sidecar if it has the shape spec/report-signature.schema.json gives it; BpfcertError otherwise."""
-    import jsonschema_rs
+    from bpfcert import json_schema
 
-    error = next(jsonschema_rs.validator_for(spec.schema("report-signature")).iter_errors(sidecar), None)
+    error = next(json_schema.validator(spec.schema("report-signature"))(sidecar), None)
     if error is not None:
         raise BpfcertError(f"{where} is not a bpfcert report signature: {error.message[:200]}")
     assert isinstance(sidecar, dict)  # the schema says so

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bpfcert import spec
-from bpfcert.report import isa, printable, summary, verdicts, writer
+from bpfcert.report import isa, per_arch, printable, summary, verdicts, writer
 from bpfcert.results import Report, Status
 
 ORDER = {s: n for n, s in enumerate((Status.XPASS, Status.ERROR, Status.FAIL, Status.NOT_RUN, Status.XFAIL,
@@ -44,6 +44,9 @@ def report_text(report: Report, verbose: bool = False) -> str:
             lines += isa.failure_lines(r)
     if report.kind == "isa":
         lines += isa.table_lines(report)
+    for arch, counts in per_arch(report).items():
+        lines.append(f"arch {printable(arch)}: {counts['pass']} passed, {counts['fail']} failed, "
+                     f"{counts['skip']} skipped, {counts['error']} errors, {counts['not-run']} not run")
     for v in verdicts.profile_verdicts(report):
         lines.append(f"profile {v.profile}: {v.verdict} ({v.met} of {v.must} MUST requirements met)")
     s = summary(report)

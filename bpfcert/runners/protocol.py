@@ -19,7 +19,7 @@ from bpfcert.errors import RunnerProtocolError
 from bpfcert.runners.serve import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
-    import jsonschema_rs
+    from bpfcert.json_schema import Validate
 
 R = TypeVar("R")
 
@@ -295,18 +295,16 @@ class Stop(Command[None]):
 
 
 @functools.cache
-def _validator(definition: str) -> jsonschema_rs.Validator:
+def _validator(definition: str) -> Validate:
     """The validator of one message type, `definition` in the runner schema's $defs."""
-    import jsonschema_rs
+    from bpfcert import json_schema
 
-    schema = spec.schema("runner")
-    registry = jsonschema_rs.Registry([(schema["$id"], schema)])
-    return jsonschema_rs.Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)
+    return json_schema.validator(spec.schema("runner"), definition)
 
 
 def schema_error(definition: str, message: Any) -> str | None:
     """The first way `message` breaks $defs/`definition` of the runner schema ("at $.path: why"), or None."""
-    for error in _validator(definition).iter_errors(message):
+    for error in _validator(definition)(message):
         path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in error.instance_path)
         why = error.message if len(error.message) <= 200 else error.message[:197] + "..."  # it quotes the value
         return f"at ${path}: {why}"

@@ -7,6 +7,11 @@ array map and returns XDP_PASS. XDP refuses input shorter than an Ethernet heade
 to 14 bytes (r2 stays the case's own length). The interpreter and the JIT are told apart by
 net.core.bpf_jit_enable (switched for the batch, then restored) and checked per program (jited_prog_len).
 
+Byte order: cases are encoded little-endian (as their files and the harness hold them); on a big-endian kernel
+(s390x) the adapter and each program are encoded in the kernel's order (insn.reorder), and r0 is read back from the
+map in it. The memory image goes in as its bytes: the program reads it in the kernel's order, which is what the
+reference interpreter of that byte order (bpfcert.isa.interpreter, byteorder="big") is judged against.
+
 Stdlib + ctypes only: this module runs inside the guest agent.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -57,7 +63,7 @@ def prologue(map_fd: int, packet_len: int, memory_len: int) -> bytes:
         insn.mov64_imm(0, XDP_ABORTED),
         insn.exit_(),
     ]
-    return insn.assemble(code)
+    return insn.assemble(code, sys.byteorder)
 
 
 def _read_jit_enable() -> int | None:
@@ -154,7 +160,7 @@ def _run_one(
     entry = prologues.get(len(memory))
     if entry is None:  # assembled once per memory size: under TCG, assembling it for every case cost 10% of a batch
         entry = prologues[len(memory)] = prologue(map_fd, len(packet), len(memory))
-    code = entry + program
+    code = entry + insn.reorder(program, "little", sys.byteorder)
     fd, err = bpf.try_prog_load(_XDP, code, log=None)
     if fd < 0:
         fd, err = bpf.try_prog_load(_XDP, code, log=log)
@@ -193,8 +199,9 @@ def isa_run(cases: Sequence[Sequence[str]], jit: bool | None = None) -> dict[str
 
 
 def isa_kernel() -> dict[str, Any]:
-    """What the kernel offers as an ISA engine: {"release", "modes" (jit_modes), "isa" (v1..v4 -> probe answer),
-    "atomics" (an atomic fetch-and-add loads: the atomic groups beyond the v1 add)}."""
+    """What the kernel offers as an ISA engine: {"release", "machine" (`uname -m`), "byteorder", "modes"
+    (jit_modes), "isa" (v1..v4 -> probe answer), "atomics" (an atomic fetch-and-add loads: the atomic groups beyond
+    the v1 add)}."""
     from bpfcert.targets import probes
 
     prober = probes.Prober()
@@ -205,9 +212,14 @@ def isa_kernel() -> dict[str, Any]:
             insn.mov64_imm(0, 1),
             insn.atomic("DW", "fetch_add", 10, 0, -8),
             insn.exit_(),
-        ]
+        ],
+        sys.byteorder,
     )
     fd, _err = bpf.try_prog_load(bpf.PROG_TYPES.index("socket_filter"), fetch_add)
     if fd >= 0:
         bpf.close(fd)
-    return {"release": os.uname().release, "modes": jit_modes(), "isa": isa, "atomics": fd >= 0}
+    uname = os.uname()
+    return {
+        "release": uname.release, "machine": uname.machine, "byteorder": sys.byteorder, "modes": jit_modes(),
+        "isa": isa, "atomics": fd >= 0,
+    }  # fmt: skip

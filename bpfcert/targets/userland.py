@@ -4,7 +4,10 @@ scripts, merged into /usr as Debian's usrmerge lays it out, cached per (architec
 
 bpfcert's own dependencies that are compiled (jsonschema-rs, cryptography, ...) cannot run from the host's venv
 in such a guest: their wheels for this architecture, at the host's versions, are unpacked into the root's `site/`,
-which the guest lays over the venv's site-packages (pip download from the host's package index).
+which the guest lays over the venv's site-packages (pip download from the host's package index). Where there is no
+wheel for the architecture (s390x), Debian's build of that module for it (`DEBIAN_FALLBACKS`: cryptography from
+python3-cryptography) goes into `site/` instead; jsonschema-rs has none, and bpfcert validates with the pure-Python
+jsonschema there (bpfcert.json_schema).
 
 Layout under the cache dir: `userland/<debian-arch>-<digest>/` with `userland.json` (architecture, every package's
 version and .deb sha256, every wheel's version and sha256) and `root/` (the files). The guest's /usr is this
@@ -37,6 +40,10 @@ SKIPPED = frozenset({"dpkg", "debconf", "perl-base", "tar", "install-info", "deb
 BUSYBOX = "usr/bin/busybox"
 MERGED = ("bin", "sbin", "lib")  # top-level directories that are links into /usr under usrmerge
 SITE = "site"  # in the root: the compiled dependencies' wheels for this architecture
+# A compiled dependency without a wheel for the architecture -> the Debian packages (of USERLAND_SUITE, for that
+# architecture) whose dist-packages hold a build of it; their modules are copied into `site/`.
+DEBIAN_FALLBACKS = {"cryptography": ("python3-cryptography", "python3-cffi-backend")}
+DIST_PACKAGES = "usr/lib/python3/dist-packages"
 
 
 def _apt_args(*args: str) -> tuple[str, ...]:
@@ -105,7 +112,9 @@ def build(apt: PrivateApt, *, log: Callable[[str], object] = print) -> Path:
     all). Its root."""
     versions = resolve(apt)
     wheels = compiled_distributions()
-    target = cache_dir() / "userland" / _key(apt.arch, versions | {f"wheel:{n}": v for n, v in wheels.items()})
+    pinned = versions | {f"wheel:{n}": v for n, v in wheels.items()}
+    pinned |= {f"fallback:{n}": " ".join(p) for n, p in DEBIAN_FALLBACKS.items() if n in wheels}
+    target = cache_dir() / "userland" / _key(apt.arch, pinned)
     if (target / "userland.json").is_file():
         (target / "userland.json").touch()  # the newest in use: `cached` picks it
         return target / "root"
@@ -127,11 +136,13 @@ def build(apt: PrivateApt, *, log: Callable[[str], object] = print) -> Path:
             raise TargetError(f"{apt.arch.debian} userland has no /usr/bin/python3.11", TargetErrorKind.FETCH)
         (root / "usr/bin/python3").symlink_to("python3.11")
         compile_stdlib(root)
+        wheels_found = unpack_wheels(apt.arch, wheels, work / "wheels", root / SITE, log)
+        wheels_found |= debian_fallbacks(apt, wheels_found, work / "fallbacks", root / SITE, log)
         meta = {
             "arch": apt.arch.name,
             "suite": USERLAND_SUITE,
             "packages": {n: {"version": v, "sha256": sha256.get(n)} for n, v in sorted(versions.items())},
-            "wheels": unpack_wheels(apt.arch, wheels, work / "wheels", root / SITE, log),
+            "wheels": wheels_found,
         }
         (work / "out" / "userland.json").write_text(json.dumps(meta, indent=2) + "\n")
         shutil.rmtree(target, ignore_errors=True)
@@ -195,6 +206,33 @@ def unpack_wheels(
             archive.extractall(site)
         found[name] = {"version": version, "sha256": sha256_file(wheel)}
     return found
+
+
+def debian_fallbacks(
+    apt: PrivateApt, wheels: dict[str, Any], work: Path, site: Path, log: Callable[[str], object]
+) -> dict[str, Any]:
+    """For each compiled dependency that got no wheel (None in `wheels`) and has a DEBIAN_FALLBACKS entry: its
+    Debian packages downloaded and their dist-packages copied into `site` (the guest's overlay puts them over the
+    host's build). What was used: name -> {"debian": {package: {"version", "sha256"}}}."""
+    used: dict[str, Any] = {}
+    for name, packages in DEBIAN_FALLBACKS.items():
+        if name not in wheels or wheels[name] is not None:
+            continue
+        debs, tree = work / name / "debs", work / name / "tree"
+        debs.mkdir(parents=True)
+        apt.run("apt-get", *_apt_args("download", *packages), cwd=debs)
+        found: dict[str, Any] = {}
+        for deb in sorted(debs.glob("*.deb")):
+            package, version = deb.name.split("_")[:2]
+            found[package] = {"version": version.replace("%3a", ":"), "sha256": sha256_file(deb)}
+            extract_deb(deb, tree)
+        if not (tree / DIST_PACKAGES).is_dir():
+            log(f"{apt.arch.debian} userland: {', '.join(packages)} hold no {DIST_PACKAGES}; {name} cannot run there")
+            continue
+        shutil.copytree(tree / DIST_PACKAGES, site, symlinks=True, dirs_exist_ok=True)
+        log(f"{apt.arch.debian} userland: {name} from Debian's {', '.join(sorted(found))} (no wheel)")
+        used[name] = {"debian": found}
+    return used
 
 
 def compile_stdlib(root: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from bpfcert import spec
 from bpfcert.cli import main
+from bpfcert.pytest_plugin import certified_packages
 from bpfcert.results import Report, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def certify(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_path: Path) -> None:
-    proc = certify(tmp_path, *sorted(str(p.parent) for p in EXAMPLES.glob("*/bpfpkg.json")))
+    proc = certify(tmp_path, *certified_packages([]))  # the package suite's own default: examples + bpfeb builds
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = tmp_path / "bpfcert-report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bpfcert-report"]  # no cache, bytecode or database
@@ -46,7 +47,7 @@ def test_certify_the_bundled_examples_writes_the_reports_and_nothing_else(tmp_pa
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [int(s.get("tests", 0)) for s in suites] == [len(doc["results"])]  # one target: "static"
     assert proc.stdout.splitlines()[-1] == f"report: {out / 'report.html'}" and "verdict: conformant" in proc.stdout
-    claimed = {p for name in names for p in json.loads((EXAMPLES / name / "bpfpkg.json").read_text())["conformsTo"]}
+    claimed = {p for manifest in names for p in json.loads(manifest.read_text())["conformsTo"]}
     assert doc["profiles"][0] == "package-core" and set(doc["profiles"]) == claimed  # the profiles judged
     assert f"(profiles: {', '.join(doc['profiles'])})" in proc.stdout
     assert "passed" in proc.stderr  # pytest's own lines go to stderr, the summary alone to stdout

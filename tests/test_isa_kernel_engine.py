@@ -151,7 +151,7 @@ def test_programs_and_the_adapter_are_encoded_in_the_kernels_byte_order(monkeypa
     monkeypatch.setattr(isa_run.sys, "byteorder", "big")
     monkeypatch.setattr(isa_run.bpf, "try_prog_load", refuse)
     program = X.assemble([X.mov64_imm(0, 1), X.exit_()])
-    isa_run._run_one(program, b"", map_fd=3, jit=None, log=isa_run.bpf.LogBuffer())
+    isa_run._run_one(program, b"", map_fd=3, jit=None, log=isa_run.bpf.LogBuffer(), prologues={})
     code = loaded[0]
     assert code[-16:] == X.assemble([X.mov64_imm(0, 1), X.exit_()], "big")
     assert code[:8] == X.encode(X.ldx_mem("W", 6, 1, 0), "big") != X.encode(X.ldx_mem("W", 6, 1, 0))

@@ -260,17 +260,17 @@ class BigEndianEngine:
 def test_a_big_endian_engine_is_judged_in_its_byte_order(cases: list[Case]) -> None:
     results = list(suite.run_cases(BigEndianEngine(), cases[:-1], "6.1/s390x"))
     assert {r.status for r in results if "case" in r.evidence} == {Status.PASS}
-    ldxw = next(r for r in results if r.subject == "ldxw-offset-0")
+    ldxw = next(r for r in results if r.evidence.get("case") == "ldxw-offset-0")
     assert ldxw.evidence["arch"] == "s390x" and ldxw.evidence["byteorder"] == "big"
     assert ldxw.evidence["expected_from"] == "python-reference (big-endian memory)"
-    add = next(r for r in results if r.subject == "add32-imm-1")
+    add = next(r for r in results if r.evidence.get("case") == "add32-imm-1")
     assert "expected_from" not in add.evidence  # no memory, nothing recomputed
 
 
 def test_a_big_endian_engine_reading_memory_little_endian_fails(cases: list[Case]) -> None:
     results = list(suite.run_cases(BigEndianEngine(ignores_order=True), cases[:-1], "6.1/s390x"))
-    failed = {r.subject for r in results if r.status is Status.FAIL}
+    failed = {r.evidence.get("case") for r in results if r.status is Status.FAIL}
     assert {"ldxw-offset-0", "ldxdw-offset-8", "le16-1", "be32-1", "lock-add32"} <= failed
     assert "add32-imm-1" not in failed
-    row = next(r for r in results if r.subject == "ldxw-offset-0")
+    row = next(r for r in results if r.evidence.get("case") == "ldxw-offset-0")
     assert row.evidence["program"] and "wrong r0" in row.message  # the finding with its minimal case

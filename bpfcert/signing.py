@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ALGORITHM = "ed25519"
+# The encodings of Ed25519's points of small order (8P = identity; libsodium refuses the same list). With such a
+# public key an all-zero signature verifies on some OpenSSL builds (seen in an s390x guest), so none is accepted.
+SMALL_ORDER_KEYS = frozenset(bytes.fromhex(h) for h in (
+    "01" + "00" * 31, "ec" + "ff" * 30 + "7f", "00" * 32, "00" * 31 + "80",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+))  # fmt: skip
 
 
 def generate_key() -> tuple[bytes, str]:
@@ -80,6 +89,8 @@ def verify_manifest(manifest: dict[str, Any]) -> str | None:
         return "public_key or value is not valid base64"
     if len(public_raw) != 32 or len(value) != 64:
         return f"expected a 32-byte key and a 64-byte signature, got {len(public_raw)} and {len(value)} bytes"
+    if public_raw in SMALL_ORDER_KEYS:
+        return "the public key is a point of small order: any message would verify"
     try:
         signed = canonical_manifest(manifest)
     except ManifestError as exc:

@@ -4,6 +4,7 @@ signatures (PKG-SIG-001). Hostile archives and YAML must give problems or typed 
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -624,6 +625,9 @@ def test_tampering_breaks_the_signature(tamper: Any) -> None:
         ({"algorithm": "rsa"}, "unsupported signature algorithm"),
         ({"algorithm": "ed25519", "public_key": "***", "value": "***"}, "not valid base64"),
         ({"algorithm": "ed25519", "public_key": "AAAA", "value": "AAAA"}, "32-byte key"),
+        # the forgery an s390x guest's OpenSSL accepted: a small-order key (all zeros) and an all-zero signature
+        ({"algorithm": "ed25519", "public_key": base64.b64encode(bytes(32)).decode(),
+          "value": base64.b64encode(bytes(64)).decode()}, "small order"),
     ],
 )
 def test_unverifiable_signatures_give_reasons(signature: Any, reason: str) -> None:

@@ -5,6 +5,7 @@ not; the signer is checked against a trusted-keys file; an expired certificate i
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import date
@@ -110,6 +111,18 @@ def test_a_re_signed_digest_without_the_key_is_rejected(signed: tuple[Path, str]
     sidecar_path.write_text(json.dumps(sidecar))
     code, out, _ = cli("report", "verify", str(report))
     assert code == 1 and "signature does not match" in out
+
+
+def test_a_small_order_key_with_an_all_zero_signature_is_rejected(signed: tuple[Path, str], cli: Run) -> None:
+    """The forgery some OpenSSL builds accept (seen in an s390x guest): the all-zero key and an all-zero signature."""
+    report, _ = signed
+    sidecar_path = Path(f"{report}.sig")
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["publicKey"] = base64.b64encode(bytes(32)).decode()
+    sidecar["signature"] = base64.b64encode(bytes(64)).decode()
+    sidecar_path.write_text(json.dumps(sidecar))
+    code, out, _ = cli("report", "verify", str(report))
+    assert code == 1 and "small order" in out
 
 
 def test_a_signer_missing_from_the_trusted_keys_is_rejected(signed: tuple[Path, str], cli: Run) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from bpfcert import spec
 from bpfcert.errors import BpfcertError
+from bpfcert.signing import SMALL_ORDER_KEYS
 
 FORMAT = "bpfcert-report-signature/1"
 ALGORITHM = "ed25519"
@@ -148,6 +149,8 @@ def verify(doc: Any, sidecar: dict[str, Any], *, trusted: dict[str, str] | None,
     if signed and found != sidecar["digest"]:
         problems.append(f"the report was changed after it was signed (its digest is {found}, the signature's "
                         f"{sidecar['digest']})")
+    elif signed and _public_key(key) in SMALL_ORDER_KEYS:
+        problems.append("the signer's key is a point of small order: any report would verify under it")
     elif signed:
         try:
             Ed25519PublicKey.from_public_bytes(_public_key(key)).verify(_public_key(sidecar["signature"]), signed)

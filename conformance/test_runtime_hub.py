@@ -25,6 +25,7 @@ from bpfcert.runners.discovery import Runner
 from bpfcert.runners.protocol import Failure, Options, PackageState, VersionChange
 from bpfcert.targets.series import HOST
 from bpfcert.targets.target import Target
+from conformance.conftest import EXAMPLES
 from conformance.test_runtime import V1, V2, judged, started
 
 Record = Callable[[Result | Iterable[Result]], list[Result]]
@@ -47,7 +48,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     work = tmp_path_factory.mktemp("hub-export")
     digests = {}
     with LocalRegistry(work / "registry") as registry:
-        for tag, package in (("1.0.0", V1), ("2.0.0", V2)):
+        for tag, package in (("1.0.0", EXAMPLES / V1), ("2.0.0", EXAMPLES / V2)):
             ref = reference.parse(f"{registry.url}/xdp-counter:{tag}")
             transfer.push([str(package)], ref)
             digests[tag] = transfer.copy(ref, reference.parse(f"oci-layout:{work}/layout:{tag}"))
@@ -63,7 +64,7 @@ def test_hub_cli_004_install_from_an_exported_layout_then_upgrade(
         pytest.skip(f"{client.runner.name} does not claim attach:xdp, which xdp-counter needs")
     layout, digests = exported
     pin_root = f"/sys/fs/bpf/bpfcert-hub-{uuid.uuid4().hex[:12]}"  # emptied by the uninstall
-    hub = HubUnderTest(f"oci-layout:{layout}", (str(V1), str(V2)), target=client.target.name)
+    hub = HubUnderTest(f"oci-layout:{layout}", (str(EXAMPLES / V1), str(EXAMPLES / V2)), target=client.target.name)
     installed = client.install(f"oci-layout:{layout}:1.0.0", Options(interface="lo", pin_root=pin_root))
     try:
         if isinstance(installed, Failure):

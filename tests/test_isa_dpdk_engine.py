@@ -80,7 +80,7 @@ def test_a_hung_or_garbled_worker_is_an_engine_crash() -> None:
         with pytest.raises(EngineCrash, match=r"did not answer within 0.5 s \(killed by SIGKILL\)"):
             engine.run(EXIT_42, b"")
         engine.timeout = 60.0  # a fresh python worker may take seconds to start on a loaded machine
-        _fake_worker(engine, "import sys; sys.stdin.readline(); print('hello'); sys.stdin.read()")
+        _fake_worker(engine, "import sys; sys.stdin.readline(); print('hello', flush=True); sys.stdin.read()")
         with pytest.raises(EngineCrash, match="answered garbage: b'hello"):
             engine.run(EXIT_42, b"")
         assert engine.run(EXIT_42, b"") == Outcome(42, None)

@@ -36,6 +36,18 @@ REPORTS = {"json": "report.json", "junit": "junit.xml", "html": "report.html", "
            "badge": "badge.json"}
 
 
+def pytest_argv(tests: str, output: Path) -> list[str]:
+    """pytest's arguments for running `tests` of the bundled suite with the bpfcert plugin, streaming into `output`
+    and writing nothing outside it (no cache, no config found upwards, temporary files under it)."""
+    suite = bundled.directory("conformance")
+    return [
+        tests, "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
+        "--rootdir", str(output), "--confcutdir", str(suite), "--basetemp", str(output / "tmp"), "-q",
+        "-s",  # no capture: the targets' progress (from background threads too) reaches stderr as it happens
+        "--results", str(output / STREAM),
+    ]  # fmt: skip
+
+
 def is_main_job(args: argparse.Namespace) -> bool:
     """Whether this certify is the main job: no package, runtime, runner, engine or hub named."""
     return not (args.packages or args.runtime or args.runner or args.engine or args.hub)
@@ -44,12 +56,7 @@ def is_main_job(args: argparse.Namespace) -> bool:
 def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[str]) -> list[str]:
     """pytest's arguments for this certification; `package_profiles` are those the package suite judges."""
     suite = bundled.directory("conformance")
-    argv = [
-        str(suite), "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
-        "--rootdir", str(output), "--confcutdir", str(suite), "--basetemp", str(output / "tmp"), "-q",
-        "-s",  # no capture: the targets' progress (from background threads too) reaches stderr as it happens
-        "--results", str(output / STREAM),
-    ]
+    argv = pytest_argv(str(suite), output)
     if args.target or not is_main_job(args):  # the main job's default is the plugin's: host + cached kernels
         argv += ["--target", args.target or "host"]
     argv += profile_argv(args, package_profiles)
@@ -154,9 +161,36 @@ def importable_suite() -> None:
         sys.path.insert(0, str(suite.parent))
 
 
-def command(args: argparse.Namespace) -> int:
+def output_directory(path: str) -> Path:
+    """`path` made (with its parents) and resolved; a one-line error when it cannot be."""
+    output = Path(path)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BpfcertError(f"cannot create the output directory {output}: {exc.strerror}") from None
+    return output.resolve()
+
+
+def run_suite(argv: list[str], output: Path, what: str) -> Report:
+    """Run the bundled suite in-process under pytest with `argv` (streaming into output/STREAM), pytest's own lines
+    on stderr, no bytecode beside the suite and its temporary files removed; the report read back from the stream.
+    A suite that did not run at all is an internal error naming `what`."""
     import pytest
 
+    importable_suite()
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the suite
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            code = pytest.main(argv)
+    finally:
+        sys.dont_write_bytecode = bytecode
+        shutil.rmtree(output / "tmp", ignore_errors=True)
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise RuntimeError(f"{what} did not run: pytest exit code {code}")
+    return Report.from_stream(output / STREAM)
+
+
+def command(args: argparse.Namespace) -> int:
     package_profiles = check_input(args)
     key, expected_failures = None, None  # read before the run: a bad key or file stops it before it starts
     if args.sign:
@@ -169,23 +203,8 @@ def command(args: argparse.Namespace) -> int:
         from bpfcert.report import expected
 
         expected_failures = expected.load(args.expected_failures)
-    output = Path(args.output)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BpfcertError(f"cannot create the output directory {output}: {exc.strerror}") from None
-    output = output.resolve()
-    importable_suite()
-    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the suite
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            code = pytest.main(suite_argv(args, output, package_profiles))
-    finally:
-        sys.dont_write_bytecode = bytecode
-        shutil.rmtree(output / "tmp", ignore_errors=True)
-    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise RuntimeError(f"the conformance suite did not run: pytest exit code {code}")
-    report = Report.from_stream(output / STREAM)
+    output = output_directory(args.output)
+    report = run_suite(suite_argv(args, output, package_profiles), output, "the conformance suite")
     if expected_failures is not None:
         from bpfcert.report import expected
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from bpfcert import bundled
-from bpfcert.certify_cmd import STREAM, importable_suite
+from bpfcert.certify_cmd import output_directory, pytest_argv, run_suite
 from bpfcert.errors import BpfcertError
 from bpfcert.isa import suite
 
@@ -43,41 +42,21 @@ def suite_argv(args: argparse.Namespace, directory: Path, output: Path) -> list[
     """pytest's arguments for running `directory`'s cases on args.runtime."""
     test = bundled.directory("conformance") / "test_isa.py"
     return [
-        f"{test}::test_isa_cases", "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
-        "--rootdir", str(output), "--confcutdir", str(test.parent), "--basetemp", str(output / "tmp"), "-q",
-        "--results", str(output / STREAM), "--target", args.target or "host", "--engine", args.runtime,
+        *pytest_argv(f"{test}::test_isa_cases", output), "--target", args.target or "host", "--engine", args.runtime,
         "--isa-suite", str(directory.resolve()),
-    ]  # fmt: skip
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
-    import pytest
-
     from bpfcert.report import writers
-    from bpfcert.results import Report
 
     directory = check_input(args)
     with contextlib.ExitStack() as stack:
         if args.output:
-            output = Path(args.output)
-            try:
-                output.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise BpfcertError(f"cannot create the output directory {output}: {exc.strerror}") from None
+            output = output_directory(args.output)
         else:
-            output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bpfcert-isa-")))
-        output = output.resolve()
-        importable_suite()
-        bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                code = pytest.main(suite_argv(args, directory, output))
-        finally:
-            sys.dont_write_bytecode = bytecode
-            shutil.rmtree(output / "tmp", ignore_errors=True)
-        if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
-            raise RuntimeError(f"the ISA suite did not run: pytest exit code {code}")
-        report = Report.from_stream(output / STREAM)
+            output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bpfcert-isa-"))).resolve()
+        report = run_suite(suite_argv(args, directory, output), output, "the ISA suite")
     sys.stdout.write(writers()[args.format].render([report]))
     return 0 if report.verdict == "conformant" else 1
 

@@ -20,15 +20,13 @@ def load_product(path: str | Path) -> dict[str, Any]:
     import yaml
 
     from bpfcert import json_schema
+    from bpfcert.pack import read_regular_file
 
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise BpfcertError(f"cannot read the product file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise BpfcertError(f"product file {path}: larger than {MAX_BYTES} bytes")
+        raw = read_regular_file(path, MAX_BYTES)  # a regular file only: a FIFO would block certify
+    except BpfcertError as exc:
+        raise BpfcertError(f"product file: {exc}") from None
     try:
         text = raw.decode("utf-8")
         if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):

@@ -369,3 +369,10 @@ def test_report_html_in_chromium_shows_every_target_and_its_filters_work(run: Re
     shot = artifacts / "report.png"
     chromium(page, "#status=fail", f"--screenshot={shot}", "--window-size=1280,1800", "--hide-scrollbars")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_a_product_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "product.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(BpfcertError, match="not a regular file"):
+        load_product(fifo)

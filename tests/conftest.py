@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bpfcert.hub.server import LocalRegistry
 from bpfcert.targets.series import HOST
 from bpfcert.targets.target import resolve_names
 from bpfcert.targets.vm import unavailable
@@ -50,3 +51,10 @@ def reference_bpffs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A private docker-registry of this test's own on loopback (violations edit its storage), stopped by PID."""
+    with LocalRegistry(tmp_path / "registry") as server:
+        yield server

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 V1, V2 = str(ROOT / "examples/xdp-counter-v1"), str(ROOT / "examples/xdp-counter-v2")
 needs_registry = pytest.mark.skipif(shutil.which(BINARY) is None, reason=f"{BINARY} not installed")
 
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    """A private registry of this test's own (violations edit its storage), stopped by PID afterwards."""
-    server = LocalRegistry(tmp_path / "registry")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def hub_of(registry: LocalRegistry, **kw: Any) -> checks.HubUnderTest:

@@ -72,15 +72,6 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         subprocess.run(["umount", "-l", str(rt.bpffs)], check=False)
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    server = LocalRegistry(tmp_path / "registry")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 def test_install_by_tag_pins_the_digest_and_upgrade_moves_it(runtime: Runtime, registry: LocalRegistry) -> None:
     hub = HubUnderTest(registry.url, (V1, V2), target="host")

@@ -26,7 +26,7 @@ def load_product(path: str | Path) -> dict[str, Any]:
     try:
         raw = read_regular_file(path, MAX_BYTES)  # a regular file only: a FIFO would block certify
     except BpfcertError as exc:
-        raise BpfcertError(f"product file: {exc}") from None
+        raise BpfcertError(str(exc).replace(str(path), f"the product file {path}", 1)) from None
     try:
         text = raw.decode("utf-8")
         if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):

@@ -68,7 +68,7 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
     if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
         argv += ["--ignore", str(suite / "test_runtime_hub.py")]
     if is_main_job(args):
-        return [*argv, "--runtime", MAIN_RUNTIME, "--engine", ",".join(MAIN_ENGINES)]
+        return [*argv, *worker_argv(args.target), "--runtime", MAIN_RUNTIME, "--engine", ",".join(MAIN_ENGINES)]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
     if args.engine:
@@ -80,8 +80,24 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
     elif args.engine:  # ISA engines without a runtime: the package and ISA suites
         argv[0:1] = [str(suite / "test_certify_packages.py"), str(suite / "test_isa.py")]
     else:
-        argv += ["-m", "not vm"]  # no runtime: the package suite only, no kernel targets
-    return argv
+        return [*argv, "-m", "not vm"]  # no runtime: the package suite only, no kernel targets
+    return [*argv, *worker_argv(args.target or "host")]
+
+
+def worker_argv(target: str | None) -> list[str]:
+    """pytest-xdist's arguments when `target` (the plugin's --target) names several targets:
+    that many workers, up to the VMs booted at a time (default_jobs), each target's tests on one of them
+    (bpfcert.pytest_workers); none for a single target or a bad name (the plugin reports that)."""
+    from bpfcert.errors import TargetError
+    from bpfcert.targets.target import default_jobs, resolve_names
+
+    try:
+        names = resolve_names(target)
+    except TargetError:
+        return []
+    if len(names) < 2:
+        return []
+    return ["-n", str(min(default_jobs(), len(names))), "--dist", "loadgroup"]
 
 
 def profile_argv(args: argparse.Namespace, package_profiles: list[str]) -> list[str]:

@@ -44,6 +44,8 @@ def pytest_argv(tests: str, output: Path) -> list[str]:
         tests, "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
         "--rootdir", str(output), "--confcutdir", str(suite), "--basetemp", str(output / "tmp"), "-q",
         "-s",  # no capture: the targets' progress (from background threads too) reaches stderr as it happens
+        # the plugin and Hypothesis are imported before pytest starts: their assertions need no rewriting
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
         "--results", str(output / STREAM),
     ]  # fmt: skip
 

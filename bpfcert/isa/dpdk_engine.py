@@ -44,6 +44,7 @@ class DpdkEngine:
 
     groups = GROUPS
     cpu_version = CPU_VERSION
+    byteorder: str = sys.byteorder  # the library runs in a worker on the host
 
     def __init__(self, jit: bool, timeout: float = CASE_TIMEOUT) -> None:
         self.jit = jit

@@ -67,10 +67,10 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
         storage = ["--hub-storage", str(Path(args.hub_storage).resolve())] if args.hub_storage else []
         return [*argv, "--hub", args.hub, *storage, "-m", "not vm", "--profile", "hub"]
     argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
-    if "hub-client" not in (args.profile or []):  # the runtime installing from a hub, when certified
-        argv += ["--ignore", str(suite / "test_runtime_hub.py")]
+    marks = [] if "hub-client" in (args.profile or []) else ["not hub_client"]  # installing from a hub: if asked
     if is_main_job(args):
-        return [*argv, *worker_argv(args.target), "--runtime", MAIN_RUNTIME, "--engine", ",".join(MAIN_ENGINES)]
+        return [*argv, "-m", " and ".join(marks), *worker_argv(args.target), "--runtime", MAIN_RUNTIME,
+                "--engine", ",".join(MAIN_ENGINES)]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
     if args.engine:
@@ -82,8 +82,8 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
     elif args.engine:  # ISA engines without a runtime: the package and ISA suites
         argv[0:1] = [str(suite / "test_certify_packages.py"), str(suite / "test_isa.py")]
     else:
-        return [*argv, "-m", "not vm"]  # no runtime: the package suite only, no kernel targets
-    return [*argv, *worker_argv(args.target or "host")]
+        return [*argv, "-m", " and ".join([*marks, "not vm"])]  # no runtime: the package suite only, no targets
+    return [*argv, "-m", " and ".join(marks), *worker_argv(args.target or "host")]  # -m "" selects every test
 
 
 def worker_argv(target: str | None) -> list[str]:

@@ -45,9 +45,10 @@ def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise BpfcertError(f"cannot read {os.fsdecode(path)}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before open(): a directory's fd would raise IsADirectoryError
+        os.close(fd)
+        raise BpfcertError(f"{os.fsdecode(path)} is not a regular file")
     with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BpfcertError(f"{os.fsdecode(path)} is not a regular file")
         try:
             data = f.read(limit + 1)
         except OSError as exc:

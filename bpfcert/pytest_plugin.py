@@ -104,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_all: runs after all other tests (end-of-session target checks)")
     config.addinivalue_line("markers", "vm: runs on a kernel target (VMs boot under QEMU; skip with -m 'not vm')")
     config.addinivalue_line("markers", "requirement(*ids): the requirements a test judges (an error is their row)")
+    config.addinivalue_line("markers", "hub_client: the runtime installs from a hub (certify: --profile hub-client)")
     path = config.getoption("--results")
     worker = workers.is_worker(config)
     if path:

@@ -28,6 +28,8 @@ from bpfcert.targets.target import Target
 from conformance.conftest import EXAMPLES
 from conformance.test_runtime import V1, V2, judged, started
 
+pytestmark = pytest.mark.hub_client  # `bpfcert certify` deselects these unless --profile hub-client
+
 Record = Callable[[Result | Iterable[Result]], list[Result]]
 
 

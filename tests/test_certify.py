@@ -142,7 +142,7 @@ def test_certify_without_arguments_is_the_main_job() -> None:
     """Examples, the reference runtime and every ISA engine on the plugin's default targets (host + cached
     kernels); naming a runtime or packages keeps today's meaning (no ISA engines, host unless --target)."""
     argv = main_job_argv()
-    assert "--package" not in argv and "--target" not in argv and "-m" not in argv
+    assert "--package" not in argv and "--target" not in argv and argv[argv.index("-m") + 1] == "not hub_client"
     assert argv[argv.index("--runtime") + 1] == "reference"
     assert argv[argv.index("--engine") + 1].split(",") == [
         "python-reference", "linux-kernel", "dpdk-interp", "dpdk-jit"]
@@ -151,7 +151,8 @@ def test_certify_without_arguments_is_the_main_job() -> None:
     runtime = main_job_argv("--runtime", "reference")
     assert "--engine" not in runtime and runtime[runtime.index("--target") + 1] == "host"
     packages = main_job_argv(str(EXAMPLES / "socket-filter"))
-    assert "--engine" not in packages and "--runtime" not in packages and packages[-2:] == ["-m", "not vm"]
+    assert "--engine" not in packages and "--runtime" not in packages
+    assert packages[-2:] == ["-m", "not hub_client and not vm"]
 
 
 def test_main_job_on_the_host_certifies_examples_runtime_and_isa_engines(tmp_path: Path) -> None:
@@ -173,6 +174,27 @@ def test_main_job_on_the_host_certifies_examples_runtime_and_isa_engines(tmp_pat
     lines = proc.stdout.splitlines()
     assert lines[-1] == f"report: {tmp_path / 'out' / 'report.html'}" and lines[-2].startswith("verdict: ")
     assert any(line.startswith("profile runtime-core: ") for line in lines)
+
+
+def test_hub_client_tests_are_deselected_by_their_marker_unless_the_profile_is_asked_for(tmp_path: Path) -> None:
+    """The hub client's tests carry the hub_client marker; certify's selection (-m) leaves them out of the main
+    job and runs them with --profile hub-client."""
+    from bpfcert.certify_cmd import suite_argv
+    from bpfcert.cli import build_parser
+
+    def collected(*args: str) -> str:
+        argv = suite_argv(build_parser("certify").parse_args(["certify", "--target", "host", *args]), tmp_path, [])
+        proc = subprocess.run([sys.executable, "-m", "pytest", *argv, "--collect-only"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    assert "test_runtime_hub.py::" not in collected() and "deselected" in collected("--runtime", "reference")
+    assert "test_runtime_hub.py::test_hub_cli_004" in collected("--profile", "hub-client")
+    marked = subprocess.run([sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "--collect-only",
+                             "-q", "-m", "hub_client", "--target", "host"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert marked.returncode == 0 and "test_runtime_hub.py::" in marked.stdout, marked.stdout + marked.stderr
 
 
 @pytest.mark.vm

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -139,14 +140,39 @@ def test_hostile_files_are_refused_quickly(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.data"
     os.mkfifo(fifo)  # reading it would block forever
     for path, reason in [
-        (big, "limit"),
+        (big, "is larger than 1 MiB"),
         (binary, "not UTF-8"),
         (fifo, "not a regular file"),
         (tmp_path, "not a regular file"),
         (tmp_path / "missing.data", "cannot read"),
     ]:
-        with pytest.raises(FormatError, match=reason):
+        with pytest.raises(FormatError, match=reason) as err:
             read_case(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_case_swapped_for_a_fifo_after_it_was_checked_does_not_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is checked is what is read (pack.read_regular_file: the open file itself is checked): a case file that
+    becomes a FIFO between a check of its path and its opening, simulated by a stat() that still sees a regular
+    file, is refused instead of blocking the reader."""
+    regular = write(tmp_path, "ok.data", "-- asm\nexit\n-- result\n0\n")
+    fifo = tmp_path / "swapped.data"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(Path, "stat", lambda self, **kwargs: os.stat(regular))
+
+    def blocked(signum: int, frame: object) -> None:
+        raise TimeoutError("read_case blocked opening the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(5)
+    try:
+        with pytest.raises(FormatError, match="is not a regular file"):
+            read_case(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_large_legal_case_reads_in_bounded_time(tmp_path: Path) -> None:

@@ -59,6 +59,31 @@ def test_a_run_time_fault_is_an_error_or_a_wrong_r0(engine: DpdkEngine) -> None:
     assert outcome == Outcome(0, None) if engine.jit else (outcome.error or "").startswith("librte_bpf faulted")
 
 
+def test_messages_carry_no_addresses_and_agree_between_runs(engine: DpdkEngine) -> None:
+    """The library prints pointers (%p) in its refusals and faults; they are left out so that two runs' rows agree
+    (report diff, expected failures), and what informs (function, cause, pc) stays."""
+    loop = X.assemble([X.mov64_imm(0, 0), X.alu64_imm("add", 0, 1), X.jmp_imm("jlt", 0, 9, -2), X.exit_()])
+    refused = engine.run(loop, b"").error
+    assert refused == "librte_bpf refused the program: validate: loops detected; | loop at pc:3 --> pc:2;"
+    other = DpdkEngine(jit=engine.jit)  # another worker: other addresses
+    try:
+        assert other.run(loop, b"").error == refused
+    finally:
+        other.close()
+    if not engine.jit:
+        div0 = X.assemble([X.ldx_mem("DW", 1, 1, 0), X.mov64_imm(0, 7), X.alu64_reg("div", 0, 1), X.exit_()])
+        assert engine.run(div0, bytes(8)).error == "librte_bpf faulted: bpf_exec: division by 0 at pc: 0x18;"
+
+
+def test_stable_keeps_opcodes_and_pcs_and_drops_addresses() -> None:
+    assert dpdk_engine.stable("__rte_bpf_jit_x86(0x55d0c4a1b2c0) failed, error code: -22;") == (
+        "__rte_bpf_jit_x86: failed, error code: -22;")
+    assert dpdk_engine.stable("evaluate((nil)): invalid opcode 0xd4 at pc: 0x10;") == (
+        "evaluate: invalid opcode 0xd4 at pc: 0x10;")
+    assert dpdk_engine.stable("f(bpf=0x7f3a2c001000, mbuf=(nil), ofs=4, len=2): load beyond packet boundary") == (
+        "f(bpf=<address>, mbuf=<address>, ofs=4, len=2): load beyond packet boundary")
+
+
 def test_a_library_crash_is_contained_and_the_next_case_runs(engine: DpdkEngine) -> None:
     # unsigned INT64_MIN / 0xffffffffffffffff is 0, but librte_bpf divides with x86 idiv, which traps (SIGFPE)
     trap = X.assemble([X.ld_imm64(0, 1 << 63), X.alu64_imm("div", 0, -1), X.exit_()])

@@ -17,7 +17,7 @@ import pytest
 from bpfcert import spec
 from bpfcert.isa import suite
 from bpfcert.isa.case import Case, read_suite
-from bpfcert.isa.engine import EngineCrash, Outcome
+from bpfcert.isa.engine import Engine, EngineCrash, Outcome
 from bpfcert.isa.interpreter import ReferenceEngine
 from bpfcert.results import Result, Status
 
@@ -33,6 +33,7 @@ class WrongEngine:
     name = "wrong"
     groups = ALL_GROUPS
     cpu_version = 4
+    byteorder = "little"
 
     def __init__(self) -> None:
         self.reference = ReferenceEngine()
@@ -236,6 +237,24 @@ def test_each_engine_gets_its_own_verdict_per_isa_profile(cases: list[Case], tmp
     judged = {v.profile: v.verdict for v in verdicts.profile_verdicts(Report.from_stream(tmp_path / "results.jsonl"))}
     assert judged["isa-base32 (small)"] == verdicts.CERTIFIED
     assert judged["isa-base32 (wrong)"] != verdicts.CERTIFIED and "isa-base32" not in judged
+
+
+def test_every_engine_states_its_byte_order_and_rows_carry_it(wrong_results: list[Result]) -> None:
+    """`byteorder` is part of the Engine protocol (the suite reads it with no fallback), and every engine has it."""
+    from typing import get_type_hints
+
+    from bpfcert.isa.dpdk_engine import DpdkEngine
+    from bpfcert.isa.kernel_engine import KernelEngine
+    from bpfcert.isa.plugin_engine import PluginEngine
+
+    assert get_type_hints(Engine)["byteorder"] is str
+    kernel = {"machine": "s390x", "byteorder": "big", "release": "6.1", "atomics": True, "isa": {}}
+    engines: list[Engine] = [
+        ReferenceEngine(), ReferenceEngine(byteorder="big"), DpdkEngine(jit=True), PluginEngine(["true"]),
+        KernelEngine(None, True, kernel),  # type: ignore[arg-type]  # no target: only its description is read
+    ]  # fmt: skip
+    assert [e.byteorder for e in engines] == ["little", "big", sys.byteorder, sys.byteorder, "big"]
+    assert {r.evidence["byteorder"] for r in wrong_results if "case" in r.evidence} == {"little"}
 
 
 class BigEndianEngine:

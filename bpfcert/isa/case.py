@@ -14,12 +14,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from bpfcert.errors import FormatError
+from bpfcert.errors import BpfcertError, FormatError
 from bpfcert.isa import asm, groups
 
 MAX_CASE_BYTES = 1 << 20  # a case file larger than this is refused unread (bounded cost on hostile input)
@@ -80,18 +79,14 @@ def _trim(lines: list[str]) -> str:
 
 
 def _read_text(path: Path) -> str:
+    """The case file's text; FormatError (one line naming the file) for anything but a regular UTF-8 file within
+    the limit, which is refused without blocking on it (a FIFO) or reading more than the limit."""
+    from bpfcert.pack import read_regular_file  # lazily: reading cases needs nothing else of the packaging module
+
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise FormatError(f"{path}: not a regular file")
-        if info.st_size > MAX_CASE_BYTES:
-            raise FormatError(f"{path}: {info.st_size} bytes, over the {MAX_CASE_BYTES}-byte limit for a case")
-        with path.open("rb") as f:
-            data = f.read(MAX_CASE_BYTES + 1)
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_CASE_BYTES:
-        raise FormatError(f"{path}: over the {MAX_CASE_BYTES}-byte limit for a case")
+        data = read_regular_file(path, MAX_CASE_BYTES)
+    except BpfcertError as exc:  # "cannot read PATH: why", "PATH is not a regular file", "PATH is larger than N"
+        raise FormatError(str(exc)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

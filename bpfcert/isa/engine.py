@@ -34,11 +34,13 @@ class EngineCrash(BpfcertError):
 
 
 class Engine(Protocol):
-    """An execution engine under test, with the RFC 9669 groups and the cpu version (1..4) it claims."""
+    """An execution engine under test, with the RFC 9669 groups and the cpu version (1..4) it claims, and the byte
+    order ("little" or "big") of the memory its programs run on."""
 
     name: str
     groups: frozenset[str]
     cpu_version: int
+    byteorder: str
 
     def run(self, program: bytes, memory: bytes) -> Outcome: ...
 

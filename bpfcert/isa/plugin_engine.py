@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 
 from bpfcert.isa.engine import EngineCrash, Outcome
@@ -32,6 +33,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 class PluginEngine:
     """A bpf_conformance plugin at `argv` (the executable and any fixed arguments before the memory)."""
+
+    byteorder: str = sys.byteorder  # the plugin runs on the host
 
     def __init__(
         self,

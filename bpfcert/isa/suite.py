@@ -147,20 +147,20 @@ def run_cases(
 ) -> Iterator[Result]:
     """One Result per case of `engine` on `target` (by name), its subject engine:E/case:C (a kernel's JIT and
     interpreter, and the host's engines, judge the same cases on one target): its verdict, with the case, its group
-    and cpu version, the engine (and, for a kernel's, its arch and byte order), expected and got as evidence, and the
+    and cpu version, the engine, its byte order (and, for a kernel's, its arch), expected and got as evidence, and the
     program disassembled where it did not pass. A big-endian engine's expectations are in its byte order
     (`in_byteorder`; evidence "expected_from" says where one was recomputed). `done`: the engine's `outcomes` on
     these cases when already run (else they are run now)."""
     from bpfcert.isa.engine import judge
 
-    byteorder = str(getattr(engine, "byteorder", "little"))
+    byteorder = engine.byteorder
     cases, recomputed = in_byteorder(cases, byteorder)
-    machine = {k: getattr(engine, k) for k in ("arch", "byteorder") if hasattr(engine, k)}
+    machine = {"arch": engine.arch} if hasattr(engine, "arch") else {}
     done = outcomes(engine, cases) if done is None else done
     for case in cases:
         verdict = judge(case, engine.groups, engine.cpu_version, done.get(case.name))
         evidence = {
-            "engine": engine.name, **machine, "case": case.name, "group": group_of(case),
+            "engine": engine.name, **machine, "byteorder": byteorder, "case": case.name, "group": group_of(case),
             "groups": sorted(case.groups), "cpu_version": case.cpu_version, "expected": verdict.expected,
             "got": verdict.got,
         }  # fmt: skip

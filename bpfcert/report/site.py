@@ -1,6 +1,8 @@
 """A static site of the registry (bpfcert.report.registry): one page with every submission's verdict per profile
-and target — runtimes x kernels x profiles — linking to the submission's files, copied beside it. Everything from
-a submission is text to the page: the template escapes it all (jinja2 with autoescape)."""
+and target — runtimes x kernels x profiles — linking to the submission's files, copied beside it. The verdicts are
+the report's own, decided by bpfcert.report.verdicts on the report read back from its document, so a cell never
+disagrees with the report. Everything from a submission is text to the page: the template escapes it all (jinja2
+with autoescape)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from bpfcert import spec
+from bpfcert.report import verdicts
 from bpfcert.report.registry import FILES, Submission, submissions, validate
-from bpfcert.results import Result, Status, verdict
+from bpfcert.results import Report, Result
 from bpfcert.targets.series import HOST, SERIES
 
 # Files linked from the table when the submission has them (report.html once the HTML writer writes one).
@@ -21,14 +24,15 @@ TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bpfcert certifications</title>
 <style>
 body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:.3em .6em}
-td.pass{background:#d4f4d4}td.fail{background:#f8d0d0}td.none{color:#999}td.invalid{background:#fbe7b5}
+td.pass{background:#d4f4d4}td.partial{background:#fbe7b5}td.fail{background:#f8d0d0}td.none{color:#999}
+td.invalid{background:#fbe7b5}
 </style></head><body>
 <h1>bpfcert certifications</h1>
-<p>{{ rows|length }} submission(s). A cell is a profile's verdict on a target: conformant, nonconformant, skipped
-(every row of it skipped there: not claimed or not applicable), or &mdash; where the submission has no row of that
-profile there.</p>
+<p>{{ rows|length }} submission(s). A line is a profile the report judges, with its verdict over every target; a
+cell is its verdict on one target (Certified, Partially conformant, Not conformant, or Not certified in certified
+mode), or &mdash; where the report has no row of that profile there.</p>
 <table>
-<thead><tr><th>submission</th><th>version</th><th>signature</th><th>profile</th>
+<thead><tr><th>submission</th><th>version</th><th>signature</th><th>profile</th><th>verdict</th>
 {% for t in targets %}<th>{{ t }}</th>{% endfor %}</tr></thead>
 <tbody>
 {% for row in rows %}{% for profile in row.profiles %}<tr>
@@ -39,7 +43,7 @@ profile there.</p>
 {% if row.problems %}{{ row.problems|join('; ') }}
 {% else %}valid, by {{ row.signer }} until {{ row.expires }}{% endif %}
 </td>{% endif %}
-<td>{{ profile }}</td>
+<td>{{ profile }}</td>{% set cell = row.cells[(profile, None)] %}<td class="{{ cell.css }}">{{ cell.text }}</td>
 {% for t in targets %}{% set cell = row.cells.get((profile, t)) %}
 {% if cell %}<td class="{{ cell.css }}">{{ cell.text }}</td>{% else %}<td class="none">&mdash;</td>{% endif %}
 {% endfor %}</tr>
@@ -52,13 +56,18 @@ profile there.</p>
 
 @dataclass(frozen=True)
 class Cell:
-    css: str  # pass | fail | none
-    text: str
+    css: str  # pass | partial | fail
+    text: str  # a verdict of bpfcert.report.verdicts
+
+    @classmethod
+    def of(cls, verdict: str) -> Cell:
+        return cls({verdicts.CERTIFIED: "pass", verdicts.PARTIAL: "partial"}.get(verdict, "fail"), verdict)
 
 
 @dataclass(frozen=True)
 class Row:
-    """One submission in the table: a line per profile it has rows of, a cell per (profile, target)."""
+    """One submission in the table: a line per profile its report judges, a cell per (profile, target) and one
+    per (profile, None) for the verdict over every target."""
 
     title: str
     version: str
@@ -68,24 +77,30 @@ class Row:
     signer: str
     expires: str
     profiles: list[str]
-    cells: dict[tuple[str, str], Cell]
+    cells: dict[tuple[str, str | None], Cell]
 
 
-def _cells(results: list[Result]) -> dict[tuple[str, str], Cell]:
-    """(profile, target) -> the verdict of the submission's rows of that profile's requirements there."""
-    catalogue = spec.catalogue()
-    groups: dict[tuple[str, str], list[Result]] = {}
-    for r in results:
-        if r.id in catalogue:
-            groups.setdefault((catalogue[r.id].profile, r.target), []).append(r)
-    out = {}
-    for key, rows in groups.items():
-        if all(r.status is Status.SKIP for r in rows):  # nothing checked there (not claimed, not applicable)
-            out[key] = Cell("none", f"skipped ({len(rows)})")
-            continue
-        ok = verdict(rows) == "conformant"
-        met = sum(r.status in (Status.PASS, Status.SKIP, Status.XFAIL) for r in rows)
-        out[key] = Cell("pass" if ok else "fail", f"{'conformant' if ok else 'nonconformant'} ({met}/{len(rows)})")
+def report_of(doc: dict[str, Any]) -> Report:
+    """The report a report document (spec/report.schema.json) was written from, as far as verdicts need it: its
+    rows (any the schema would refuse left out), profiles, kind, mode, targets and whether its run ended."""
+    results, rows, profiles = [], doc.get("results"), doc.get("profiles")
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            results.append(Result.from_json(row))
+        except ValueError:
+            continue  # the problems column already says the report is not valid against the schema
+    run: dict[str, Any] = doc["run"] if isinstance(doc.get("run"), dict) else {}
+    profiles = [str(p) for p in profiles] if isinstance(profiles, list) else []
+    return Report(str(run.get("subject", "")), results, profiles, kind=str(doc.get("kind", "package")),
+                  run={**run, "mode": doc.get("mode")}, complete=run.get("complete", True) is not False)
+
+
+def verdict_cells(report: Report) -> dict[tuple[str, str | None], Cell]:
+    """(profile, target) -> the profile's verdict on that target, (profile, None) -> over every target."""
+    out: dict[tuple[str, str | None], Cell] = {}
+    for v in verdicts.profile_verdicts(report):
+        out[(v.profile, None)] = Cell.of(v.verdict)
+        out |= {(v.profile, t): Cell.of(on_target) for t, on_target in v.targets.items()}
     return out
 
 
@@ -104,14 +119,8 @@ def _row(sub: Submission, out: Path) -> Row:
         if src.is_file() and not src.is_symlink():
             shutil.copyfile(src, dest / name)
             files.append((name, f"{sub.name}/{name}"))
-    results = []
-    for row in sub.doc.get("results", []):
-        try:
-            results.append(Result.from_json(row))
-        except ValueError:
-            continue  # the problems column already says the report is not valid against the schema
-    cells = _cells(results)
-    profiles = sorted({p for p, _ in cells}, key=lambda p: list(spec.profiles()).index(p))
+    cells = verdict_cells(report_of(sub.doc))
+    profiles = list(dict.fromkeys(p for p, _ in cells))
     cert = sub.doc.get("certificate")
     product = sub.product
     return Row(
@@ -140,7 +149,7 @@ def build(root: str | Path, out: str | Path, today: date) -> list[Submission]:
     subs = [validate(p, trusted, today) for p in submissions(root)]
     out.mkdir(parents=True, exist_ok=True)
     rows = [_row(s, out) for s in subs]
-    targets = sorted({t for row in rows for _, t in row.cells}, key=_target_order)
+    targets = sorted({t for row in rows for _, t in row.cells if t is not None}, key=_target_order)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.from_string(TEMPLATE).render(rows=rows, targets=targets, today=today.isoformat())
     (out / "index.html").write_text(html, encoding="utf-8")

@@ -64,6 +64,13 @@ def groups(targets: Iterable[str], workers: int) -> dict[str, str]:
     return out
 
 
+def runs_here(config: pytest.Config, target: str) -> bool:
+    """Whether this process runs `target`'s tests, as far as it knows yet: any target in one process; in a worker,
+    those of the groups it has begun (so that work begun ahead, such as ISA batches, boots no other worker's VM)."""
+    worker = config.pluginmanager.get_plugin("bpfcert-worker")
+    return not isinstance(worker, Worker) or worker.group_of.get(target) in worker.booted
+
+
 class Forwarded:
     """A worker's stand-in for the results stream: its lines queued (as plain JSON values) for the controller."""
 

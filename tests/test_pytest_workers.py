@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bpfcert.certify_cmd import worker_argv
-from bpfcert.pytest_workers import FORWARDED, Controller, Forwarded, groups
+from bpfcert.pytest_workers import FORWARDED, Controller, Forwarded, groups, runs_here
 from bpfcert.results import Report, Result, Status
 
 
@@ -67,6 +67,12 @@ def test_boot(target, record):
 def test_splat(target, record):
     record(Result.of("KRN-SPLAT-001", Status.PASS, "quiet", target=target.name))
 
+def test_runs_here_knows_only_its_groups(target, request):
+    from bpfcert.pytest_workers import runs_here
+
+    assert runs_here(request.config, target.name)
+    assert not runs_here(request.config, "6.1" if target.name == "host" else "host")
+
 def test_no_target(record):
     record(Result.of("PKG-MAN-001", Status.PASS, "static", target="static"))
 '''
@@ -105,3 +111,8 @@ def test_workers_without_loadgroup_are_refused(tmp_path: Path) -> None:
     proc = run_workers(tmp_path)
     assert proc.returncode != 0
     assert "--dist loadgroup" in proc.stdout + proc.stderr
+
+
+def test_one_process_runs_every_target() -> None:
+    config = SimpleNamespace(pluginmanager=SimpleNamespace(get_plugin=lambda name: None))
+    assert runs_here(config, "6.1")  # type: ignore[arg-type]

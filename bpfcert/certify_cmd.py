@@ -44,6 +44,8 @@ def pytest_argv(tests: str, output: Path) -> list[str]:
         tests, "-p", "bpfcert.pytest_plugin", "-p", "no:cacheprovider", "-c", "/dev/null",
         "--rootdir", str(output), "--confcutdir", str(suite), "--basetemp", str(output / "tmp"), "-q",
         "-s",  # no capture: the targets' progress (from background threads too) reaches stderr as it happens
+        # the plugin and Hypothesis are imported before pytest starts: their assertions need no rewriting
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
         "--results", str(output / STREAM),
     ]  # fmt: skip
 
@@ -67,7 +69,8 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
     argv += ["--ignore", str(suite / "test_hub.py")]  # a registry's suite: only with --hub
     marks = [] if "hub-client" in (args.profile or []) else ["not hub_client"]  # installing from a hub: if asked
     if is_main_job(args):
-        return [*argv, "-m", " and ".join(marks), "--runtime", MAIN_RUNTIME, "--engine", ",".join(MAIN_ENGINES)]
+        return [*argv, "-m", " and ".join(marks), *worker_argv(args.target), "--runtime", MAIN_RUNTIME,
+                "--engine", ",".join(MAIN_ENGINES)]
     for package in args.packages:
         argv += ["--package", str(Path(package).resolve())]
     if args.engine:
@@ -79,8 +82,24 @@ def suite_argv(args: argparse.Namespace, output: Path, package_profiles: list[st
     elif args.engine:  # ISA engines without a runtime: the package and ISA suites
         argv[0:1] = [str(suite / "test_certify_packages.py"), str(suite / "test_isa.py")]
     else:
-        marks.append("not vm")  # no runtime: the package suite only, no kernel targets
-    return [*argv, "-m", " and ".join(marks)]  # -m "" selects every test
+        return [*argv, "-m", " and ".join([*marks, "not vm"])]  # no runtime: the package suite only, no targets
+    return [*argv, "-m", " and ".join(marks), *worker_argv(args.target or "host")]  # -m "" selects every test
+
+
+def worker_argv(target: str | None) -> list[str]:
+    """pytest-xdist's arguments when `target` (the plugin's --target) names several targets:
+    that many workers, up to the VMs booted at a time (default_jobs), each target's tests on one of them
+    (bpfcert.pytest_workers); none for a single target or a bad name (the plugin reports that)."""
+    from bpfcert.errors import TargetError
+    from bpfcert.targets.target import default_jobs, resolve_names
+
+    try:
+        names = resolve_names(target)
+    except TargetError:
+        return []
+    if len(names) < 2:
+        return []
+    return ["-n", str(min(default_jobs(), len(names))), "--dist", "loadgroup"]
 
 
 def profile_argv(args: argparse.Namespace, package_profiles: list[str]) -> list[str]:

@@ -24,11 +24,13 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from bpfcert import pytest_workers as workers
 from bpfcert.errors import TargetError
 from bpfcert.results import Result, Status
 from bpfcert.targets.schedule import Progress, Scheduler
@@ -90,8 +92,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 RUNNER_ENV = ("BPFCERT_REFERENCE_STATE={scratch}/state", "BPFCERT_ADAPTER_STATE={scratch}/state")
 SCHEDULER = pytest.StashKey[Scheduler]()
 RESULTS = pytest.StashKey[list[Result]]()  # every Result the tests recorded, in the order they were decided
-STREAM = pytest.StashKey["ResultsStream"]()  # with --results
+STREAM = pytest.StashKey["ResultsStream | workers.Forwarded"]()  # with --results (a worker's: forwarded)
 CLAIMED = pytest.StashKey[list[str]]()  # profiles the runners claimed in their `start` replies
+CONTROLLER = pytest.StashKey[workers.Controller]()  # with pytest-xdist's -n: the controller's
 NOTED_TARGETS = pytest.StashKey[set[str]]()
 REMAINING = pytest.StashKey[dict[str, int]]()  # target -> its tests not yet torn down
 RECORDED = pytest.StashKey[bool]()  # on an item: it recorded a Result (or its requirement rows were written)
@@ -103,17 +106,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the requirements a test judges (an error is their row)")
     config.addinivalue_line("markers", "hub_client: the runtime installs from a hub (certify: --profile hub-client)")
     path = config.getoption("--results")
+    worker = workers.is_worker(config)
     if path:
         from bpfcert.stream import ResultsStream
 
-        config.stash[STREAM] = ResultsStream(path)
+        # the controller (or the one process) writes the stream; a worker forwards its lines there
+        config.stash[STREAM] = workers.Forwarded() if worker else ResultsStream(path)
         # a certification run leaves nothing behind but its stream: no .hypothesis/ example database in the cwd
         settings.register_profile("certify", settings(settings.default, database=None))
         settings.load_profile("certify")
-    # certification shows each target's state change on stderr (seen as it happens when not captured: -s)
-    progress = Progress("bpfcert") if path else None
-    config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"), progress=progress)
+    # certification shows each target's state change on stderr (seen as it happens when not captured: -s); a
+    # worker's lines go out whole (a live line would mix with the others')
+    progress = Progress("bpfcert", live=False if worker else None) if path else None
+    scheduler = config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"), progress=progress)
     config.stash[RESULTS], config.stash[CLAIMED], config.stash[NOTED_TARGETS] = [], [], set()
+    if worker:
+        stream = config.stash.get(STREAM, None)
+        forwarded = stream if isinstance(stream, workers.Forwarded) else workers.Forwarded()
+        config.pluginmanager.register(
+            workers.Worker(forwarded, target_of, scheduler.start, scheduler.summary), "bpfcert-worker"
+        )
+    elif workers.is_controller(config):
+        workers.check_distribution(config)
+        controller = config.stash[CONTROLLER] = workers.Controller(
+            partial(_keep_result, config), partial(note, config)
+        )
+        config.pluginmanager.register(controller, "bpfcert-controller")
 
 
 def certified_packages(given: list[str]) -> list[str]:
@@ -147,7 +165,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """The stream's header: what is certified, on which targets, against which profiles."""
     config = session.config
     stream = config.stash.get(STREAM, None)
-    if stream is None:
+    if stream is None or isinstance(stream, workers.Forwarded):  # the controller writes the header
         return
     from bpfcert.targets.target import resolve_names
 
@@ -187,6 +205,8 @@ def note(config: pytest.Config, kind: str, data: dict[str, Any]) -> None:
     if kind == "runner":
         claims = data.get("claims")
         config.stash[CLAIMED] += claims.get("profiles", []) if isinstance(claims, dict) else []
+    elif kind == "target":
+        config.stash[NOTED_TARGETS].add(str(data.get("name")))
     stream = config.stash.get(STREAM, None)
     if stream is not None:
         stream.note(kind, data)
@@ -203,7 +223,6 @@ def opened(config: pytest.Config, name: str) -> Target | TargetError:
     outcome = config.stash[SCHEDULER].outcome(name)
     noted = config.stash.get(NOTED_TARGETS, None)
     if noted is not None and name not in noted:  # the first time: its line in the results stream
-        noted.add(name)
         info = {"name": name, "error": str(outcome)} if isinstance(outcome, TargetError) else outcome.info().to_json()
         note(config, "target", info)
     return outcome
@@ -244,7 +263,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start booting the VM targets the selected tests need while the other tests run (not for --collect-only)."""
+    """Start booting the VM targets the selected tests need while the other tests run (not for --collect-only; a
+    pytest-xdist worker boots its group's when the group starts: bpfcert.pytest_workers)."""
     from bpfcert.targets.series import HOST
 
     if session.config.option.collectonly:
@@ -252,12 +272,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     wanted: set[str] = set()
     remaining = session.config.stash[REMAINING] = {}
     for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        fixture = target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize"))
-        if callspec is not None and fixture:
-            wanted.add(callspec.params[fixture])
-            remaining[callspec.params[fixture]] = remaining.get(callspec.params[fixture], 0) + 1
-    if wanted - {HOST}:
+        name = target_of(item)
+        if name is not None:
+            wanted.add(name)
+            remaining[name] = remaining.get(name, 0) + 1
+    if wanted - {HOST} and not workers.is_worker(session.config):
         from bpfcert.targets import vm
 
         session.config.stash[SCHEDULER].start(sorted(n for n in wanted - {HOST} if vm.unavailable(n) is None))
@@ -280,8 +299,16 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         progress.show(name, "tests done (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")")
 
 
+def target_of(item: pytest.Item) -> str | None:
+    """The kernel target a test takes through the target fixtures, if any."""
+    callspec = getattr(item, "callspec", None)
+    fixture = target_fixture(getattr(item, "fixturenames", ()), item.iter_markers("parametrize"))
+    return str(callspec.params[fixture]) if callspec is not None and fixture else None
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    lines = config.stash[SCHEDULER].summary()
+    controller = config.stash.get(CONTROLLER, None)
+    lines = config.stash[SCHEDULER].summary() + (controller.summary if controller else [])
     if lines:
         terminalreporter.write_sep("-", "kernel targets")
         for line in lines:
@@ -320,7 +347,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     config.stash[SCHEDULER].close()
     stream = config.stash.get(STREAM, None)
-    if stream is None:
+    if stream is None or isinstance(stream, workers.Forwarded):  # a worker's lines: bpfcert.pytest_workers
         return
     if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
         stream.close()  # a run cut short (Ctrl-C, -x, --maxfail): no footer, it reads back incomplete
@@ -360,17 +387,21 @@ def target_outcome(request: pytest.FixtureRequest) -> tuple[str, Target | Target
 def _keeper(config: pytest.Config, started: float) -> Callable[[list[Result]], None]:
     """Keep a batch of Results for the run (and stream them with --results), stamped with the time since
     `started`."""
-    recorded, stream = config.stash[RESULTS], config.stash.get(STREAM, None)
 
     def keep(batch: list[Result]) -> None:
         duration = round(time.monotonic() - started, 3)
         for r in batch:
-            r = r if r.duration is not None else dataclasses.replace(r, duration=duration)
-            recorded.append(r)
-            if stream is not None:
-                stream.result(r)
+            _keep_result(config, r if r.duration is not None else dataclasses.replace(r, duration=duration))
 
     return keep
+
+
+def _keep_result(config: pytest.Config, result: Result) -> None:
+    """One Result kept for the run, and streamed with --results (a worker's forwarded to the controller's)."""
+    config.stash[RESULTS].append(result)
+    stream = config.stash.get(STREAM, None)
+    if stream is not None:
+        stream.result(result)
 
 
 @pytest.fixture

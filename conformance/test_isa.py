@@ -21,6 +21,7 @@ import pytest
 from bpfcert.isa import suite
 from bpfcert.isa.case import Case
 from bpfcert.pytest_plugin import SCHEDULER, engine_names, note
+from bpfcert.pytest_workers import runs_here
 from bpfcert.results import Result, Status
 from bpfcert.targets.target import Target
 
@@ -55,7 +56,7 @@ def kernel_runs(
     request: pytest.FixtureRequest, isa_cases: list[Case]
 ) -> Iterator[dict[tuple[str, str], Future[Batch]]]:
     """(engine name, target name) -> its batch, begun in one background worker for every kernel engine and target
-    this session's test_isa_cases runs on, in the order they run; a target that does not open raises its
+    this session's test_isa_cases runs on here, in the order they run; a target that does not open raises its
     TargetError from the future."""
     scheduler = request.config.stash[SCHEDULER]
     pool = ThreadPoolExecutor(1, thread_name_prefix="isa-batch")
@@ -63,7 +64,9 @@ def kernel_runs(
     for item in request.session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         engine, name = params.get("engine_name"), params.get("target")
-        if isinstance(engine, str) and isinstance(name, str) and suite.on_kernel(engine) and (engine, name) not in runs:
+        if not (isinstance(engine, str) and isinstance(name, str) and suite.on_kernel(engine)):
+            continue
+        if (engine, name) not in runs and runs_here(request.config, name):  # not another xdist worker's target
             runs[engine, name] = pool.submit(lambda e, n: run_batch(scheduler.get(n), e, isa_cases), engine, name)
     yield runs
     pool.shutdown(cancel_futures=True)

@@ -24,9 +24,9 @@ class Progress:
     """Target states on stderr: a live status line on a terminal, else one "<label>: <target> <state>" line per
     state change (waiting, opening or booting, ready [in N s], done [(summary)], failed (kind))."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, live: bool | None = None) -> None:
         self.label = label
-        self.live = sys.stderr.isatty()
+        self.live = sys.stderr.isatty() if live is None else live
         self._states: dict[str, str] = {}
         self._lock = threading.Lock()
 

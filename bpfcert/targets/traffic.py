@@ -3,9 +3,12 @@
 The op traffic_interface makes a veth pair (`lo` where the kernel has no veth; in a guest it first loads the guest
 kernel's own veth and pktgen modules from `modules`), traffic_interface_del removes it. traffic_start starts a sender
 out of one end, so frames arrive on the other end's receive path (its XDP hook):
-- the kernel's packet generator (pktgen) where it is loaded and idle, the other end is a veth and its XDP program
-  runs in driver mode: UDP frames made and sent in the kernel, with no system call per frame (pktgen shares each frame's
-  skb with the driver, which generic-mode XDP cannot take: it would crash the kernel, hence the mode check);
+- the kernel's packet generator (pktgen) where it is loaded and its thread of the last CPU is idle, the other end
+  is a veth and its XDP program runs in driver mode: UDP frames made and sent in the kernel, with no system call
+  per frame (pktgen shares each frame's skb with the driver, which generic-mode XDP cannot take: it would crash the
+  kernel, hence the mode check). They are received on the same CPU (veth's NAPI runs in the sender's softirq), the
+  one a guest keeps for them (isolcpus: bpfcert.targets.machines), so a runtime upgrading on the other CPU does not
+  slow them down (pktgen's `burst` is refused by veth, as is clone_skb);
 - else `python -m bpfcert.targets.traffic`, which sends Ethernet frames carrying IPv4 with protocol
   TRAFFIC_PROTOCOL (253, RFC 3692's experiment number, which nothing else sends) from an AF_PACKET socket that
   bypasses the qdisc, a batch of frames per sendmmsg(2).
@@ -154,18 +157,27 @@ def _generic_xdp(ifname: str) -> bool:
 
 def traffic_start(ifname: str, pps: int, seconds: float) -> dict[str, Any]:
     """Start sending frames out of `ifname` at `pps` frames a second for at most `seconds`; {"handle", "sender":
-    "pktgen" or "socket", "frame_len", "protocol": the IPv4 protocol of the frames} once frames can flow."""
+    "pktgen" or "socket", "frame_len", "protocol": the IPv4 protocol of the frames, and for pktgen "cpu": the one
+    its thread runs on} once frames can flow."""
     if pps <= 0 or seconds <= 0:
         raise ValueError("pps and seconds must be positive")
     receiver = receiving_end(ifname)
-    use_pktgen = _pktgen_idle() and receiver != ifname and not _generic_xdp(receiver)
+    thread = _pktgen_thread()
+    if thread is not None and (receiver == ifname or _generic_xdp(receiver)):
+        thread = None  # pktgen sends neither into lo nor to generic-mode XDP
     sending = _Sending(ifname, receiver)
-    sending.sender = _Pktgen(ifname, pps, seconds) if use_pktgen else _SocketSender(ifname, pps, seconds)
+    sending.sender = _SocketSender(ifname, pps, seconds) if thread is None else _Pktgen(ifname, pps, seconds, thread)
     handle = next(_handles)
     _senders[handle] = sending
-    if use_pktgen:
-        return {"handle": handle, "sender": "pktgen", "frame_len": PKTGEN_FRAME, "protocol": PKTGEN_PROTOCOL}
-    return {"handle": handle, "sender": "socket", "frame_len": len(frame()), "protocol": TRAFFIC_PROTOCOL}
+    if thread is None:
+        return {"handle": handle, "sender": "socket", "frame_len": len(frame()), "protocol": TRAFFIC_PROTOCOL}
+    return {
+        "handle": handle,
+        "sender": "pktgen",
+        "frame_len": PKTGEN_FRAME,
+        "protocol": PKTGEN_PROTOCOL,
+        "cpu": int(thread.rsplit("_", 1)[1]),
+    }
 
 
 def traffic_progress(handle: int) -> dict[str, Any]:
@@ -214,14 +226,20 @@ class _Sending:
         self.sender: _Pktgen | _SocketSender
 
 
-def _pktgen_idle() -> bool:
-    """pktgen is loaded and its first thread has no device (none of someone else's to take over)."""
+def _pktgen_thread() -> str | None:
+    """pktgen's thread of the last CPU ("kpktgend_N") if pktgen is loaded and that thread has no device (none of
+    someone else's to take over), else None."""
     try:
-        with open(os.path.join(PKTGEN, "kpktgend_0")) as f:
+        threads = [name for name in os.listdir(PKTGEN) if name.startswith("kpktgend_")]
+        thread = max(threads, key=lambda name: int(name.rsplit("_", 1)[1]), default=None)
+        if thread is None:
+            return None
+        with open(os.path.join(PKTGEN, thread)) as f:
             lines = f.read().splitlines()
     except OSError:
-        return False
-    return not any(line.split(":", 1)[1].strip() for line in lines if line.startswith(("Running:", "Stopped:")))
+        return None
+    busy = any(line.split(":", 1)[1].strip() for line in lines if line.startswith(("Running:", "Stopped:")))
+    return None if busy else thread
 
 
 def _pktgen_write(name: str, command: str) -> None:
@@ -230,15 +248,15 @@ def _pktgen_write(name: str, command: str) -> None:
 
 
 class _Pktgen:
-    """The kernel's packet generator on its first thread, sending out of `ifname`; a thread of ours writes "start"
-    to pgctrl, which returns when pktgen is done (its count reached, or "stop")."""
+    """The kernel's packet generator on its `thread` (kpktgend_N), sending out of `ifname`; a thread of ours writes
+    "start" to pgctrl, which returns when pktgen is done (its count reached, or "stop")."""
 
-    def __init__(self, ifname: str, pps: int, seconds: float) -> None:
+    def __init__(self, ifname: str, pps: int, seconds: float, thread: str) -> None:
         import threading
 
-        self.ifname = ifname
-        _pktgen_write("kpktgend_0", "rem_device_all")
-        _pktgen_write("kpktgend_0", f"add_device {ifname}")
+        self.ifname, self.pktgen_thread = ifname, thread
+        _pktgen_write(thread, "rem_device_all")
+        _pktgen_write(thread, f"add_device {ifname}")
         for command in (f"count {max(1, round(pps * seconds))}", f"pkt_size {PKTGEN_FRAME}", f"ratep {pps}",
                         "dst 192.0.2.1", f"dst_mac {DESTINATION}"):  # fmt: skip
             _pktgen_write(ifname, command)
@@ -259,7 +277,7 @@ class _Pktgen:
         self.thread.join(30)
         with open(os.path.join(PKTGEN, self.ifname)) as f:
             report = f.read()
-        _pktgen_write("kpktgend_0", "rem_device_all")
+        _pktgen_write(self.pktgen_thread, "rem_device_all")
         if self.error is not None or self.thread.is_alive():
             raise OSError(f"pktgen on {self.ifname} failed: {self.error or 'it did not stop'}")
         sent = re.search(r"pkts-sofar: (\d+)\s+errors: (\d+)", report)

@@ -1,60 +1,64 @@
-"""Benchmark the traffic behind RT-UPG-002 on each target, against the former guests (one CPU shared by pktgen,
-the receive path and the runtime: bench_boot.former_machines) booted in turn with today's (two CPUs, the second
-kept for pktgen) in the same run: the sender's top rate into a veth whose XDP end runs examples/xdp-counter-v1
-(installed by the reference runtime), then the check itself (upgrade to v2 under traffic).
+"""Benchmark the traffic behind RT-UPG-002 on each target: the sender's top rate into a veth whose XDP end runs
+examples/xdp-counter-v1 (installed by the reference runtime), then the check itself (upgrade to v2 under traffic)
+with the sender at bpfcert.targets.traffic.SENDER_NICE against the former sender at nice 0 (the baseline), in turn
+on the same boot so that a noisy machine slows both alike.
 
     python bench/bench_traffic.py [--targets host,5.10,6.1,6.12,7.2] [--seconds S] [--rounds N] [--pps N]
 
-Per configuration, --rounds times each: the sender's top rate (pktgen in a guest, bpfcert.targets.traffic's
-sendmmsg sender on the host; the best round), then RT-UPG-002 at --pps (the median rate overall and during the
-upgrade, frames lost and unattached summed over the rounds). Prints figures; asserts nothing (target: >= 100k
-frames/s during the upgrade in a guest with 0 lost and 0 unattached). Needs root; boots one VM at a time.
+Figures: the sender's best top rate over --rounds (pktgen in a guest, the sendmmsg sender on the host), and per
+configuration over --rounds checks RT-UPG-002's median rate overall and during the upgrade (the one that matters:
+pktgen catches up afterwards, so the overall rate hides a slow-down), how long the upgrade took, frames lost and
+unattached summed. Prints figures; asserts nothing (target: >= 100k frames/s during the upgrade in a guest with 0
+lost and 0 unattached). Needs root; boots one VM at a time.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_boot import former_machines  # noqa: E402 -- bench/ is the script's own directory
-
 V1, V2 = ROOT / "examples" / "xdp-counter-v1", ROOT / "examples" / "xdp-counter-v2"
+
+
+class FormerSender:
+    """A target whose traffic sender runs at nice 0, as before SENDER_NICE."""
+
+    def __init__(self, target: Any) -> None:
+        self.target, self.name = target, target.name
+
+    def info(self) -> Any:
+        return self.target.info()
+
+    def call(self, op: str, **args: Any) -> Any:
+        return self.target.call(op, **({**args, "nice": 0} if op == "traffic_start" else args))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="host,5.10,6.1,6.12,7.2")
-    parser.add_argument("--seconds", type=float, default=1.0, help="length of each rate measurement")
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of each top-rate measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pps", type=int, default=100_000, help="the rate RT-UPG-002 is asked for")
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     for name in args.targets.split(","):
-        name = name.strip()
-        configs: dict[str, Callable[[], AbstractContextManager[None]]] = {"now": contextlib.nullcontext}
-        if name != "host":
-            configs = {"former": former_machines, **configs}
-        figures = {}
-        for config, machines in configs.items():
-            with machines():
-                figures[config] = bench_target(name, args)
-        report(name, figures)
+        bench_target(name.strip(), args)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
 
-def bench_target(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def bench_target(name: str, args: argparse.Namespace) -> None:
     from bpfcert.runners import discovery
     from bpfcert.targets.target import open_target
 
@@ -70,7 +74,7 @@ def bench_target(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 env = {"BPFCERT_REFERENCE_STATE": "/run/tmp/bpfcert-reference"}  # the guest's root is read-only
             try:
                 runner = discovery.load(ROOT / "runners" / "reference").with_env(env)
-                return {"release": target.info().release, **measure(target, runner, args)}
+                report(name, target.info().release, *measure(target, runner, args))
             finally:
                 if name == "host":
                     subprocess.run(["umount", "-l", str(bpffs)], check=False)
@@ -78,8 +82,9 @@ def bench_target(name: str, args: argparse.Namespace) -> dict[str, Any]:
         target.close()
 
 
-def measure(target: Any, runner: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """The sender's best top rate into the installed xdp-counter v1, then RT-UPG-002 --rounds times."""
+def measure(target: Any, runner: Any, args: argparse.Namespace) -> tuple[str, float, dict[str, dict[str, Any]]]:
+    """The sender's best top rate into the installed xdp-counter v1, then RT-UPG-002 --rounds times in each
+    configuration, in turn."""
     from bpfcert.checks.runtime_traffic import kernel_modules, rt_upg_002
     from bpfcert.runners.client import RunnerClient
     from bpfcert.runners.protocol import Failure, Options
@@ -89,50 +94,52 @@ def measure(target: Any, runner: Any, args: argparse.Namespace) -> dict[str, Any
         try:
             installed = client.install(str(V1), Options(interface=iface["interface"]))
             assert not isinstance(installed, Failure), installed
-            top = max(top_rate(target, iface["peer"], args.seconds) for _ in range(args.rounds))
+            sender, top = max((top_rate(target, iface["peer"], args.seconds) for _ in range(args.rounds)),
+                              key=lambda found: found[1])  # fmt: skip
             client.uninstall(installed.name)
         finally:
             target.call("traffic_interface_del", interface=iface["interface"])
-        checks = [rt_upg_002(client, target, str(V1), str(V2), pps=args.pps, around=1.0) for _ in range(args.rounds)]
-    evidence = [c.evidence for c in checks]
-    return {
-        "sender": top[1],
-        "top": top[0],
-        "statuses": [c.status.value for c in checks],
-        "pps": statistics.median(e.get("pps", 0) for e in evidence),
-        "during": statistics.median(e.get("during_upgrade", {}).get("pps", 0) for e in evidence),
-        "lost": sum(e.get("lost", 0) for e in evidence),
-        "unattached": sum(e.get("unattached", 0) for e in evidence),
-        "sent": sum(e.get("sent", 0) for e in evidence),
-        "sender_cpu": evidence[0].get("sender_cpu"),
-    }
+        configs = {"former": FormerSender(target), "now": target}
+        runs: dict[str, list[Any]] = {config: [] for config in configs}
+        for _ in range(args.rounds):
+            for config, on in configs.items():
+                runs[config].append(rt_upg_002(client, on, str(V1), str(V2), pps=args.pps, around=1.0))
+    return sender, top, {config: summary(checks) for config, checks in runs.items()}
 
 
-def top_rate(target: Any, peer: str, seconds: float) -> tuple[float, str]:
-    """The sender's rate out of `peer` as fast as it goes, in frames/s, and which sender it was."""
+def top_rate(target: Any, peer: str, seconds: float) -> tuple[str, float]:
+    """Which sender sent out of `peer` and its rate as fast as it goes, in frames/s."""
     sending = target.call("traffic_start", ifname=peer, pps=10_000_000, seconds=seconds)
     time.sleep(seconds + 0.2)
     traffic = target.call("traffic_stop", handle=sending["handle"])
-    return traffic["sent"] / traffic["seconds"], sending["sender"]
+    return sending["sender"], traffic["sent"] / traffic["seconds"]
 
 
-def report(name: str, figures: dict[str, dict[str, Any]]) -> None:
-    now, former = figures["now"], figures.get("former")
+def summary(checks: list[Any]) -> dict[str, Any]:
+    evidence = [c.evidence for c in checks]
+    return {
+        "statuses": "/".join(c.status.value for c in checks),
+        "nice": evidence[0].get("sender_nice"),
+        "pps": statistics.median(e.get("pps", 0) for e in evidence),
+        "during": statistics.median(e.get("during_upgrade", {}).get("pps", 0) for e in evidence),
+        "upgrade_s": statistics.median(e.get("during_upgrade", {}).get("seconds", 0) for e in evidence),
+        "sent": sum(e.get("sent", 0) for e in evidence),
+        "lost": sum(e.get("lost", 0) for e in evidence),
+        "unattached": sum(e.get("unattached", 0) for e in evidence),
+    }
 
-    def ratio(key: str) -> str:
-        return f" ({now[key] / former[key]:.2f}x former's {former[key] / 1000:.1f}k)" if former and former[key] else ""
 
-    print(f"{name:5s} {now['release']}: {now['sender']} top rate {now['top'] / 1000:.1f}k/s{ratio('top')}", flush=True)
-    print(
-        f"{name:5s} RT-UPG-002 at {now['sender']} (cpu {now['sender_cpu']}): {'/'.join(now['statuses'])}, "
-        f"{now['pps'] / 1000:.1f}k frames/s{ratio('pps')}; during the upgrade {now['during'] / 1000:.1f}k/s"
-        f"{ratio('during')}; sent {now['sent']}, lost {now['lost']}, unattached {now['unattached']}",
-        flush=True,
-    )
-    if former:
+def report(name: str, release: str, sender: str, top: float, figures: dict[str, dict[str, Any]]) -> None:
+    former = figures["former"]
+    print(f"{name:5s} {release}: {sender} top rate {top / 1000:.1f}k/s", flush=True)
+    for config, f in figures.items():
+        ratio = ""
+        if f is not former and former["pps"] and former["during"]:
+            ratio = f" ({f['pps'] / former['pps']:.2f}x, {f['during'] / former['during']:.2f}x the former's)"
         print(
-            f"{name:5s} former: {'/'.join(former['statuses'])}, sent {former['sent']}, lost {former['lost']}, "
-            f"unattached {former['unattached']}",
+            f"{name:5s}   RT-UPG-002, sender at nice {f['nice']:3d} ({config}): {f['statuses']}; "
+            f"{f['pps'] / 1000:.1f}k frames/s overall, {f['during'] / 1000:.1f}k/s during the upgrade{ratio}; "
+            f"upgrade {f['upgrade_s']:.2f} s; sent {f['sent']}, lost {f['lost']}, unattached {f['unattached']}",
             flush=True,
         )
 

@@ -65,7 +65,7 @@ def rt_upg_002(
     evidence: dict[str, Any] = {
         "interface": iface["interface"],
         **{k: sender[k] for k in ("sender", "protocol", "frame_len")},
-        **({"sender_cpu": sender["cpu"]} if "cpu" in sender else {}),
+        "sender_nice": sender["nice"],
         **traffic,
         **counted,
         "during_upgrade": _rate(after["tx_packets"] - before["tx_packets"], after["seconds"] - before["seconds"]),

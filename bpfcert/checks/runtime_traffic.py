@@ -1,7 +1,8 @@
 """RT-UPG-002: an upgrade under traffic loses no event and never leaves the attach point without a program.
 
 The runtime installs xdp-counter v1 on one end of a fresh veth pair (on `lo` where the kernel has no veth); frames
-go in from the other end at a steady rate (in a guest, from the kernel's own pktgen: bpfcert.targets.traffic)
+go in from the other end at a steady rate (in a guest, from the kernel's own pktgen, favoured over the runtime:
+bpfcert.targets.traffic)
 while the runtime upgrades to v2; then the harness reads the preserved counter map through the kernel, found from
 the XDP link on the interface, not from the runtime's word. Both versions count every frame under its IP protocol
 (packets += 1) and v2 also adds its length to bytes. Two counts are compared with it, both the kernel's: the frames

@@ -2,7 +2,8 @@
 traffic without losing a frame; a runtime that detaches the old program before attaching the new one
 (tests/data/runners/gap_upgrade) lets the frames sent in the gap pass unattached and fails; traffic the kernel did
 not deliver voids the verdict (ERROR). Also the target ops it stands on: traffic_interface/traffic_interface_del,
-traffic_start/traffic_stop and map_element; on a VM, the same with the guest kernel's own pktgen.
+traffic_start/traffic_stop and map_element; on a VM, the same with the guest kernel's own pktgen. The sender runs
+at SENDER_NICE (in a one-CPU guest it keeps its rate while the runtime upgrades).
 
 Each test has its own bpffs mount as the runtime's pin root, its own state directory and its own veth pair."""
 
@@ -27,7 +28,7 @@ from bpfcert.targets import bpf
 from bpfcert.targets.host import HostTarget
 from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.target import Target
-from bpfcert.targets.traffic import receiving_end
+from bpfcert.targets.traffic import SENDER_NICE, receiving_end
 
 REPO = Path(__file__).resolve().parents[1]
 V1, V2 = str(REPO / "examples" / "xdp-counter-v1"), str(REPO / "examples" / "xdp-counter-v2")
@@ -115,6 +116,7 @@ def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
         received = Path(f"/sys/class/net/{veth['interface']}/statistics/rx_packets")
         before = int(received.read_text())
         sender = host.call("traffic_start", ifname=veth["peer"], pps=20_000, seconds=0.3)
+        assert sender["nice"] == SENDER_NICE == _socket_sender_nice(veth["peer"]) == -10  # it keeps its CPU share
         time.sleep(0.4)  # the sender stops by itself after `seconds`
         traffic = host.call("traffic_stop", handle=sender["handle"])
         assert sender["sender"] == "socket" and sender["frame_len"] == 52  # the host has no pktgen
@@ -129,6 +131,18 @@ def test_traffic_ops_send_frames_the_peer_receives(host: HostTarget) -> None:
         host.call("traffic_interface_del", interface=veth["interface"])
     assert not Path(f"/sys/class/net/{veth['interface']}").exists()
     assert kernel_modules(host) is None  # the host loads no module
+
+
+def _socket_sender_nice(ifname: str) -> int:
+    """The nice value of the socket sender sending out of `ifname`."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+            if b"bpfcert.targets.traffic" in argv and ifname.encode() in argv:
+                return int((cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        except OSError:  # gone meanwhile
+            continue
+    raise LookupError(f"no socket sender on {ifname}")
 
 
 def test_map_element_reads_a_value_by_map_id() -> None:
@@ -157,7 +171,7 @@ class GuestRunner(discovery.Runner):
 @pytest.mark.vm
 def test_upgrade_under_traffic_on_a_vm() -> None:
     """On a 6.1 guest, with its own veth and pktgen modules loaded: the reference runtime passes at the rate pktgen
-    reaches, the gap_upgrade one fails."""
+    reaches, the gap_upgrade one fails; pktgen's thread sends at SENDER_NICE and gets its own nice back after."""
     from bpfcert.targets import target as targets
 
     target = targets.open_target("6.1")
@@ -170,12 +184,31 @@ def test_upgrade_under_traffic_on_a_vm() -> None:
             assert result.status is want, result.message
             evidence = result.evidence
             assert evidence["sender"] == "pktgen" and evidence["protocol"] == 17 and evidence["frame_len"] == 60
+            assert evidence["sender_nice"] == SENDER_NICE
             assert isinstance(evidence["sent"], int) and evidence["sent"] > 10_000
             assert evidence["rx_packets"] == evidence["tx_packets"] == evidence["sent"]
             assert isinstance(evidence["bytes"], int) and evidence["bytes"] == 60 * evidence["counted_by_new"]
+        veth = target.call("traffic_interface", name="bcnice0", modules=kernel_modules(target))
+        try:
+            sending = target.call("traffic_start", ifname=veth["peer"], pps=1_000, seconds=30)
+            during = _guest_nice(target, "kpktgend_0")
+            target.call("traffic_stop", handle=sending["handle"])
+        finally:
+            target.call("traffic_interface_del", interface=veth["interface"])
+        assert sending["sender"] == "pktgen" and during == SENDER_NICE and _guest_nice(target, "kpktgend_0") == 0
         assert target.splats() == []
     finally:
         target.close()
+
+
+def _guest_nice(target: Target, thread: str) -> int:
+    """The nice value of the guest's kernel thread `thread`."""
+    script = f'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = {thread} ] && cut -d" " -f19 $p/stat; done; read x'
+    started = target.call("runner_start", argv=["/bin/sh", "-c", script], cwd="/")
+    try:
+        return int(target.call("runner_exchange", handle=started["handle"], line="")["line"])
+    finally:
+        target.call("runner_stop", handle=started["handle"])
 
 
 class BigEndianKernel:

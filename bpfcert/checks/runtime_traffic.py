@@ -1,14 +1,15 @@
 """RT-UPG-002: an upgrade under traffic loses no event and never leaves the attach point without a program.
 
 The runtime installs xdp-counter v1 on one end of a fresh veth pair (on `lo` where the kernel has no veth); frames
-go in from the other end at a steady rate (in a guest, from the kernel's own pktgen: bpfcert.targets.traffic)
-while the runtime upgrades to v2; then the harness reads the preserved counter map through the kernel, found from
-the XDP link on the interface, not from the runtime's word. Both versions count every frame under its IP protocol
-(packets += 1) and v2 also adds its length to bytes. Two counts are compared with it, both the kernel's: the frames
-the sender's kernel took (sent) and the frames the interface received (its rx_packets). Received but uncounted
-frames passed the hook with no program attached ("unattached"); sent but uncounted ones are "lost". Frames sent
-but never received, or traffic that stopped before the upgrade ended, disturb the measurement, which then judges
-nothing (ERROR); sends the kernel refused (the receiving queue full) never reached the hook and are not sent.
+go in from the other end at a steady rate (in a guest, from the kernel's own pktgen, favoured over the runtime:
+bpfcert.targets.traffic) while the runtime upgrades to v2; then the harness reads the preserved counter map through
+the kernel, found from the XDP link on the interface, not from the runtime's word. Both versions count every frame
+under its IP protocol (packets += 1) and v2 also adds its length to bytes. Two counts are compared with it, both the
+kernel's: the frames the sender's kernel took (sent) and the frames the interface received (its rx_packets).
+Received but uncounted frames passed the hook with no program attached ("unattached"); sent but uncounted ones are
+"lost". Frames sent but never received, or traffic that stopped before the upgrade ended, disturb the measurement,
+which then judges nothing (ERROR); sends the kernel refused (the receiving queue full) never reached the hook and
+are not sent.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def rt_upg_002(
     evidence: dict[str, Any] = {
         "interface": iface["interface"],
         **{k: sender[k] for k in ("sender", "protocol", "frame_len")},
+        "sender_nice": sender["nice"],
         **traffic,
         **counted,
         "during_upgrade": _rate(after["tx_packets"] - before["tx_packets"], after["seconds"] - before["seconds"]),

@@ -404,9 +404,9 @@ def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_pr
     assert returncode == 1 and "requirements-unmet" in err, err
 
 
-def test_the_runner_starts_without_typing_dataclasses_or_tempfile() -> None:
+def test_the_runner_starts_without_typing_dataclasses_socket_or_tempfile() -> None:
     """What `serve` imports before answering: none of these (each a tenth of a second or more in a TCG guest)."""
-    modules = ("typing", "dataclasses", "tempfile")
+    modules = ("typing", "dataclasses", "inspect", "socket", "signal", "tempfile")
     code = f"import refruntime.__main__, sys; print([m for m in {modules} if m in sys.modules])"
     proc = subprocess.run(
         [sys.executable, "-S", "-c", code], cwd=RUNNER, env={**os.environ, "PYTHONPATH": str(REPO)},

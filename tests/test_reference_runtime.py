@@ -378,6 +378,43 @@ def test_verified_content_is_not_checked_again_but_a_changed_byte_is(host: Host,
     assert returncode == 1 and "invalid-package" in err and "PKG-ART" in err, err
 
 
+def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_probes(
+    host: Host, tmp_path: Path
+) -> None:
+    """Each install by hand is a new process, as after every kill in RT-CRS-001 (a start costs seconds in a TCG
+    guest): content verified before, on a kernel that met its `requires`, installs without bpfcert's package
+    reader, ELF reader or probes being imported (an import of one fails here). A package whose manifest differs
+    (a requires.kernel this kernel does not meet) is judged again and refused."""
+    pkg = _copy(V1, tmp_path / "pkg")
+    host.cli("install", str(pkg), "--interface", "lo")
+    host.cli("uninstall", "xdp-counter")
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('bpfcert.package', 'bpfcert.elf', 'refruntime.requirements', 'bpfcert.targets.probes'):\n"
+        "            raise ImportError(f'{name} was imported')\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+    )
+    guarded = {"PYTHONPATH": f"{tmp_path}:{REPO}"}
+    state = host.cli("install", str(pkg), "--interface", "lo", "--tunable", "sample_rate=7", env=guarded)["package"]
+    assert state["version"] == "1.0.0" and host.xdp_prog_on_lo() is not None
+    host.cli("uninstall", "xdp-counter", env=guarded)
+    returncode, err = host.cli("install", str(_future_kernel(tmp_path)), "--interface", "lo", check=False)
+    assert returncode == 1 and "requirements-unmet" in err, err
+
+
+def test_the_runner_starts_without_typing_dataclasses_socket_or_tempfile() -> None:
+    """What `serve` imports before answering: none of these (each a tenth of a second or more in a TCG guest)."""
+    modules = ("typing", "dataclasses", "inspect", "socket", "signal", "tempfile")
+    code = f"import refruntime.__main__, sys; print([m for m in {modules} if m in sys.modules])"
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=RUNNER, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
 def test_unknown_interface_is_attach_failed(host: Host) -> None:
     code, err = host.cli("install", str(V1), "--interface", "nosuchif0", check=False)
     assert code == 1 and "attach-failed" in err and "nosuchif0" in err

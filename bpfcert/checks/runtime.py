@@ -156,8 +156,14 @@ def owned(before: Snapshot, after: Snapshot, dep: Deployment, *, by_name: bool =
 def residue(target: Target, made: Owned, dep: Deployment) -> Owned:
     """What of `made` is still in the kernel (waiting for the kernel's asynchronous frees), and any pin left under
     the deployment's pin root or holding one of those objects."""
-    left = wait_vanished(lambda: snapshot(target), made.ids(), timeout=RELEASE_TIMEOUT)
-    now = snapshot(target)
+    taken: list[Snapshot] = []
+
+    def take() -> Snapshot:
+        taken[:] = [snapshot(target)]
+        return taken[0]
+
+    left = wait_vanished(take, made.ids(), timeout=RELEASE_TIMEOUT)
+    now = taken[0]  # the snapshot that showed what is left
     objects = {kind: [r for r in now.get(kind, []) if r["id"] in left[kind]] for kind in OBJECT_KINDS}
     ids = {PIN_KINDS[kind]: {r["id"] for r in made.objects[kind]} for kind in OBJECT_KINDS}
     pins = [p for p in now["pins"] if _under(p["path"], dep.pin_root) or p["id"] in ids.get(p["kind"], ())]
@@ -488,15 +494,16 @@ def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Depl
 
     One runner process per kill point: the one restarted after a kill is judged, uninstalls, then sets up and
     suffers the next kill. The undisturbed run is timed on a process started for it and asked `list`, as those
-    are, after one run that lets the runtime see the packages first, so that the kill points fall within each
-    command's own work. `client` is left as it was."""
+    are, after one run on `client` that lets the runtime see the packages first, so that the kill points fall
+    within each command's own work; that process then suffers the first kill (a start costs seconds in a TCG
+    guest). `client` is left as it was."""
     target, runner = client.target, client.runner
     commands: dict[str, Callable[[RunnerClient], object]] = {
         "install": lambda c: c.install(dep.path, dep.options),
         "upgrade": lambda c: c.upgrade(upgrade.path, upgrade.options) if upgrade else None,
         "uninstall": lambda c: c.uninstall(dep.name),
     }
-    live: list[RunnerClient] = []  # the runtime restarted after the last kill, for the next one
+    live: list[RunnerClient] = []  # the runtime restarted after the last kill (or timed), for the next one
 
     def started(judge: Judge) -> RunnerClient:
         fresh: RunnerClient = judge.call("start", lambda: RunnerClient.start(target, runner))
@@ -504,16 +511,16 @@ def killed_runtime_recovers(client: RunnerClient, dep: Deployment, upgrade: Depl
 
     def timed(judge: Judge) -> dict[str, float]:
         operations = ("install", "upgrade", "uninstall") if upgrade else ("install", "uninstall")
-        with started(judge) as first:  # a runtime's first sight of a package may cost more (verifying, caching)
-            for operation in operations:
-                judge.must(f"{operation} {dep.name}", partial(commands[operation], first))
+        for operation in operations:  # a runtime's first sight of a package may cost more (verifying, caching)
+            judge.must(f"{operation} {dep.name}", partial(commands[operation], client))
         durations = {}
-        with started(judge) as fresh:
-            judge.must("list", fresh.list)
-            for operation in operations:
-                start = time.monotonic()
-                judge.must(f"{operation} {dep.name}", partial(commands[operation], fresh))
-                durations[operation] = time.monotonic() - start
+        fresh = started(judge)
+        live.append(fresh)
+        judge.must("list", fresh.list)
+        for operation in operations:
+            start = time.monotonic()
+            judge.must(f"{operation} {dep.name}", partial(commands[operation], fresh))
+            durations[operation] = time.monotonic() - start
         return durations
 
     def crash(judge: Judge, *, operation: str, point: float, duration: float) -> Iterator[Result]:

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bpfcert.kernel_state import ids as kernel_ids
 from bpfcert.kernel_state import wait_vanished
 from bpfcert.results import Result, Status
 from bpfcert.runners.protocol import Failure, Options, PackageState
@@ -141,12 +142,17 @@ class RuntimeModel:
         asynchronously)."""
         # the pin root's parent exists before the first install makes the root
         snapshot = partial(self.target.call, "kernel_state", bpffs=self.pin_root.rpartition("/")[0] or "/")
-        found = self._differences(snapshot())
+        state = snapshot()
+        found = self._differences(state)
         if found:  # enough to judge: no need to wait for the retired objects as well
             return found
-        for kind, ids in wait_vanished(snapshot, self.retired, timeout=wait).items():
-            if ids:
-                found.append(f"{kind} {sorted(ids)} outlived the version or package that owned them")
+        present = kernel_ids(state)
+        outliving = {kind: retired & present[kind] for kind, retired in self.retired.items()}
+        if not any(outliving.values()):  # all gone already: no second snapshot
+            return found
+        for kind, ids_left in wait_vanished(snapshot, outliving, timeout=wait).items():
+            if ids_left:
+                found.append(f"{kind} {sorted(ids_left)} outlived the version or package that owned them")
         return found
 
     def _differences(self, state: dict[str, Any]) -> list[str]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from bpfcert.runners.serve import RunnerFailure, serve
 from refruntime import VERSION
 from refruntime.runtime import Runtime
+
+TYPE_CHECKING = False  # typing only for the type checker (start-up time in a TCG guest)
+if TYPE_CHECKING:
+    from typing import Any
 
 CLAIMS = {
     "profiles": ["runtime-core", "runtime-upgrade"],

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
-from typing import Any
 
 from bpfcert.runners.serve import RunnerFailure
+
+TYPE_CHECKING = False  # typing only for the type checker (start-up time in a TCG guest)
+if TYPE_CHECKING:
+    from typing import Any
 
 TRUSTED_KEYS_ENV = "BPFCERT_REFERENCE_TRUSTED_KEYS"
 
@@ -20,11 +22,16 @@ TRUSTED_KEYS_ENV = "BPFCERT_REFERENCE_TRUSTED_KEYS"
 @contextlib.contextmanager
 def fetched(package: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
     """(a local package path, the source record {reference, digest} or None for a local package)."""
+    if os.path.exists(package):  # a local package: no need to import the hub's modules to tell
+        yield package, None
+        return
     from bpfcert.hub.reference import is_reference
 
     if not is_reference(package):
         yield package, None
         return
+    import tempfile
+
     from bpfcert.errors import HubError
     from bpfcert.hub import reference, transfer
 

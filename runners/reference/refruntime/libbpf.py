@@ -8,7 +8,11 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Any, NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # typing only for the type checker (start-up time in a TCG guest)
+if TYPE_CHECKING:
+    from typing import Any
 
 _lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
 _P = ctypes.c_void_p
@@ -54,6 +58,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "bpf_obj_get_info_by_fd": (_I, [_I, _P, ctypes.POINTER(ctypes.c_uint32)]),
     "bpf_link_update": (_I, [_I, _I, _P]),
     "bpf_link_create": (_I, [_I, _I, _I, _P]),
+    "bpf_object__btf": (_P, [_P]),
+    "btf__find_by_name_kind": (_I, [_P, _S, ctypes.c_uint32]),
+    "btf__type_by_id": (_P, [_P, ctypes.c_uint32]),
+    "btf__name_by_offset": (_S, [_P, ctypes.c_uint32]),
 }
 for _name, (_restype, _argtypes) in _SIGNATURES.items():
     _fn = getattr(_lib, _name)
@@ -61,6 +69,7 @@ for _name, (_restype, _argtypes) in _SIGNATURES.items():
 _lib.libbpf_set_print(None)  # libbpf's own stderr chatter off: failures are reported through our errors
 
 VERIFIER_LOG_SIZE = 1 << 20
+BTF_KIND_DATASEC = 15
 
 
 class LibbpfError(Exception):
@@ -131,6 +140,21 @@ class Object:
 
     def load(self) -> None:
         _check_int(_lib.bpf_object__load(self.ptr), "bpf_object__load")
+
+    def section_variables(self, section: str) -> dict[str, tuple[int, int]]:
+        """name -> (offset, size) of the variables in a data section (".rodata"), from the object's BTF DATASEC
+        (libbpf fills in the offsets at open; its BTF is in host byte order): no ELF parsing of our own."""
+        btf = _lib.bpf_object__btf(self.ptr)
+        type_id = _lib.btf__find_by_name_kind(btf, _b(section), BTF_KIND_DATASEC) if btf else -1
+        if type_id < 0:
+            return {}
+        datasec = _lib.btf__type_by_id(btf, type_id)
+        vlen = struct.unpack("=III", ctypes.string_at(datasec, 12))[1] & 0xFFFF  # struct btf_type: name_off, info
+        out = {}
+        for var_type, offset, size in struct.iter_unpack("=III", ctypes.string_at(datasec + 12, 12 * vlen)):
+            name_off = struct.unpack("=I", ctypes.string_at(_lib.btf__type_by_id(btf, var_type), 4))[0]
+            out[_lib.btf__name_by_offset(btf, name_off).decode()] = (offset, size)
+        return out
 
 
 def map_initial_value(m: int) -> bytes:
@@ -207,13 +231,7 @@ def prog_info(fd: int) -> tuple[int, int, str]:
     return prog_type, prog_id, raw[64:80].split(b"\0")[0].decode()
 
 
-class MapInfo(NamedTuple):
-    type: int
-    id: int
-    key_size: int
-    value_size: int
-    max_entries: int
-    name: str
+MapInfo = namedtuple("MapInfo", "type id key_size value_size max_entries name")  # not typing.NamedTuple: no typing
 
 
 def map_info(fd: int) -> MapInfo:

@@ -7,17 +7,20 @@ into that link (`swaps`). Closing the object afterwards leaves only what is pinn
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
-import socket
 import struct
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
-from typing import Any
 
 from bpfcert.runners.serve import RunnerFailure
 from bpfcert.uapi import ATTACH_TYPES
 from refruntime import bpffs, libbpf
+
+TYPE_CHECKING = False  # typing only for the type checker (start-up time in a TCG guest)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Link kinds whose program BPF_LINK_UPDATE can swap atomically (XDP 5.9, cgroup 5.7, netns 5.8, tcx 6.6).
 UPDATABLE = frozenset({"xdp", "cgroup", "netns", "tcx"})
@@ -35,14 +38,14 @@ _INT_FORMATS = {
 }
 
 
-@dataclass
 class Loaded:
     """What a load staged: the record's program and map entries, and link swaps still to do (name -> staged
-    program pin)."""
+    program pin). A plain class: dataclasses imports inspect, a tenth of a second of start-up in a TCG guest."""
 
-    programs: list[dict[str, Any]] = field(default_factory=list)
-    maps: list[dict[str, Any]] = field(default_factory=list)
-    swaps: dict[str, Path] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.programs: list[dict[str, Any]] = []
+        self.maps: list[dict[str, Any]] = []
+        self.swaps: dict[str, Path] = {}
 
 
 def attach_point(program: dict[str, Any], section: str, options: dict[str, Any]) -> dict[str, str] | None:
@@ -87,10 +90,12 @@ def attach_point(program: dict[str, Any], section: str, options: dict[str, Any])
 
 
 def _ifindex(interface: str) -> int:
-    try:
-        return socket.if_nametoindex(interface)
-    except OSError:
-        raise RunnerFailure("attach-failed", f"no network interface {interface!r}") from None
+    """The interface's index in our network namespace (libc's if_nametoindex through ctypes, which is loaded
+    anyway: the socket module's enums cost a fresh process a tenth of a second in a TCG guest)."""
+    index: int = ctypes.CDLL(None, use_errno=True).if_nametoindex(interface.encode())
+    if index == 0:
+        raise RunnerFailure("attach-failed", f"no network interface {interface!r}")
+    return index
 
 
 def _attach(prog: int, point: dict[str, str], section: str) -> int:
@@ -161,19 +166,16 @@ def tunable_values(manifest: dict[str, Any], options: dict[str, Any]) -> dict[st
     return values
 
 
-def _set_tunables(obj: libbpf.Object, artifact: Path, values: dict[str, tuple[dict[str, Any], Any]]) -> None:
+def _set_tunables(obj: libbpf.Object, values: dict[str, tuple[dict[str, Any], Any]]) -> None:
     if not values:
         return
-    from bpfcert.elf import BpfObject
-
-    elf = BpfObject.open(artifact)
-    offsets = {s.name: (s.value, s.size) for s in elf.symbols if s.section == ".rodata"}
+    offsets = obj.section_variables(".rodata")
     rodata = next((m for n, m in obj.maps().items() if n.endswith(".rodata")), None)
     wanted = {n: v for n, v in values.items() if n in offsets}
     if rodata is None or not wanted:
         return
     data = bytearray(libbpf.map_initial_value(rodata))
-    order = "<" if elf.endianness == "little" else ">"
+    order = "<" if sys.byteorder == "little" else ">"  # libbpf opens only objects in the host's byte order
     for name, (tunable, value) in wanted.items():
         offset, size = offsets[name]
         encoded = _tunable_bytes(tunable, value, order)
@@ -241,7 +243,7 @@ def load_version(
             missing = sorted(set(declared) - set(progs))
             if missing:
                 raise RunnerFailure("invalid-package", f"{artifact} has no program {', '.join(missing)}")
-            _set_tunables(obj, path, tunables)
+            _set_tunables(obj, tunables)
             maps = obj.maps()
             for name, m in maps.items():
                 if name in preserved and name in old_maps and package_dir is not None:

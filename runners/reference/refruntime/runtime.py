@@ -13,19 +13,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 from bpfcert.runners.serve import RunnerFailure
 from bpfcert.uapi import MAP_TYPES, PROG_TYPES
 from refruntime import bpffs, libbpf
 from refruntime.hub import fetched
 from refruntime.loader import UPDATABLE, load_version
-from refruntime.state import Record, Store, state_dir
+from refruntime.state import Store, state_dir
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing only for the type checker (start-up time in a TCG guest)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    from refruntime.state import Record
+
+    T = TypeVar("T")
+
 # Fault injection for the crash-consistency tests: SIGKILL ourselves when reaching the named step
 # ("install:staged", "install:committed", "upgrade:swapped", "upgrade:committed", "uninstall:committed").
 CRASH_ENV = "BPFCERT_REFERENCE_CRASH_AT"
@@ -33,6 +38,8 @@ CRASH_ENV = "BPFCERT_REFERENCE_CRASH_AT"
 
 def _step(name: str) -> None:
     if os.environ.get(CRASH_ENV) == name:
+        import signal  # only here: its enums cost start-up time in a TCG guest
+
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -313,7 +320,14 @@ def _opened(package: str, store: Store | None) -> Iterator[tuple[dict[str, Any],
     the static checks (invalid-package with the failed MUST requirements) and the running kernel's support for
     its `requires` (requirements-unmet). The first two are remembered in `store` by the digest of the package's
     content, so that the same bytes are not checked again (a changed byte is new content); `requires` is judged
-    every time, the kernel may have changed. Kept package files (rollback, no `store`) are not verified again."""
+    again unless this kernel, as booted and with the modules it has loaded, met the same manifest's before
+    (`_require`). Kept package files (rollback, no `store`) are not verified again."""
+    known = _known(package, store)
+    if known is not None:
+        if store is not None:
+            _require(known[0], store)
+        yield known
+        return
     from bpfcert.errors import BpfcertError
     from bpfcert.package import open_package
 
@@ -329,16 +343,70 @@ def _opened(package: str, store: Store | None) -> Iterator[tuple[dict[str, Any],
         yield manifest, pkg.root
 
 
-def _verify(pkg: Any, store: Store) -> None:
-    from refruntime.requirements import unmet
+def _known(package: str, store: Store | None) -> tuple[dict[str, Any], Path] | None:
+    """The manifest and root of a package directory with a bpfpkg.json whose content passed verification before
+    (kept package files: copies of such content), read without bpfcert's package reader: its bpfpkg.json is
+    among the bytes that passed, and the reader's imports are much of a fresh process's first install in a TCG
+    guest. None for anything else (an archive, a YAML manifest, new content), which the reader opens."""
+    import json
+    import stat
 
+    root = Path(package)
+    try:
+        if not stat.S_ISDIR(root.stat().st_mode) or not stat.S_ISREG(os.lstat(root / "bpfpkg.json").st_mode):
+            return None
+    except OSError:
+        return None
+    root = root.resolve()
+    if store is not None and not store.verified(content_digest(root)):
+        return None
+    manifest = json.loads((root / "bpfpkg.json").read_bytes())
+    return (manifest, root) if isinstance(manifest, dict) else None
+
+
+def _verify(pkg: Any, store: Store) -> None:
     digest = content_digest(pkg.root)
     if not store.verified(digest):
         _check(pkg)
         store.remember_verified(digest)
-    reasons = unmet(pkg.manifest)
+    _require(pkg.manifest, store)
+
+
+def _require(manifest: dict[str, Any], store: Store) -> None:
+    """RunnerFailure requirements-unmet when the running kernel does not meet the manifest's `requires`. A kernel
+    that met them is remembered by boot and loaded modules (what it offers changes with neither, but for modules:
+    kfuncs), so a restarted runtime neither probes again nor imports the probes; an unmet answer is not kept."""
+    question = _kernel_question(manifest)
+    if question is not None and store.requirements_met(question):
+        return
+    from refruntime.requirements import unmet
+
+    reasons = unmet(manifest)
     if reasons:
         raise RunnerFailure("requirements-unmet", "; ".join(reasons))
+    if question is not None:
+        store.remember_requirements_met(question)
+
+
+def _kernel_question(manifest: dict[str, Any]) -> str | None:
+    """sha256 of the manifest, this boot's id and the names of the loaded modules; None when the kernel does
+    not say which boot this is."""
+    import hashlib
+    import json
+
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            boot = f.read().strip()
+    except OSError:
+        return None
+    try:
+        with open("/proc/modules", "rb") as f:
+            modules = sorted(line.split(b" ", 1)[0] for line in f)
+    except OSError:  # no module support
+        modules = []
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode())
+    digest.update(b"\0" + boot + b"\0" + b"\0".join(modules))
+    return digest.hexdigest()
 
 
 def content_digest(root: Path) -> str:
@@ -347,14 +415,19 @@ def content_digest(root: Path) -> str:
     import hashlib
     import stat
 
+    entries = []  # relative paths, walked with os.walk: pathlib's rglob costs several times more in a TCG guest
+    for top, dirs, files in os.walk(root):  # a link to a directory is listed, not followed
+        entries += [os.path.relpath(os.path.join(top, name), root) for name in dirs + files]
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        mode = path.lstat().st_mode
-        digest.update(f"{path.relative_to(root)}\0{stat.S_IFMT(mode)}\0".encode(errors="surrogateescape"))
+    for rel in sorted(entries, key=lambda rel: rel.split(os.sep)):  # in path order, component by component
+        path = os.path.join(root, rel)
+        mode = os.lstat(path).st_mode
+        digest.update(f"{rel}\0{stat.S_IFMT(mode)}\0".encode(errors="surrogateescape"))
         if stat.S_ISLNK(mode):
             digest.update(os.readlink(path).encode(errors="surrogateescape"))
         elif stat.S_ISREG(mode):
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            with open(path, "rb") as f:
+                digest.update(hashlib.sha256(f.read()).digest())
     return digest.hexdigest()
 
 

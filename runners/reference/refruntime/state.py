@@ -13,14 +13,17 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from bpfcert.runners.serve import RunnerFailure
 
 DEFAULT_STATE_DIR = "/var/lib/bpfcert-reference"
 STATE_ENV = "BPFCERT_REFERENCE_STATE"
 
-Record = dict[str, Any]
+TYPE_CHECKING = False  # typing only for the type checker (start-up time in a TCG guest)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Record = dict[str, Any]
 
 
 def state_dir() -> Path:
@@ -41,6 +44,7 @@ class Store:
         self.db.execute("CREATE TABLE IF NOT EXISTS packages (name TEXT PRIMARY KEY, record TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS pin_dirs (path TEXT PRIMARY KEY)")
         self.db.execute("CREATE TABLE IF NOT EXISTS verified (digest TEXT PRIMARY KEY)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS requirements_met (question TEXT PRIMARY KEY)")
 
     def close(self) -> None:
         self.db.close()
@@ -100,6 +104,16 @@ class Store:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT OR IGNORE INTO verified (digest) VALUES (?)", (digest,))
+
+    def requirements_met(self, question: str) -> bool:
+        """Whether this kernel was found to meet a manifest's `requires` before (`question`: see runtime)."""
+        found = self.db.execute("SELECT 1 FROM requirements_met WHERE question = ?", (question,)).fetchone()
+        return found is not None
+
+    def remember_requirements_met(self, question: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR IGNORE INTO requirements_met (question) VALUES (?)", (question,))
 
     def claimed(self) -> list[Path]:
         return [Path(row[0]) for row in self.db.execute("SELECT path FROM pin_dirs ORDER BY path")]

@@ -3,7 +3,7 @@ harness exported (on the host, from a private registry on the host's loopback, t
 their read-only view of the host's files: guests get no network), reports the digest it pinned, and upgrades hot to
 2.0.0 from the same layout, the pin moving with it. Without --runtime/--runner this module certifies the reference
 runtime (it installs through bpfcert's own hub client), so the default test run shows HUB-CLI-004 on every target;
-`bpfcert certify` runs it only with --profile hub-client."""
+`bpfcert certify` runs it only with --profile hub-client. A big-endian kernel's runtime gets the bpfeb builds."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from bpfcert.runners.discovery import Runner
 from bpfcert.runners.protocol import Failure, Options, PackageState, VersionChange
 from bpfcert.targets.series import HOST
 from bpfcert.targets.target import Target
-from conformance.conftest import EXAMPLES
 from conformance.test_runtime import V1, V2, judged, started
 
 pytestmark = pytest.mark.hub_client  # `bpfcert certify` deselects these unless --profile hub-client
@@ -40,33 +39,41 @@ def runner(request: pytest.FixtureRequest) -> Runner:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """An OCI image layout holding xdp-counter 1.0.0 and 2.0.0 (tags -> digests), exported from a registry."""
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], tuple[Path, dict[str, str]]]:
+    """examples directory -> an OCI image layout holding its xdp-counter 1.0.0 and 2.0.0 (tags -> digests),
+    exported from a registry once per directory (a big-endian kernel's runtime installs the bpfeb builds)."""
     from bpfcert.hub import reference, transfer
     from bpfcert.hub.server import BINARY, LocalRegistry
 
     if shutil.which(BINARY) is None:
         pytest.skip(f"{BINARY} is not installed (Debian package docker-registry)")
-    work = tmp_path_factory.mktemp("hub-export")
-    digests = {}
-    with LocalRegistry(work / "registry") as registry:
-        for tag, package in (("1.0.0", EXAMPLES / V1), ("2.0.0", EXAMPLES / V2)):
-            ref = reference.parse(f"{registry.url}/xdp-counter:{tag}")
-            transfer.push([str(package)], ref)
-            digests[tag] = transfer.copy(ref, reference.parse(f"oci-layout:{work}/layout:{tag}"))
-    return work / "layout", digests
+    made: dict[Path, tuple[Path, dict[str, str]]] = {}
+
+    def export(examples: Path) -> tuple[Path, dict[str, str]]:
+        if examples not in made:
+            work = tmp_path_factory.mktemp("hub-export")
+            digests = {}
+            with LocalRegistry(work / "registry") as registry:
+                for tag, package in (("1.0.0", examples / V1), ("2.0.0", examples / V2)):
+                    ref = reference.parse(f"{registry.url}/xdp-counter:{tag}")
+                    transfer.push([str(package)], ref)
+                    digests[tag] = transfer.copy(ref, reference.parse(f"oci-layout:{work}/layout:{tag}"))
+            made[examples] = work / "layout", digests
+        return made[examples]
+
+    return export
 
 
 def test_hub_cli_004_install_from_an_exported_layout_then_upgrade(
     runtime: RunnerClient | RunnerProtocolError, record: Record,
-    exported: tuple[Path, dict[str, str]], target: Target,
+    exported: Callable[[Path], tuple[Path, dict[str, str]]], target: Target, examples: Path,
 ) -> None:
     client = started(runtime, record, "HUB-CLI-004", target)
     if "attach:xdp" not in client.runner.claims.capabilities:
         pytest.skip(f"{client.runner.name} does not claim attach:xdp, which xdp-counter needs")
-    layout, digests = exported
+    layout, digests = exported(examples)  # in the target kernel's byte order
     pin_root = f"/sys/fs/bpf/bpfcert-hub-{uuid.uuid4().hex[:12]}"  # emptied by the uninstall
-    hub = HubUnderTest(f"oci-layout:{layout}", (str(EXAMPLES / V1), str(EXAMPLES / V2)), target=client.target.name)
+    hub = HubUnderTest(f"oci-layout:{layout}", (str(examples / V1), str(examples / V2)), target=client.target.name)
     installed = client.install(f"oci-layout:{layout}:1.0.0", Options(interface="lo", pin_root=pin_root))
     try:
         if isinstance(installed, Failure):

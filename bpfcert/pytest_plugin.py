@@ -337,10 +337,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def item_target(item: pytest.Item) -> str:
-    """The kernel target a test runs on, "static" if none."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    value = next((params[f] for f in (*TARGET_FIXTURES, "runtime") if f in params), "static")
-    return value if isinstance(value, str) else "static"
+    """The kernel target a test runs on, "static" if none (a row's `target`)."""
+    return target_of(item) or "static"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

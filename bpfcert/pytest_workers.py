@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bpfcert.results import Result
-from bpfcert.targets.series import HOST
+from bpfcert.targets.series import HOST, TargetName
 
 FORWARDED = "bpfcert"  # the user_properties / workeroutput key of forwarded lines
 Line = list[Any]  # ["result", Result.to_json()] or ["note", kind, data]
@@ -45,11 +45,12 @@ def check_distribution(config: pytest.Config) -> None:
 
 
 def weight(target: str) -> float:
-    """A target's expected share of a run: a TCG guest of the host's architecture 1, of another one 3 (emulating
+    """A target's expected share of a run: a guest of the host's architecture 1, of another one 3 (emulating
     another instruction set is slower), the host 0.5."""
-    if target == HOST:
+    name = TargetName.parse(target)
+    if name.is_host:
         return 0.5
-    return 1.0 if "/" not in target else 3.0
+    return 1.0 if name.machine.kvm_possible else 3.0
 
 
 def groups(targets: Iterable[str], workers: int) -> dict[str, str]:

@@ -5,10 +5,9 @@ as plugin-based suites start one plugin per case), and DPDK's librte_bpf through
 
     python bench/bench_isa_engines.py [--suite DIR] [--baseline-sample N] [--runs N]
 
-The cases are the .data files of --suite (default conformance/isa, when bpfcert.isa.case can read them), else 320
-generated ALU/jump/memory programs. The per-process baseline runs a sample of N cases (default 30; the machine is
-shared) and is scaled to the whole set. Prints figures; asserts nothing (targets: >= 300 cases in <= 0.3 s, >= 2x
-the per-process baseline). Needs root.
+The cases are the .data files of --suite (default conformance/isa). The per-process baseline runs a sample of N
+cases (default 30; the machine is shared) and is scaled to the whole set. Prints figures; asserts nothing (targets:
+>= 300 cases in <= 0.3 s, >= 2x the per-process baseline). Needs root.
 """
 
 from __future__ import annotations
@@ -24,39 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bpfcert import insn as X  # noqa: E402
-
 ONE_CASE = (
     "import sys; from bpfcert.targets.isa_run import isa_run; "
     "print(isa_run([[sys.argv[1], sys.argv[2]]])['outcomes'][0])"
 )
 
 
-def generated_cases() -> list[tuple[bytes, bytes]]:
-    """320 small programs: each ALU op on 64 and 32 bits with a few operands, jumps, and loads at offsets."""
-    cases = []
-    for op in ("add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "mod", "xor", "arsh"):
-        for imm in (1, 3, 7, 31, -5, 0x7FFF):
-            for alu in (X.alu64_imm, X.alu32_imm):
-                body = [X.ld_imm64(0, 0x0123456789ABCDEF), alu(op, 0, imm), X.exit_()]
-                cases.append((X.assemble(body), b""))
-    for jump in ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle", "jset"):
-        for imm in range(8):
-            body = [X.mov64_imm(0, 4), X.jmp_imm(jump, 0, imm, 1), X.mov64_imm(0, imm), X.exit_()]
-            cases.append((X.assemble(body), b""))
-    for size, width in (("B", 1), ("H", 2), ("W", 4), ("DW", 8)):
-        for offset in range(0, 29 - width):
-            cases.append((X.assemble([X.ldx_mem(size, 0, 1, offset), X.exit_()]), bytes(range(1, 29))))
-    return cases[:320]
+def suite_cases(directory: Path) -> list[tuple[bytes, bytes]]:
+    from bpfcert.isa.case import read_suite
 
-
-def suite_cases(directory: Path) -> list[tuple[bytes, bytes]] | None:
-    try:
-        from bpfcert.isa.case import read_suite  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    if not directory.is_dir():
-        return None
     return [(c.program, c.memory) for c in read_suite(directory) if c.skip is None]
 
 
@@ -71,8 +46,7 @@ def main() -> int:
     from bpfcert.targets.host import HostTarget
 
     cases = suite_cases(args.suite)
-    source = f"{args.suite} ({len(cases)} runnable cases)" if cases else "320 generated programs"
-    cases = cases or generated_cases()
+    source = f"{args.suite} ({len(cases)} runnable cases)"
     engine = kernel_engine(HostTarget(), "linux-kernel-jit")
 
     batch_times = []

@@ -64,14 +64,9 @@ def run(args: argparse.Namespace) -> int:
 def fuzz(args: argparse.Namespace) -> int:
     """Differential fuzzing of one engine against the reference; 1 when it found a disagreement (saved)."""
     from bpfcert.isa.fuzz import fuzz as differential
+    from bpfcert.targets.host import HostTarget
 
-    suite.check_runtime(args.runtime)
-    if suite.on_kernel(args.runtime):
-        from bpfcert.targets.host import HostTarget
-
-        engines = suite.open_engines(args.runtime, HostTarget())
-    else:
-        engines = suite.open_engines(args.runtime, None)
+    engines = suite.open_engines(args.runtime, HostTarget() if suite.on_kernel(args.runtime) else None)
     save = Path(args.save)
     try:
         save.mkdir(parents=True, exist_ok=True)

@@ -155,3 +155,24 @@ def test_programs_and_the_adapter_are_encoded_in_the_kernels_byte_order(monkeypa
     code = loaded[0]
     assert code[-16:] == X.assemble([X.mov64_imm(0, 1), X.exit_()], "big")
     assert code[:8] == X.encode(X.ldx_mem("W", 6, 1, 0), "big") != X.encode(X.ldx_mem("W", 6, 1, 0))
+
+
+@pytest.mark.parametrize(("jit", "jited_len", "says"), [(False, 64, "JIT-compiled"), (True, 0, "interpreted")])
+def test_a_program_run_in_the_other_mode_than_its_engine_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, jit: bool, jited_len: int, says: str
+) -> None:
+    """The engine check behind the JIT/interpreter split: a row of one engine never carries the other's r0."""
+    closed: list[int] = []
+    info = bytearray(256)
+    info[16:20] = jited_len.to_bytes(4, isa_run.sys.byteorder)  # struct bpf_prog_info.jited_prog_len
+    monkeypatch.setattr(isa_run.bpf, "try_prog_load", lambda prog_type, code, log=None: (7, 0))
+    monkeypatch.setattr(isa_run.bpf, "obj_get_info_by_fd", lambda fd, size: bytes(info))
+    monkeypatch.setattr(isa_run.bpf, "close", closed.append)
+    ran = isa_run.bpf.TestRun(isa_run.XDP_PASS, 0, b"", b"")
+    monkeypatch.setattr(isa_run.bpf, "prog_test_run", lambda fd, packet, data_out_size: ran)
+    monkeypatch.setattr(isa_run.bpf, "map_lookup", lambda fd, key, size: (42).to_bytes(8, isa_run.sys.byteorder))
+    program = X.assemble([X.mov64_imm(0, 42), X.exit_()])
+    args = {"map_fd": 3, "log": isa_run.bpf.LogBuffer(), "prologues": {}}
+    assert isa_run._run_one(program, b"", jit=jit, **args) == {"error": f"the kernel ran the program {says}"}
+    assert isa_run._run_one(program, b"", jit=not jit, **args) == {"r0": 42}  # the same program, the engine's mode
+    assert closed == [7, 7]  # the program is released either way

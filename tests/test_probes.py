@@ -143,6 +143,20 @@ def test_v4_isa_follows_the_kernel_version() -> None:
     assert findings()["isa"]["v4"]["status"] == expected
 
 
+def test_extended_atomics_follow_the_kernel_version_and_a_refusal_is_unsupported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bpfcert.knowledge import features
+
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    expected = "available" if (major, minor) >= features.EXTENDED_ATOMICS else "unsupported"
+    assert probes.Prober().probe_extended_atomics().status == expected
+    prober = probes.Prober()  # a kernel whose verifier refuses the fetch-and-add (before 5.12)
+    monkeypatch.setattr(bpf, "try_prog_load", lambda *a, **k: (-1, 22))
+    monkeypatch.setattr(prober.log, "text", lambda: "0: (db) r0 = atomic64_fetch_add((u64 *)(r10 -8), r0)\ninvalid")
+    assert prober.probe_extended_atomics().status == "unsupported"
+
+
 def test_system_facts_match_procfs() -> None:
     system = findings()["system"]
     assert system["release"] == os.uname().release

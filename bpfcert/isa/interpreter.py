@@ -40,6 +40,7 @@ from typing import NamedTuple
 from bpfcert import insn as bpf
 from bpfcert.errors import FormatError
 from bpfcert.isa.engine import Outcome
+from bpfcert.isa.groups import GROUPS
 
 MEMORY_ADDRESS = 0x0000_1000_0000_0000
 STACK_FRAME = 512
@@ -48,7 +49,7 @@ STACK_ADDRESS = 0x0000_7FFF_0000_0000
 STACK_TOP = STACK_ADDRESS + STACK_FRAME * MAX_FRAMES
 DEFAULT_BUDGET = 1_000_000  # instructions a run may execute
 MAX_INSNS = 65536  # a longer program is refused (its translation would cost seconds)
-RFC_GROUPS = frozenset({"base32", "base64", "atomic32", "atomic64", "divmul32", "divmul64", "packet"})
+RFC_GROUPS = frozenset(GROUPS) - {"callx"}  # callx is bpf_conformance's, not RFC 9669's
 
 M64, M32 = 0xFFFF_FFFF_FFFF_FFFF, 0xFFFF_FFFF
 _MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}

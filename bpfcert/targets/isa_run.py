@@ -206,20 +206,9 @@ def isa_kernel() -> dict[str, Any]:
 
     prober = probes.Prober()
     isa = {version: finding.status for version, finding in prober.probe_isa().items()}
-    fetch_add = insn.assemble(
-        [
-            insn.st_mem("DW", 10, -8, 0),
-            insn.mov64_imm(0, 1),
-            insn.atomic("DW", "fetch_add", 10, 0, -8),
-            insn.exit_(),
-        ],
-        sys.byteorder,
-    )
-    fd, _err = bpf.try_prog_load(bpf.PROG_TYPES.index("socket_filter"), fetch_add)
-    if fd >= 0:
-        bpf.close(fd)
+    atomics = prober.probe_extended_atomics().status == probes.AVAILABLE
     uname = os.uname()
     return {
         "release": uname.release, "machine": uname.machine, "byteorder": sys.byteorder, "modes": jit_modes(),
-        "isa": isa, "atomics": fd >= 0,
+        "isa": isa, "atomics": atomics,
     }  # fmt: skip

@@ -313,6 +313,18 @@ class Prober:
             out[version] = self._program_finding(fd, err, log)
         return out
 
+    def probe_extended_atomics(self) -> Finding:
+        """The atomics beyond the v1 add (fetch, and/or/xor, xchg, cmpxchg; Linux 5.12): a fetch-and-add on the
+        stack."""
+        program = [
+            insn.st_mem("DW", 10, -8, 0),
+            insn.mov64_imm(0, 1),
+            insn.atomic("DW", "fetch_add", 10, 0, -8),
+            insn.exit_(),
+        ]
+        fd, err, log = self._load("socket_filter", insn.assemble(program, _BYTEORDER))
+        return self._program_finding(fd, err, log)
+
     def probe_bounded_loops(self) -> Finding:
         """A loop with a back-edge the verifier can bound (Linux 5.3)."""
         program = [

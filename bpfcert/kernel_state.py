@@ -53,16 +53,23 @@ def ids(snapshot: Snapshot) -> dict[str, set[int]]:
 
 
 def wait_vanished(
-    snapshot: Callable[[], Snapshot], gone: Mapping[str, Iterable[int]], timeout: float = 5.0
+    snapshot: Callable[[], Snapshot],
+    gone: Mapping[str, Iterable[int]],
+    timeout: float = 5.0,
+    *,
+    first: Snapshot | None = None,
 ) -> dict[str, set[int]]:
     """Take snapshots until none of the ids in `gone` ({"maps": [...], ...}) is left or `timeout` seconds
     have passed; the ids still there (empty sets when all went). The kernel frees an object after its last
-    reference asynchronously (maps can take about a second), so this polls, backing off from 10 to 200 ms."""
+    reference asynchronously (maps can take about a second), so this polls, backing off from 10 to 200 ms.
+    `first`: a snapshot the caller has just taken, judged in place of the first one (none taken when it shows
+    them all gone)."""
     wanted = {kind: set(values) for kind, values in gone.items()}
     deadline = time.monotonic() + timeout
     pause = 0.01
     while True:
-        present = ids(snapshot())
+        present = ids(snapshot() if first is None else first)
+        first = None
         left = {kind: wanted[kind] & present.get(kind, set()) for kind in wanted}
         if not any(left.values()) or time.monotonic() >= deadline:
             return left

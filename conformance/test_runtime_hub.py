@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,18 +19,14 @@ import pytest
 from bpfcert.checks.hub import HubUnderTest, check_pinned_install
 from bpfcert.errors import RunnerProtocolError
 from bpfcert.pytest_plugin import runner_under_test
-from bpfcert.results import Result
 from bpfcert.runners.client import RunnerClient
 from bpfcert.runners.discovery import Runner
 from bpfcert.runners.protocol import Failure, Options, PackageState, VersionChange
 from bpfcert.targets.series import HOST
 from bpfcert.targets.target import Target
-from conformance.test_runtime import V1, V2, judged, started
+from conformance.test_runtime import V1, V2, Record, judged, started
 
 pytestmark = pytest.mark.hub_client  # `bpfcert certify` deselects these unless --profile hub-client
-
-Record = Callable[[Result | Iterable[Result]], list[Result]]
-
 
 @pytest.fixture(scope="session")
 def runner(request: pytest.FixtureRequest) -> Runner:

@@ -412,3 +412,18 @@ def test_kernel_state_on_every_target(target: Target) -> None:
     else:
         with holding(target, "/sys/fs/bpf"):
             pass
+
+
+def test_wait_vanished_judges_the_callers_snapshot_first() -> None:
+    """A snapshot the caller just took is judged in place of the first: none taken when it shows the ids gone."""
+    calls = []
+
+    def take() -> dict[str, Any]:
+        calls.append(1)
+        return snapshot([1], [])
+
+    gone = {"programs": [2], "maps": [10]}
+    assert kernel_state.wait_vanished(take, gone, first=snapshot([1], [])) == {"programs": set(), "maps": set()}
+    assert calls == []
+    assert kernel_state.wait_vanished(take, gone, first=snapshot([1, 2], [10])) == {"programs": set(), "maps": set()}
+    assert len(calls) == 1  # the next snapshot, after a pause

@@ -374,6 +374,9 @@ def test_verified_content_is_not_checked_again_but_a_changed_byte_is(host: Host,
     data = bytearray(artifact.read_bytes())
     data[-1] ^= 1
     artifact.write_bytes(bytes(data))
+    guarded = {"PYTHONPATH": f"{tmp_path}:{REPO}"}  # the guard is live: new content does meet it
+    returncode, err = host.cli("install", str(pkg), "--interface", "lo", env=guarded, check=False)
+    assert returncode != 0 and "the static checks ran" in err, err
     returncode, err = host.cli("install", str(pkg), "--interface", "lo", check=False)
     assert returncode == 1 and "invalid-package" in err and "PKG-ART" in err, err
 
@@ -400,7 +403,10 @@ def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_pr
     state = host.cli("install", str(pkg), "--interface", "lo", "--tunable", "sample_rate=7", env=guarded)["package"]
     assert state["version"] == "1.0.0" and host.xdp_prog_on_lo() is not None
     host.cli("uninstall", "xdp-counter", env=guarded)
-    returncode, err = host.cli("install", str(_future_kernel(tmp_path)), "--interface", "lo", check=False)
+    future = str(_future_kernel(tmp_path))
+    returncode, err = host.cli("install", future, "--interface", "lo", env=guarded, check=False)
+    assert returncode != 0 and "was imported" in err, err  # the guard is live: new content does meet it
+    returncode, err = host.cli("install", future, "--interface", "lo", check=False)
     assert returncode == 1 and "requirements-unmet" in err, err
 
 

@@ -237,3 +237,30 @@ def test_counters_are_read_in_the_kernels_byte_order() -> None:
 
     got = _counted(cast(Target, BigEndianKernel()), 3, 253)
     assert got == {"prog_id": 10, "map_id": 20, "counted": 7, "bytes": 9}
+
+
+class _Booted:
+    """A booted VM's info, as kernel_modules reads it."""
+
+    def __init__(self, name: str, release: str) -> None:
+        self.name, self.release = name, release
+
+    def info(self) -> TargetInfo:
+        return TargetInfo(self.name, self.release, "6.1", "6.1.1-1", None, "tcg", "x", 1.0)
+
+
+def test_a_guests_module_tree_is_its_own_kernels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is keyed by target name: a 6.1/s390x guest gets its own modules, not the x86_64 6.1 kernel's
+    (same series); a guest booted from a kernel the cache no longer holds gets none (lo, the socket sender)."""
+    import json
+
+    monkeypatch.setenv("BPFCERT_CACHE", str(tmp_path))
+    for arch, release in (("x86_64", "6.1.0-1-cloud-amd64"), ("s390x", "6.1.0-1-s390x")):
+        meta = {"series": "6.1", "version": "6.1.1-1", "release": release, "package": "p", "deb_sha256": "0" * 64,
+                "arch": arch, "modules_dir": f"lib/modules/{release}"}  # fmt: skip
+        (tmp_path / "kernels" / release).mkdir(parents=True)
+        (tmp_path / "kernels" / release / "kernel.json").write_text(json.dumps(meta))
+    modules = kernel_modules(cast(Target, _Booted("6.1/s390x", "6.1.0-1-s390x")))
+    assert modules == str(tmp_path / "kernels" / "6.1.0-1-s390x" / "lib/modules/6.1.0-1-s390x")
+    assert kernel_modules(cast(Target, _Booted("6.1", "6.1.0-1-cloud-amd64"))) is not None
+    assert kernel_modules(cast(Target, _Booted("6.1", "6.1.0-0-cloud-amd64"))) is None  # replaced since the boot

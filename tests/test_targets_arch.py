@@ -351,13 +351,13 @@ def test_composed_root_binds_the_userland_usr_and_the_hosts_dirs(tmp_path: Path)
     assert not any("/root/opt/py" in line for line in initramfs.composed_root(share, Path("/u"), [], "/usr").split())
     overlay = initramfs.composed_root(share, Path("/u"), [], "/usr", "/v/site-packages").splitlines()[-1]
     assert overlay == "mount -t overlay -o ro,lowerdir=/host/u/site:/host/v/site-packages overlay /root/v/site-packages"
+    assert "usr" not in initramfs.shared_host_dirs() and "proc" not in initramfs.shared_host_dirs()
 
 
 def test_compiled_dependencies_are_the_ones_with_shared_objects() -> None:
     """jsonschema-rs and cryptography (Rust), pyyaml's _yaml: the host's builds cannot run in a foreign guest."""
     compiled = {name.lower().replace("_", "-") for name in userland.compiled_distributions()}
     assert {"jsonschema-rs", "cryptography"} <= compiled and "license-expression" not in compiled
-    assert "usr" not in initramfs.shared_host_dirs() and "proc" not in initramfs.shared_host_dirs()
 
 
 # --- instructions in a kernel's byte order ---

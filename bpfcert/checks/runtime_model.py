@@ -23,7 +23,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bpfcert.kernel_state import ids as kernel_ids
 from bpfcert.kernel_state import wait_vanished
 from bpfcert.results import Result, Status
 from bpfcert.runners.protocol import Failure, Options, PackageState
@@ -146,11 +145,7 @@ class RuntimeModel:
         found = self._differences(state)
         if found:  # enough to judge: no need to wait for the retired objects as well
             return found
-        present = kernel_ids(state)
-        outliving = {kind: retired & present[kind] for kind, retired in self.retired.items()}
-        if not any(outliving.values()):  # all gone already: no second snapshot
-            return found
-        for kind, ids_left in wait_vanished(snapshot, outliving, timeout=wait).items():
+        for kind, ids_left in wait_vanished(snapshot, self.retired, timeout=wait, first=state).items():
             if ids_left:
                 found.append(f"{kind} {sorted(ids_left)} outlived the version or package that owned them")
         return found

@@ -117,8 +117,8 @@ def kernel_modules(target: Target) -> str | None:
     """A VM's kernel module tree (the guest loads veth and pktgen from it), None for the host (its own)."""
     from bpfcert.targets.kernels import cached_kernels
 
-    info = target.info()
-    kernel = cached_kernels().get(info.series) if info.series != "host" else None
+    info = target.info()  # the cache is keyed by target name: "6.1/s390x" is not the series "6.1"'s x86_64 kernel
+    kernel = cached_kernels().get(info.name) if info.series != "host" else None
     return str(kernel.modules_dir) if kernel is not None and kernel.release == info.release else None
 
 

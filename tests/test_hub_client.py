@@ -135,6 +135,9 @@ def test_signature_verifies_only_for_its_digest_and_trusted_key() -> None:
     forged = json.loads(payload)
     forged["signed"]["size"] = 11
     assert "does not verify" in str(artifact.verify_signature(artifact.encode(forged), subject["digest"], [public]))
+    with pytest.raises(HubError, match="cannot use the signing key") as caught:
+        artifact.build_signature(subject, b"not a key")
+    assert caught.value.kind == "signature"
 
 
 def test_layout_refuses_tampered_blobs_and_links(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ what HUB-CLI-* demand. Registries run on 127.0.0.1 only, one per test module or 
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -135,6 +136,9 @@ def test_signature_verifies_only_for_its_digest_and_trusted_key() -> None:
     forged = json.loads(payload)
     forged["signed"]["size"] = 11
     assert "does not verify" in str(artifact.verify_signature(artifact.encode(forged), subject["digest"], [public]))
+    small = base64.b64encode(bytes(32)).decode()  # a point of small order: an all-zero signature may verify
+    zero = dict(forged, public_key=small, value=base64.b64encode(bytes(64)).decode(), signed=subject)
+    assert "small order" in str(artifact.verify_signature(artifact.encode(zero), subject["digest"], [small]))
     with pytest.raises(HubError, match="cannot use the signing key") as caught:
         artifact.build_signature(subject, b"not a key")
     assert caught.value.kind == "signature"

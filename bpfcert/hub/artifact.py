@@ -245,6 +245,8 @@ def verify_signature(payload: bytes, digest: str, trusted: list[str]) -> str | N
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from bpfcert.signing import SMALL_ORDER_KEYS
+
     try:
         data = json.loads(payload)
         signed, key, value = data["signed"], data["public_key"], base64.b64decode(data["value"], validate=True)
@@ -257,7 +259,13 @@ def verify_signature(payload: bytes, digest: str, trusted: list[str]) -> str | N
     if key not in trusted:
         return f"signed by an untrusted key {key}"
     try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(key)).verify(value, encode(signed))
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        return "the public key is not base64"
+    if raw in SMALL_ORDER_KEYS:
+        return "the public key is a point of small order: any manifest would verify under it"
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(value, encode(signed))
     except (InvalidSignature, ValueError):
         return "the signature does not verify"
     return None

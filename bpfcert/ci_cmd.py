@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 from bpfcert import spec
-from bpfcert.errors import BpfcertError, TargetError
+from bpfcert.errors import BpfcertError
 from bpfcert.targets.machines import ARCHES
-from bpfcert.targets.series import ALL_ARCH, HOST, SERIES, TargetName
+from bpfcert.targets.series import TargetName
 
 
 def arch_of(target: str) -> str:
@@ -34,19 +34,11 @@ def matrix(targets: list[str], profiles: list[str], by: str = "target") -> dict[
 
 
 def _targets(chosen: list[str] | None) -> list[str]:
-    """The target names chosen (all: host and every x86_64 series; all-arch: every architecture's too), in their
-    canonical spelling; BpfcertError naming an unknown one."""
-    names: list[str] = []
-    for text in chosen or ["all"]:
-        if text in ("all", "all-arch"):
-            names += [HOST, *(SERIES if text == "all" else ALL_ARCH)]
-            continue
-        try:
-            names.append(str(TargetName.parse(text)))
-        except TargetError:
-            known = ", ".join((HOST, *ALL_ARCH, "all", "all-arch"))
-            raise BpfcertError(f"unknown target(s) {text} (known: {known})") from None
-    return list(dict.fromkeys(names))
+    """The target names chosen (default all: host and every x86_64 series), each as `--target` resolves it
+    (bpfcert.targets.target.resolve_names), in their canonical spelling; TargetError naming an unknown one."""
+    from bpfcert.targets.target import resolve_names
+
+    return list(dict.fromkeys(name for text in chosen or ["all"] for name in resolve_names(text)))
 
 
 def command(args: argparse.Namespace) -> int:

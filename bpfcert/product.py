@@ -13,12 +13,28 @@ from bpfcert.errors import BpfcertError
 MAX_BYTES = 64 * 1024  # a product.yaml is a few lines
 
 
-def load_product(path: str | Path) -> dict[str, Any]:
-    """The product described by the YAML file at `path`; BpfcertError, in one line, for a file that is unreadable,
-    not YAML, uses anchors or aliases (a few lines of them expand to gigabytes), breaks the schema or claims an
-    unknown profile."""
+def safe_yaml(raw: bytes, what: str) -> Any:
+    """The YAML document `raw` (UTF-8, safe tags only); BpfcertError, in one line starting with `what`, for bytes
+    that are not UTF-8 or not YAML, or that use anchors or aliases (a few lines of them expand to gigabytes once
+    validated or walked). Shared by every small YAML file bpfcert reads: product.yaml, expected failures."""
     import yaml
 
+    try:
+        text = raw.decode("utf-8")
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise BpfcertError(f"{what}: YAML aliases are not allowed")
+        return yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise BpfcertError(f"{what}: not UTF-8") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        raise BpfcertError(f"{what}: not YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+
+
+def load_product(path: str | Path) -> dict[str, Any]:
+    """The product described by the YAML file at `path`; BpfcertError, in one line, for a file that is unreadable,
+    not YAML, uses anchors or aliases (safe_yaml), breaks the schema or claims an unknown profile."""
     from bpfcert import json_schema
     from bpfcert.pack import read_regular_file
 
@@ -27,17 +43,7 @@ def load_product(path: str | Path) -> dict[str, Any]:
         raw = read_regular_file(path, MAX_BYTES)  # a regular file only: a FIFO would block certify
     except BpfcertError as exc:
         raise BpfcertError(str(exc).replace(str(path), f"the product file {path}", 1)) from None
-    try:
-        text = raw.decode("utf-8")
-        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise BpfcertError(f"product file {path}: YAML aliases are not allowed")
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        raise BpfcertError(f"product file {path}: not UTF-8") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1})" if where is not None else ""
-        raise BpfcertError(f"product file {path}: not YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    data = safe_yaml(raw, f"product file {path}")
     schema = spec.schema("report")
     error = next(json_schema.validator(schema, "product")(data), None)
     if error is not None:

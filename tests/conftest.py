@@ -58,3 +58,11 @@ def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
     """A private docker-registry of this test's own on loopback (violations edit its storage), stopped by PID."""
     with LocalRegistry(tmp_path / "registry") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A private docker-registry on loopback shared by one test module's tests (each pushes under names of its own
+    and puts back what it tampers with), stopped by PID after the module."""
+    with LocalRegistry(tmp_path_factory.mktemp("registry")) as server:
+        yield server

@@ -4,6 +4,7 @@ what HUB-CLI-* demand. Registries run on 127.0.0.1 only, one per test module or 
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -135,6 +136,12 @@ def test_signature_verifies_only_for_its_digest_and_trusted_key() -> None:
     forged = json.loads(payload)
     forged["signed"]["size"] = 11
     assert "does not verify" in str(artifact.verify_signature(artifact.encode(forged), subject["digest"], [public]))
+    small = base64.b64encode(bytes(32)).decode()  # a point of small order: an all-zero signature may verify
+    zero = dict(forged, public_key=small, value=base64.b64encode(bytes(64)).decode(), signed=subject)
+    assert "small order" in str(artifact.verify_signature(artifact.encode(zero), subject["digest"], [small]))
+    with pytest.raises(HubError, match="cannot use the signing key") as caught:
+        artifact.build_signature(subject, b"not a key")
+    assert caught.value.kind == "signature"
 
 
 def test_layout_refuses_tampered_blobs_and_links(tmp_path: Path) -> None:
@@ -381,3 +388,22 @@ def test_pagination_reports_that_distribution_ignores_n_on_tags(registry: LocalR
     assert result.level == "SHOULD" and result.status is Status.FAIL
     assert "a tags page of n=1 held 3 names" in result.message and "catalogue" not in result.message
     assert result.evidence["catalogue"]["pages"] == result.evidence["catalogue"]["names"] == 2
+
+
+def test_check_of_a_reference_fetches_its_manifest_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bpfcert check REF` judges HUB-FMT-001 on the manifest the pull verified, not on a second fetch of it."""
+    from bpfcert.hub.pulled import check_reference
+
+    item = artifact.build(artifact.read_package(V1))
+    layout = Layout(tmp_path / "lay")
+    layout.create()
+    for blob in item.blobs:
+        layout.put_blob(blob.data)
+    layout.put_blob(item.manifest)
+    layout.tag("1.0.0", item.descriptor)
+    fetched: list[str] = []
+    manifest = Layout.manifest
+    monkeypatch.setattr(Layout, "manifest", lambda self, ref: fetched.append(str(ref)) or manifest(self, ref))
+    report = check_reference(f"oci-layout:{tmp_path}/lay:1.0.0", None)
+    assert [r.status for r in report.results if r.id == "HUB-FMT-001"] == [Status.PASS]
+    assert len(fetched) == 1, fetched

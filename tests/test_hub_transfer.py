@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,12 @@ V1, V2 = str(ROOT / "examples/xdp-counter-v1"), str(ROOT / "examples/xdp-counter
 needs_registry = pytest.mark.skipif(shutil.which(BINARY) is None, reason=f"{BINARY} not installed")
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    with LocalRegistry(tmp_path_factory.mktemp("registry")) as server:
-        yield server
-
-
 @needs_registry
-def test_one_client_reuses_its_connections_across_pulls(registry: LocalRegistry,
+def test_one_client_reuses_its_connections_across_pulls(shared_registry: LocalRegistry,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import urllib3.connection
 
-    refs = [reference.parse(f"{registry.url}/reuse:{tag}") for tag in ("1", "2")]
+    refs = [reference.parse(f"{shared_registry.url}/reuse:{tag}") for tag in ("1", "2")]
     for ref, path in zip(refs, (V1, V2), strict=True):
         transfer.push([path], ref)
     opened: list[str] = []
@@ -59,8 +52,8 @@ def test_a_packages_blobs_are_fetched_at_once() -> None:
 
 
 @needs_registry
-def test_verified_layers_are_not_hashed_again(registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
-    ref = reference.parse(f"{registry.url}/hashes:1")
+def test_verified_layers_are_not_hashed_again(shared_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = reference.parse(f"{shared_registry.url}/hashes:1")
     transfer.push([V1], ref)
     client = Registry(ref)
     try:
@@ -94,7 +87,7 @@ def test_proxies_from_the_environment_are_still_used(monkeypatch: pytest.MonkeyP
 
 @needs_registry
 def test_small_blobs_are_sent_without_asking_large_ones_only_when_missing(
-    registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
+    shared_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bpfcert.hub import registry as client
 
@@ -106,7 +99,7 @@ def test_small_blobs_are_sent_without_asking_large_ones_only_when_missing(
         return request(self, method, path, **kw)
 
     monkeypatch.setattr(Registry, "request", recording)
-    ref = reference.parse(f"{registry.url}/asking:1")
+    ref = reference.parse(f"{shared_registry.url}/asking:1")
     transfer.push([V1], ref)
     assert not [s for s in sent if s.startswith("HEAD")] and "POST uploads" in sent  # a round trip saved per blob
     monkeypatch.setattr(client, "ASK_FIRST", 1)

@@ -90,3 +90,10 @@ def test_missing_files_wrong_place_and_schema_are_rejected(registry: tuple[Path,
     doc["verdict"] = "great"
     problems = validate(submit(root, doc, pem, product="bad"), trusted, TODAY).problems
     assert len(problems) == 1 and problems[0].startswith("report.json is not valid against report.schema.json")
+
+
+def test_a_product_yaml_with_aliases_is_rejected_unexpanded(registry: tuple[Path, bytes, dict[str, str]]) -> None:
+    root, pem, trusted = registry
+    path = submit(root, run_doc(*passing_rows()), pem)
+    (path / "product.yaml").write_text("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n")
+    assert validate(path, trusted, TODAY).problems == ["product.yaml: YAML aliases are not allowed"]

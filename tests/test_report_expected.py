@@ -89,6 +89,7 @@ def test_every_writer_and_the_schema_know_xfail_and_xpass() -> None:
         ("- {id: rt-ins-1, target: host, reason: r}", "does not match"),
         ("- {id: RT-XXX-999, target: host, reason: r}", "unknown requirement ID RT-XXX-999"),
         ("- [unclosed", "not YAML"),
+        ("- &e {id: RT-INS-001, target: host, reason: r}\n- *e\n", "YAML aliases are not allowed"),
     ],
 )
 def test_a_malformed_file_is_refused_naming_what_is_wrong(tmp_path: Path, text: str, reason: str) -> None:

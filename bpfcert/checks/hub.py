@@ -46,13 +46,18 @@ class HubUnderTest:
     def ref(self, name: str, tag: str = "", digest: str = "") -> Reference:
         return parse(f"{self.url}/{self.prefix}/{name}").at(tag=tag, digest=digest)
 
+    @property
+    def subject(self) -> str:
+        """What every row of these checks is about: `hub:HOST:PORT`."""
+        return f"hub:{self.url.removeprefix('oci://')}"
+
     def result(self, req_id: str, ok: bool, message: str, **evidence: Any) -> Result:
         return Result.of(req_id, Status.PASS if ok else Status.FAIL, message, target=self.target,
-                         subject=f"hub:{self.url.removeprefix('oci://')}", evidence=evidence)
+                         subject=self.subject, evidence=evidence)
 
     def error(self, req_id: str, exc: Exception) -> Result:
         return Result.of(req_id, Status.ERROR, f"could not be checked: {exc}", target=self.target,
-                         subject=f"hub:{self.url.removeprefix('oci://')}")
+                         subject=self.subject)
 
 
 def _files(path: str) -> dict[str, bytes]:
@@ -299,7 +304,7 @@ def check_tampered_blob_refused(hub: HubUnderTest, scratch: Path) -> Result:
     if hub.storage is None:
         return Result.of("HUB-CLI-001", Status.SKIP, "the registry's storage is not reachable, so no blob can be "
                          "tampered with: give its filesystem root (--hub-storage DIR) to run this check",
-                         target=hub.target, subject=f"hub:{hub.url.removeprefix('oci://')}")
+                         target=hub.target, subject=hub.subject)
     ref = hub.ref("tampered", "1.0.0")
     out = scratch / f"pulled-{secrets.token_hex(4)}"
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from bpfcert.errors import HubError
+from bpfcert.errors import BpfcertError, HubError
 from bpfcert.hub.verify import digest_of
 
 ARTIFACT_TYPE = "application/vnd.bpfcert.package.v1"
@@ -220,20 +220,16 @@ def signature_tag(digest: str) -> str:
 def build_signature(subject: dict[str, Any], private_key_pem: bytes) -> Artifact:
     """The signature artifact of the manifest `subject` (a descriptor): one layer {algorithm, public_key, value,
     signed}, `value` the Ed25519 signature of the canonical descriptor `signed`."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from bpfcert.signing import load_private_key, public_key_b64
 
     try:
-        key = serialization.load_pem_private_key(private_key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise HubError(f"cannot use the signing key: {exc}", "signature") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise HubError(f"the signing key is a {type(key).__name__}, not an Ed25519 private key", "signature")
+        key = load_private_key(private_key_pem)
+    except BpfcertError as exc:
+        raise HubError(str(exc), "signature") from None
     signed = {k: subject[k] for k in ("mediaType", "digest", "size")}
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     payload = {
         "algorithm": "ed25519",
-        "public_key": base64.b64encode(raw).decode(),
+        "public_key": public_key_b64(key),
         "value": base64.b64encode(key.sign(encode(signed))).decode(),
         "signed": signed,
     }
@@ -249,6 +245,8 @@ def verify_signature(payload: bytes, digest: str, trusted: list[str]) -> str | N
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from bpfcert.signing import SMALL_ORDER_KEYS
+
     try:
         data = json.loads(payload)
         signed, key, value = data["signed"], data["public_key"], base64.b64decode(data["value"], validate=True)
@@ -261,7 +259,13 @@ def verify_signature(payload: bytes, digest: str, trusted: list[str]) -> str | N
     if key not in trusted:
         return f"signed by an untrusted key {key}"
     try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(key)).verify(value, encode(signed))
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        return "the public key is not base64"
+    if raw in SMALL_ORDER_KEYS:
+        return "the public key is a point of small order: any manifest would verify under it"
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(value, encode(signed))
     except (InvalidSignature, ValueError):
         return "the signature does not verify"
     return None

@@ -3,7 +3,6 @@ a local one, its report naming the reference; the manifest's hub format is judge
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -19,13 +18,11 @@ def check_reference(text: str, profiles: list[str] | None) -> Report:
     from bpfcert.package import open_package
 
     ref = reference.parse(text)
-    with contextlib.closing(transfer.open_source(ref)) as source:
-        pulled = transfer.fetch(ref, source=source)
-        document = transfer.document(source.manifest(ref.at(digest=pulled.manifest_digest)), text)
+    pulled = transfer.fetch(ref)
     with tempfile.TemporaryDirectory(prefix="bpfcert-pulled-") as tmp:
         root = transfer.write(pulled, f"{tmp}/package")
         with open_package(root) as pkg:
             report = check_package(pkg, profiles)
     report.source = str(ref.at(tag=ref.tag, digest=pulled.digest))
-    report.results.append(check_format(document, pulled.package, "", target="static"))
+    report.results.append(check_format(pulled.manifest, pulled.package, "", target="static"))
     return report

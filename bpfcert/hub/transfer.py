@@ -46,11 +46,11 @@ class Policy:
 
 @dataclass(frozen=True)
 class Pulled:
-    """A verified package: the digest it was pulled at (index or manifest), the manifest digest of its byte order,
-    the package files by path (bpfpkg.json included) and the signature check's outcome."""
+    """A verified package: the digest it was pulled at (index or manifest), the manifest of its byte order (as
+    served, verified), the package files by path (bpfpkg.json included) and the signature check's outcome."""
 
     digest: str
-    manifest_digest: str
+    manifest: dict[str, Any]
     files: dict[str, bytes]
     signature: str  # "verified", "absent" or "not checked"
 
@@ -175,7 +175,7 @@ def fetch(ref: Reference, policy: Policy | None = None, byte_order: str | None =
             raise HubError(f"{ref}: the index has no {order} package", "not-found")
         fetched = source.manifest(ref.at(digest=str(entry.get("digest"))))
         data = document(fetched, str(ref))
-    return Pulled(top.digest, fetched.digest, unpack(source, ref, data), signature)
+    return Pulled(top.digest, data, unpack(source, ref, data), signature)
 
 
 def unpack(source: Source, ref: Reference, data: dict[str, Any]) -> dict[str, bytes]:

@@ -28,15 +28,11 @@ class ExpectedFailure:
 
 def load(path: str | Path) -> list[ExpectedFailure]:
     """The entries of an expected-failures file (YAML or JSON); BpfcertError naming what is wrong."""
-    import yaml
-
     from bpfcert import json_schema
     from bpfcert.pack import read_regular_file
+    from bpfcert.product import safe_yaml
 
-    try:
-        data = yaml.safe_load(read_regular_file(path, MAX_BYTES))
-    except yaml.YAMLError as exc:
-        raise BpfcertError(f"expected failures {path}: not YAML ({str(exc).splitlines()[0]})") from None
+    data = safe_yaml(read_regular_file(path, MAX_BYTES), f"expected failures {path}")
     error = next(json_schema.validator(spec.schema("expected-failures"))(data), None)
     if error is not None:
         where = "/".join(str(p) for p in error.instance_path)

@@ -61,9 +61,8 @@ class Submission:
 
 def validate(path: str | Path, trusted: dict[str, str], today: date) -> Submission:
     """The submission at `path` with every problem found (none: it is valid)."""
-    import yaml
-
     from bpfcert import json_schema
+    from bpfcert.product import safe_yaml
 
     sub = Submission(Path(path))
     missing = [f for f in FILES if not (sub.path / f).is_file()]
@@ -73,8 +72,9 @@ def validate(path: str | Path, trusted: dict[str, str], today: date) -> Submissi
         doc = sign.read_json(sub.path / "report.json", "a report") if "report.json" not in missing else None
         sidecar = sign.read_json(sub.path / "report.json.sig", "a signature") if "report.json.sig" not in missing \
             else None
-        product = yaml.safe_load((sub.path / "product.yaml").read_bytes()) if "product.yaml" not in missing else {}
-    except (BpfcertError, yaml.YAMLError, OSError) as exc:
+        product = safe_yaml((sub.path / "product.yaml").read_bytes(), "product.yaml") \
+            if "product.yaml" not in missing else {}
+    except (BpfcertError, OSError) as exc:
         sub.problems.append(str(exc).splitlines()[0])
         return sub
     if doc is None:

@@ -341,16 +341,35 @@ def _parse_json(text: str, name: str) -> Any:
         raise ManifestError(f"manifest {name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
 
 
-def _parse_yaml(text: str, name: str) -> Any:
+class YamlAlias(Exception):
+    """A YAML document uses an alias (*ref) at `line`: refused before anything is constructed (a few lines of
+    them expand to gigabytes)."""
+
+    def __init__(self, line: int | str) -> None:
+        super().__init__(f"an alias at line {line}")
+        self.line = line
+
+
+def load_plain_yaml(text: str) -> Any:
+    """The YAML document `text` through the plain loader (safe tags, no duplicate keys, timestamps as strings,
+    integers of 64 bits at most), after a scan that raises YamlAlias at the first alias; yaml.YAMLError for
+    anything else. The one way bpfcert reads YAML: manifests, product.yaml, expected failures."""
     import yaml
 
     loader = _plain_yaml_loader()
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise YamlAlias(event.start_mark.line + 1 if event.start_mark else "?")
+    return yaml.load(text, Loader=loader)  # a SafeLoader (libyaml's when available)
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    import yaml
+
     try:
-        for event in yaml.parse(text, Loader=loader):  # aliases refused before anything is constructed
-            if isinstance(event, yaml.AliasEvent):
-                line = event.start_mark.line + 1 if event.start_mark else "?"
-                raise ManifestError(f"manifest {name}: aliases (*ref) are not allowed (line {line})")
-        return yaml.load(text, Loader=loader)  # a SafeLoader (libyaml's when available)
+        return load_plain_yaml(text)
+    except YamlAlias as alias:
+        raise ManifestError(f"manifest {name}: aliases (*ref) are not allowed (line {alias.line})") from None
     except yaml.YAMLError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ManifestError(f"manifest {name} is not valid safe YAML: {reason}") from None
@@ -359,7 +378,7 @@ def _parse_yaml(text: str, name: str) -> Any:
 @functools.cache
 def _plain_yaml_loader() -> type[Any]:
     """A safe YAML loader (libyaml's CSafeLoader when available) that refuses duplicate keys and keeps
-    timestamps as strings. Aliases are refused by _parse_yaml before loading."""
+    timestamps as strings. Aliases are refused by load_plain_yaml before loading."""
     import yaml
 
     base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -16,14 +16,16 @@ MAX_BYTES = 64 * 1024  # a product.yaml is a few lines
 def safe_yaml(raw: bytes, what: str) -> Any:
     """The YAML document `raw` (UTF-8, safe tags only); BpfcertError, in one line starting with `what`, for bytes
     that are not UTF-8 or not YAML, or that use anchors or aliases (a few lines of them expand to gigabytes once
-    validated or walked). Shared by every small YAML file bpfcert reads: product.yaml, expected failures."""
+    validated or walked), or repeat a key (package.load_plain_yaml, as manifests are read). Shared by every
+    small YAML file bpfcert reads: product.yaml, expected failures."""
     import yaml
 
+    from bpfcert.package import YamlAlias, load_plain_yaml
+
     try:
-        text = raw.decode("utf-8")
-        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise BpfcertError(f"{what}: YAML aliases are not allowed")
-        return yaml.safe_load(text)
+        return load_plain_yaml(raw.decode("utf-8"))
+    except YamlAlias:
+        raise BpfcertError(f"{what}: YAML aliases are not allowed") from None
     except UnicodeDecodeError:
         raise BpfcertError(f"{what}: not UTF-8") from None
     except yaml.YAMLError as exc:

@@ -244,6 +244,7 @@ def test_product_yaml_loads(tmp_path: Path) -> None:
         ("vendor: A\nproduct: p\nversion: '1'\ncontact: c\nprofiles: [kernel]\nextra: 1\n", "'extra' was unexpected"),
         ("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", "YAML aliases are not allowed"),
         ("vendor: [unclosed\n", "not YAML (line 2)"),
+        ("vendor: A\nvendor: B\nproduct: p\nversion: '1'\ncontact: c\nprofiles: [kernel]\n", "duplicate key 'vendor'"),
         ("- a list\n", "is not of type \"object\""),
         ("x" * 70_000, "larger than 65536 bytes"),
     ],

@@ -7,22 +7,25 @@ import json
 import sys
 from pathlib import Path
 
-from bpfcert.errors import BpfcertError
+KEY_LIMIT = 1 << 16  # bytes of a key file: a PEM key or a base64 public key is far smaller
 
 
 def _key(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise BpfcertError(f"cannot read the signing key {path}: {exc.strerror}") from None
+    """The signing key's file (a regular file only: a FIFO would block)."""
+    from bpfcert.pack import read_regular_file
+
+    return read_regular_file(path, KEY_LIMIT)
 
 
 def _trusted(values: list[str]) -> tuple[str, ...]:
     """--trusted-key values: base64 public keys, or files holding one (as `bpfcert pack` prints them)."""
+    from bpfcert.pack import read_regular_file
+
     keys = []
     for value in values:
         path = Path(value)
-        keys.append(path.read_text().strip() if path.is_file() else value.strip())
+        key = read_regular_file(path, KEY_LIMIT).decode("utf-8", "replace") if path.exists() else value
+        keys.append(key.strip())
     return tuple(keys)
 
 

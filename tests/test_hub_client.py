@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,18 @@ def test_cli_pull_of_a_tampered_blob_exits_2_and_writes_nothing(registry: LocalR
     assert run.returncode == 2, run.stderr
     assert run.stderr.count("\n") == 1 and "digest mismatch" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("option", ["--sign-key", "--trusted-key"])
+def test_cli_key_that_is_no_regular_file_exits_2_without_blocking(tmp_path: Path, option: str) -> None:
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)  # read_bytes()/read_text() on it would wait for a writer forever
+    command = ["push", V1, "oci://127.0.0.1:9/x:1"] if option == "--sign-key" else \
+        ["pull", "oci://127.0.0.1:9/x:1", "-o", str(tmp_path / "out")]
+    run = subprocess.run([sys.executable, "-m", "bpfcert", *command, option, str(fifo)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=30)
+    assert run.returncode == 2, run.stderr
+    assert "not a regular file" in run.stderr and run.stderr.count("\n") == 1
 
 
 @needs_registry

@@ -72,33 +72,39 @@ def sign_manifest(manifest: dict[str, Any], private_key_pem: bytes | str) -> dic
     return signed
 
 
-def verify_manifest(manifest: dict[str, Any]) -> str | None:
-    """None if the manifest's signature verifies over its canonical form, else the reason it does not."""
+def verify_ed25519(public_key: str, signature: str, message: bytes, what: str) -> str | None:
+    """None if `signature` (base64) is `public_key`'s (base64 of a raw Ed25519 key) over `message`, else the
+    reason, naming the message as `what`. Keys of small order are refused (SMALL_ORDER_KEYS). The one Ed25519
+    verification of manifests, reports and hub signature artifacts."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    try:
+        key, value = base64.b64decode(public_key, validate=True), base64.b64decode(signature, validate=True)
+    except binascii.Error:
+        return "the public key or the signature is not valid base64"
+    if len(key) != 32 or len(value) != 64:
+        return f"expected a 32-byte key and a 64-byte signature, got {len(key)} and {len(value)} bytes"
+    if key in SMALL_ORDER_KEYS:
+        return f"the public key is a point of small order: any {what} would verify under it"
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(value, message)
+    except InvalidSignature:
+        return f"the signature does not match the {what}"
+    except ValueError as exc:
+        return f"unusable public key: {exc}"
+    return None
+
+
+def verify_manifest(manifest: dict[str, Any]) -> str | None:
+    """None if the manifest's signature verifies over its canonical form, else the reason it does not."""
     sig = manifest.get("signature")
     if not isinstance(sig, dict):
         return "the manifest has no signature object"
     if sig.get("algorithm") != ALGORITHM:
         return f"unsupported signature algorithm {sig.get('algorithm')!r} (only {ALGORITHM})"
     try:
-        public_raw = base64.b64decode(str(sig.get("public_key", "")), validate=True)
-        value = base64.b64decode(str(sig.get("value", "")), validate=True)
-    except binascii.Error:
-        return "public_key or value is not valid base64"
-    if len(public_raw) != 32 or len(value) != 64:
-        return f"expected a 32-byte key and a 64-byte signature, got {len(public_raw)} and {len(value)} bytes"
-    if public_raw in SMALL_ORDER_KEYS:
-        return "the public key is a point of small order: any message would verify"
-    try:
         signed = canonical_manifest(manifest)
     except ManifestError as exc:
         return str(exc)
-    try:
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(value, signed)
-    except InvalidSignature:
-        return "the signature does not match the canonical manifest"
-    except ValueError as exc:
-        return f"unusable public key: {exc}"
-    return None
+    return verify_ed25519(str(sig.get("public_key", "")), str(sig.get("value", "")), signed, "canonical manifest")

@@ -242,15 +242,12 @@ def build_signature(subject: dict[str, Any], private_key_pem: bytes) -> Artifact
 def verify_signature(payload: bytes, digest: str, trusted: list[str]) -> str | None:
     """None if `payload` (a signature layer) signs the manifest `digest` with one of the `trusted` public keys
     (base64 raw Ed25519), else the reason."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from bpfcert.signing import SMALL_ORDER_KEYS
+    from bpfcert.signing import verify_ed25519
 
     try:
         data = json.loads(payload)
-        signed, key, value = data["signed"], data["public_key"], base64.b64decode(data["value"], validate=True)
-        if not isinstance(signed, dict) or not isinstance(key, str):
+        signed, key, value = data["signed"], data["public_key"], data["value"]
+        if not isinstance(signed, dict) or not isinstance(key, str) or not isinstance(value, str):
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return "the signature payload is not {algorithm, public_key, value, signed}"
@@ -258,17 +255,8 @@ def verify_signature(payload: bytes, digest: str, trusted: list[str]) -> str | N
         return f"the signature signs {signed.get('digest')}, not {digest}"
     if key not in trusted:
         return f"signed by an untrusted key {key}"
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except ValueError:
-        return "the public key is not base64"
-    if raw in SMALL_ORDER_KEYS:
-        return "the public key is a point of small order: any manifest would verify under it"
-    try:
-        Ed25519PublicKey.from_public_bytes(raw).verify(value, encode(signed))
-    except (InvalidSignature, ValueError):
-        return "the signature does not verify"
-    return None
+    problem = verify_ed25519(key, value, encode(signed), "signed manifest digest")
+    return f"the signature does not verify: {problem}" if problem else None
 
 
 def safe_path(rel: Any) -> str:

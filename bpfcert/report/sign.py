@@ -19,7 +19,7 @@ from typing import Any
 
 from bpfcert import spec
 from bpfcert.errors import BpfcertError
-from bpfcert.signing import SMALL_ORDER_KEYS
+from bpfcert.signing import verify_ed25519
 
 FORMAT = "bpfcert-report-signature/1"
 ALGORITHM = "ed25519"
@@ -135,9 +135,6 @@ def check_sidecar(sidecar: Any, where: str) -> dict[str, Any]:
 def verify(doc: Any, sidecar: dict[str, Any], *, trusted: dict[str, str] | None, today: date) -> Verification:
     """Whether `doc` is what `sidecar` (checked by check_sidecar) signed, by a key in `trusted` (when given), with
     a certificate not expired on `today`. A report that has no canonical form is a problem, not an error."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     problems: list[str] = []
     key = str(sidecar["publicKey"])
     try:
@@ -149,13 +146,9 @@ def verify(doc: Any, sidecar: dict[str, Any], *, trusted: dict[str, str] | None,
     if signed and found != sidecar["digest"]:
         problems.append(f"the report was changed after it was signed (its digest is {found}, the signature's "
                         f"{sidecar['digest']})")
-    elif signed and _public_key(key) in SMALL_ORDER_KEYS:
-        problems.append("the signer's key is a point of small order: any report would verify under it")
-    elif signed:
-        try:
-            Ed25519PublicKey.from_public_bytes(_public_key(key)).verify(_public_key(sidecar["signature"]), signed)
-        except (InvalidSignature, ValueError):
-            problems.append("the signature does not match the report and key (forged or re-signed digest)")
+    elif signed:  # a digest re-signed without the key does not match the report
+        problem = verify_ed25519(key, str(sidecar["signature"]), signed, "report")
+        problems += [problem] if problem else []
     if trusted is not None and key not in trusted:
         problems.append(f"the signer {key} is not a trusted key")
     cert = doc.get("certificate") if isinstance(doc, dict) else None

@@ -35,7 +35,7 @@ class FormerSender:
     """A target whose traffic sender runs at nice 0, as before SENDER_NICE."""
 
     def __init__(self, target: Any) -> None:
-        self.target, self.name = target, target.name
+        self.target, self.name, self.python = target, target.name, target.python
 
     def info(self) -> Any:
         return self.target.info()

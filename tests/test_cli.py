@@ -332,7 +332,8 @@ def test_wheel_install_certifies_from_anywhere(installed: Installed) -> None:
 def test_wheel_install_gives_the_guest_agent_its_bpfcert(installed: Installed) -> None:
     """The command line a VM's init runs the agent with names the installed agent, and its --path entries,
     put on an isolated interpreter's path as the agent does, import the installed bpfcert (no VM needed)."""
-    show = "import json; from bpfcert.targets.vm import agent_argv; print(json.dumps(agent_argv(False)))"
+    show = ("import json; from bpfcert.targets.machines import MACHINES; from bpfcert.targets import vm;"
+            " print(json.dumps(vm.agent_argv(vm.guest_python(MACHINES[('6.1', 'x86_64')]), False)))")
     argv = json.loads(subprocess.run([installed.venv / "bin" / "python", "-c", show], capture_output=True, text=True,
                                      cwd=installed.elsewhere, env=installed.env, check=True).stdout)
     site = installed.purelib.resolve()

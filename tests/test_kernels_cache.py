@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,9 +16,9 @@ from hypothesis import strategies as st
 
 from bpfcert import cli
 from bpfcert.errors import FormatError, TargetError
-from bpfcert.targets import debian, initramfs, kernels, machines
+from bpfcert.targets import debian, initramfs, kernels, machines, vm
 from bpfcert.targets.kernels import CachedKernel
-from bpfcert.targets.machines import Machine
+from bpfcert.targets.machines import MACHINES, Machine
 from bpfcert.targets.target import resolve_names
 
 
@@ -337,3 +338,19 @@ def test_fetch_prints_one_progress_line_per_state_change(
         "kernels: 5.10 cached (5.10.0-9-cloud-amd64)",
         "kernels: 6.1 already cached (6.1.1-1)",
     ]
+
+
+def test_guests_on_the_host_root_run_the_distribution_python_of_this_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An x86_64 guest runs /usr/bin/python3.X (Debian's optimized build) when it is this interpreter's version and
+    runnable, else this interpreter; a foreign guest always runs this interpreter's path (its userland's python is
+    bound there)."""
+    here = os.path.realpath(sys.executable)
+    system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    native, foreign = MACHINES[("6.1", "x86_64")], MACHINES[("6.1", "s390x")]
+    runnable = {system}
+    monkeypatch.setattr(os, "access", lambda path, mode: path in runnable)
+    assert vm.guest_python(native) == system
+    assert vm.guest_python(foreign) == here
+    runnable.clear()
+    assert vm.guest_python(native) == here
+    assert vm.agent_argv(system, False)[:3] == [system, "-I", "-S"]

@@ -85,6 +85,7 @@ class Tampered:
 
     def __init__(self, target: HostTarget, op: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.target, self.name, self.op, self.change = target, target.name, op, change
+        self.python = target.python
 
     def info(self) -> TargetInfo:
         return self.target.info()
@@ -163,8 +164,8 @@ def test_map_element_reads_a_value_by_map_id() -> None:
 class GuestRunner(discovery.Runner):
     """A runner started with the reference runtime's state on the guest's tmpfs (the guest's root is read-only)."""
 
-    def launch(self) -> tuple[list[str], str, dict[str, str]]:
-        argv, cwd, env = super().launch()
+    def launch(self, python: str | None = None) -> tuple[list[str], str, dict[str, str]]:
+        argv, cwd, env = super().launch(python)
         return argv, cwd, {**env, "BPFCERT_REFERENCE_STATE": "/run/tmp/bpfcert-reference"}
 
 

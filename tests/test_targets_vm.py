@@ -51,6 +51,7 @@ def test_boot_hello_dmesg_clean_shutdown_and_reaping(vm_series: str) -> None:
     try:
         assert len(pids) == 1 + target.machine.virtiofsd and not any(gone(pid) for pid in pids)
         assert target.hello["release"] == kernel.release
+        assert target.hello["executable"] == target.python  # runners start on the agent's interpreter
         assert target.info().accel == "tcg" and target.info().version == kernel.version
         assert f"Linux version {kernel.release}" in target.call("dmesg")
         with pytest.raises(TargetError) as err:

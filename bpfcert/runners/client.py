@@ -43,7 +43,7 @@ class RunnerClient:
     def start(cls, target: Target, runner: Runner, timeout: float = DEFAULT_TIMEOUT) -> RunnerClient:
         """Start `runner` on `target` and exchange `start`: the runner must speak our protocol version and claim
         what its runner.json claims. RunnerProtocolError (step "launch" or "start") otherwise."""
-        argv, cwd, env = runner.launch()
+        argv, cwd, env = runner.launch(target.python)
         try:
             handle = target.call("runner_start", argv=argv, cwd=cwd, env=env)["handle"]
         except TargetError as exc:

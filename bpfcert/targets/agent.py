@@ -23,7 +23,8 @@ LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART = 0xFEE1DEAD,
 
 
 def hello() -> dict[str, Any]:
-    """The guest's identity: kernel release, machine and its byte order, BTF presence, Python version."""
+    """The guest's identity: kernel release, machine and its byte order, BTF presence, the Python binary and
+    version the agent runs on."""
     uname = os.uname()
     return {
         "release": uname.release,
@@ -31,6 +32,7 @@ def hello() -> dict[str, Any]:
         "byteorder": sys.byteorder,
         "btf": os.path.exists("/sys/kernel/btf/vmlinux"),
         "python": ".".join(map(str, sys.version_info[:3])),
+        "executable": sys.executable,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from bpfcert.errors import TargetError, TargetErrorKind
@@ -15,6 +16,7 @@ class HostTarget:
     """The kernel this process runs on: ops run in-process, splats come from /dev/kmsg since opening."""
 
     name = "host"
+    python = os.path.realpath(sys.executable)
 
     def __init__(self) -> None:
         try:

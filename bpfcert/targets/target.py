@@ -17,6 +17,7 @@ class Target(Protocol):
     """A kernel the suite runs on."""
 
     name: str
+    python: str  # the Python binary this target's agent runs on; a Python runner's "{python}" (runners.discovery)
 
     def info(self) -> TargetInfo:
         """What this target is: name, kernel, accelerator, arch, boot time."""

@@ -112,7 +112,8 @@ class _Failing:
         return self.answer
 
 
-KERNEL = {"release": "x", "atomics": True, "isa": {"v1": "available"}, "modes": {}}
+KERNEL = {"release": "x", "machine": "x86_64", "byteorder": "little", "atomics": True, "isa": {"v1": "available"},
+          "modes": {}}
 
 
 def test_a_target_that_fails_or_answers_garbage_is_an_engine_crash() -> None:

@@ -67,11 +67,7 @@ def fuzz(args: argparse.Namespace) -> int:
     from bpfcert.targets.host import HostTarget
 
     engines = suite.open_engines(args.runtime, HostTarget() if suite.on_kernel(args.runtime) else None)
-    save = Path(args.save)
-    try:
-        save.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BpfcertError(f"cannot create {save}: {exc.strerror}") from None
+    save = output_directory(args.save)
     found = 0
     for engine in engines:
         try:

@@ -12,7 +12,7 @@ import pytest
 from bpfcert import insn as X
 from bpfcert.errors import BpfcertError, TargetError, TargetErrorKind
 from bpfcert.isa.engine import EngineCrash, Outcome
-from bpfcert.isa.kernel_engine import KernelEngine, kernel_engine, kernel_engines
+from bpfcert.isa.kernel_engine import ATOMIC_GROUPS, KernelEngine, kernel_engine, kernel_engines
 from bpfcert.targets import isa_run
 from bpfcert.targets.host import HostTarget
 from tests.isa_programs import KERNEL_ONLY, PROGRAMS, Program
@@ -112,7 +112,8 @@ class _Failing:
         return self.answer
 
 
-KERNEL = {"release": "x", "atomics": True, "isa": {"v1": "available"}, "modes": {}}
+KERNEL = {"release": "x", "machine": "x86_64", "byteorder": "little", "atomics": True, "isa": {"v1": "available"},
+          "modes": {}}
 
 
 def test_a_target_that_fails_or_answers_garbage_is_an_engine_crash() -> None:
@@ -176,3 +177,21 @@ def test_a_program_run_in_the_other_mode_than_its_engine_is_an_error(
     assert isa_run._run_one(program, b"", jit=jit, **args) == {"error": f"the kernel ran the program {says}"}
     assert isa_run._run_one(program, b"", jit=not jit, **args) == {"r0": 42}  # the same program, the engine's mode
     assert closed == [7, 7]  # the program is released either way
+
+
+@pytest.mark.parametrize(
+    ("atomics", "isa", "groups", "cpu_version"),
+    [
+        (True, {"v1": "available", "v2": "available", "v3": "available", "v4": "available"}, ATOMIC_GROUPS, 4),
+        (False, {"v1": "available", "v2": "available", "v3": "unsupported", "v4": "unsupported"}, set(), 2),
+        (True, {"v1": "available", "v2": "inconclusive", "v3": "available", "v4": "unsupported"}, ATOMIC_GROUPS, 1),
+    ],
+)
+def test_the_claims_are_what_the_kernels_probes_found(
+    atomics: bool, isa: dict[str, str], groups: frozenset[str], cpu_version: int
+) -> None:
+    """A kernel whose verifier refuses the extended atomics (before 5.12) claims no atomic group, so its atomic cases
+    skip with the reason instead of failing; the cpu version stops at the first version not found available."""
+    engine = KernelEngine(None, False, {**KERNEL, "atomics": atomics, "isa": isa})  # type: ignore[arg-type]
+    assert engine.groups == {"base32", "base64", "divmul32", "divmul64"} | groups  # never "packet" (XDP has none)
+    assert engine.cpu_version == cpu_version

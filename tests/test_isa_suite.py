@@ -170,6 +170,7 @@ def test_cli_shows_a_failure_with_its_program_and_exits_1(tmp_path: Path) -> Non
         (["--runtime", "python-reference", "--suite", "bad"], "bad.data"),
         (["--runtime", "python-reference", "--target", "6.1"], "runs on the host"),
         (["fuzz", "--runtime", "python-reference"], "needs --save"),
+        (["fuzz", "--runtime", "python-reference", "--save", "bad/bad.data"], "cannot create the output directory"),
     ],
 )
 def test_cli_refuses_unusable_input_in_one_line(tmp_path: Path, args: list[str], says: str) -> None:

@@ -120,6 +120,9 @@ def _namespace(byteorder: str) -> dict[str, object]:
     }  # fmt: skip
 
 
+_NAMESPACES = {byteorder: _namespace(byteorder) for byteorder in BYTEORDERS}  # built once, copied per program
+
+
 class Program:
     """A validated program translated to Python for a machine of `byteorder`; `run` executes it on some memory."""
 
@@ -133,7 +136,7 @@ class Program:
         if len(insns) > MAX_INSNS:
             raise Refused(f"{len(insns)} instructions exceed the reference's limit of {MAX_INSNS}")
         self.source = _Translator(insns, len(program) // 8, byteorder).source()
-        namespace = _namespace(byteorder)
+        namespace = dict(_NAMESPACES[byteorder])
         exec(compile(self.source, "<bpf program>", "exec"), namespace)
         self._run: Callable[[bytearray, int], tuple[int, int]] = namespace["_run"]  # type: ignore[assignment]
 

@@ -50,8 +50,8 @@ class KernelEngine:
     def __init__(self, target: Target, jit: bool, kernel: dict[str, Any]) -> None:
         self.target = target
         self.jit = jit
-        self.arch = str(kernel.get("machine", NATIVE_ARCH))
-        self.byteorder = "big" if kernel.get("byteorder") == "big" else "little"
+        self.arch = str(kernel["machine"])
+        self.byteorder = str(kernel["byteorder"])
         self.name = engine_name(ENGINE_NAMES[0] if jit else ENGINE_NAMES[1], self.arch)
         self.release = str(kernel["release"])
         self.groups = BASE_GROUPS | (ATOMIC_GROUPS if kernel["atomics"] else frozenset())

@@ -387,7 +387,7 @@ def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_pr
     """Each install by hand is a new process, as after every kill in RT-CRS-001 (a start costs seconds in a TCG
     guest): content verified before, on a kernel that met its `requires`, installs without bpfcert's package
     reader, ELF reader or probes being imported (an import of one fails here). A package whose manifest differs
-    (a requires.kernel this kernel does not meet) is judged again and refused."""
+    (a requires.kernel this kernel does not meet) is judged again and refused, and judged again on the next try."""
     pkg = _copy(V1, tmp_path / "pkg")
     host.cli("install", str(pkg), "--interface", "lo")
     host.cli("uninstall", "xdp-counter")
@@ -408,6 +408,8 @@ def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_pr
     assert returncode != 0 and "was imported" in err, err  # the guard is live: new content does meet it
     returncode, err = host.cli("install", future, "--interface", "lo", check=False)
     assert returncode == 1 and "requirements-unmet" in err, err
+    returncode, err = host.cli("install", future, "--interface", "lo", env=guarded, check=False)
+    assert returncode != 0 and "refruntime.requirements was imported" in err, err  # an unmet answer is not kept
 
 
 def test_the_runner_starts_without_typing_dataclasses_socket_or_tempfile() -> None:

@@ -265,3 +265,29 @@ def test_a_guests_module_tree_is_its_own_kernels(tmp_path: Path, monkeypatch: py
     assert modules == str(tmp_path / "kernels" / "6.1.0-1-s390x" / "lib/modules/6.1.0-1-s390x")
     assert kernel_modules(cast(Target, _Booted("6.1", "6.1.0-1-cloud-amd64"))) is not None
     assert kernel_modules(cast(Target, _Booted("6.1", "6.1.0-0-cloud-amd64"))) is None  # replaced since the boot
+
+
+@pytest.mark.parametrize("fails", ["add_device", "report"])
+def test_pktgen_gets_its_own_nice_back_when_a_run_fails(fails: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pktgen's thread is reniced for a run and given its own nice back (its device removed) however the run ends:
+    a refused command while setting up, or a stop whose report cannot be read."""
+    from bpfcert.targets import traffic
+
+    nice = {4242: 0}
+    written: list[str] = []
+
+    def write(name: str, command: str) -> None:
+        written.append(command)
+        if fails in command:
+            raise OSError(f"pktgen refused {command}")
+
+    monkeypatch.setattr(traffic, "_kernel_thread", lambda name: 4242)
+    monkeypatch.setattr(os, "getpriority", lambda which, pid: nice[pid])
+    monkeypatch.setattr(os, "setpriority", lambda which, pid, value: nice.__setitem__(pid, value))
+    monkeypatch.setattr(traffic, "_pktgen_write", write)
+    monkeypatch.setattr(traffic, "PKTGEN", "/nonexistent-pktgen")  # the report cannot be read
+    with pytest.raises(OSError):
+        sender = traffic._Pktgen("veth0", 1000, 1.0, SENDER_NICE)
+        assert nice[4242] == SENDER_NICE  # while it runs
+        sender.stop()
+    assert nice[4242] == 0 and written[-1] == "rem_device_all"

@@ -262,14 +262,23 @@ class _Pktgen:
         self.pid = _kernel_thread("kpktgend_0")
         self.nice = os.getpriority(os.PRIO_PROCESS, self.pid)
         os.setpriority(os.PRIO_PROCESS, self.pid, nice)
-        _pktgen_write("kpktgend_0", "rem_device_all")
-        _pktgen_write("kpktgend_0", f"add_device {ifname}")
-        for command in (f"count {max(1, round(pps * seconds))}", f"pkt_size {PKTGEN_FRAME}", f"ratep {pps}",
-                        "dst 192.0.2.1", f"dst_mac {DESTINATION}"):  # fmt: skip
-            _pktgen_write(ifname, command)
+        try:
+            _pktgen_write("kpktgend_0", "rem_device_all")
+            _pktgen_write("kpktgend_0", f"add_device {ifname}")
+            for command in (f"count {max(1, round(pps * seconds))}", f"pkt_size {PKTGEN_FRAME}", f"ratep {pps}",
+                            "dst 192.0.2.1", f"dst_mac {DESTINATION}"):  # fmt: skip
+                _pktgen_write(ifname, command)
+        except BaseException:
+            self._release()
+            raise
         self.error: OSError | None = None
         self.thread = threading.Thread(target=self._run, name="pktgen", daemon=True)
         self.thread.start()
+
+    def _release(self) -> None:
+        """The thread's own nice back and its device off, however the run went."""
+        os.setpriority(os.PRIO_PROCESS, self.pid, self.nice)
+        _pktgen_write("kpktgend_0", "rem_device_all")
 
     def _run(self) -> None:
         try:
@@ -280,12 +289,13 @@ class _Pktgen:
     def stop(self) -> dict[str, Any]:
         import re
 
-        _pktgen_write("pgctrl", "stop")
-        self.thread.join(30)
-        with open(os.path.join(PKTGEN, self.ifname)) as f:
-            report = f.read()
-        _pktgen_write("kpktgend_0", "rem_device_all")
-        os.setpriority(os.PRIO_PROCESS, self.pid, self.nice)
+        try:
+            _pktgen_write("pgctrl", "stop")
+            self.thread.join(30)
+            with open(os.path.join(PKTGEN, self.ifname)) as f:
+                report = f.read()
+        finally:
+            self._release()
         if self.error is not None or self.thread.is_alive():
             raise OSError(f"pktgen on {self.ifname} failed: {self.error or 'it did not stop'}")
         sent = re.search(r"pkts-sofar: (\d+)\s+errors: (\d+)", report)

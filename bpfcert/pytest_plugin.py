@@ -124,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
         stream = config.stash.get(STREAM, None)
         forwarded = stream if isinstance(stream, workers.Forwarded) else workers.Forwarded()
         config.pluginmanager.register(
-            workers.Worker(forwarded, target_of, scheduler.start, scheduler.summary), "bpfcert-worker"
+            workers.Worker(forwarded, target_of, partial(boot_ahead, config), scheduler.summary), "bpfcert-worker"
         )
     elif workers.is_controller(config):
         workers.check_distribution(config)
@@ -265,8 +265,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start booting the VM targets the selected tests need while the other tests run (not for --collect-only; a
     pytest-xdist worker boots its group's when the group starts: bpfcert.pytest_workers)."""
-    from bpfcert.targets.series import HOST
-
     if session.config.option.collectonly:
         return
     wanted: set[str] = set()
@@ -276,10 +274,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if name is not None:
             wanted.add(name)
             remaining[name] = remaining.get(name, 0) + 1
-    if wanted - {HOST} and not workers.is_worker(session.config):
+    if not workers.is_worker(session.config):
+        boot_ahead(session.config, wanted)
+
+
+def boot_ahead(config: pytest.Config, names: Iterable[str]) -> None:
+    """Begin booting the VMs among `names` that can open here; the host opens when first asked for, and a VM that
+    cannot (vm.unavailable) is never started: its tests skip (`opened`)."""
+    from bpfcert.targets.series import HOST
+
+    vms = sorted(n for n in set(names) - {HOST})
+    if vms:
         from bpfcert.targets import vm
 
-        session.config.stash[SCHEDULER].start(sorted(n for n in wanted - {HOST} if vm.unavailable(n) is None))
+        config.stash[SCHEDULER].start([n for n in vms if vm.unavailable(n) is None])
 
 
 @pytest.hookimpl(trylast=True)

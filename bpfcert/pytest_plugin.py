@@ -107,11 +107,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hub_client: the runtime installs from a hub (certify: --profile hub-client)")
     path = config.getoption("--results")
     worker = workers.is_worker(config)
+    forwarded = workers.Forwarded() if worker else None
     if path:
         from bpfcert.stream import ResultsStream
 
         # the controller (or the one process) writes the stream; a worker forwards its lines there
-        config.stash[STREAM] = workers.Forwarded() if worker else ResultsStream(path)
+        config.stash[STREAM] = forwarded if forwarded is not None else ResultsStream(path)
         # a certification run leaves nothing behind but its stream: no .hypothesis/ example database in the cwd
         settings.register_profile("certify", settings(settings.default, database=None))
         settings.load_profile("certify")
@@ -120,9 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     progress = Progress("bpfcert", live=False if worker else None) if path else None
     scheduler = config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"), progress=progress)
     config.stash[RESULTS], config.stash[CLAIMED], config.stash[NOTED_TARGETS] = [], [], set()
-    if worker:
-        stream = config.stash.get(STREAM, None)
-        forwarded = stream if isinstance(stream, workers.Forwarded) else workers.Forwarded()
+    if forwarded is not None:  # without --results it stays empty: the worker still groups and boots
         config.pluginmanager.register(
             workers.Worker(forwarded, target_of, partial(boot_ahead, config), scheduler.summary), "bpfcert-worker"
         )

@@ -70,8 +70,8 @@ def test_both_validators_give_the_same_violations_value_for_value() -> None:
     """jsonschema-rs and the fallback, each called directly: the same places, offending values and patterns on a
     whole schema with formats asserted and on a definition reached through $ref, and a message from both."""
     package, runner = spec.schema("package"), spec.schema("runner")
-    broken = _broken()  # and values that match their patterns but are no URI or e-mail address: formats alone
-    broken["homepage"], broken["maintainers"][0]["email"] = "https://a b/", "a..b@example.org"
+    broken = _broken()
+    broken["homepage"] = "https://a b/"  # matches the schema's pattern, but is no URI: the "uri" format alone
     cases = [(package, None, True, broken), (runner, "runnerFolder", False, {"name": 7, "bogus": True})]
     for schema, definition, formats, value in cases:
         root = {"$ref": f"{schema['$id']}#/$defs/{definition}"} if definition else schema
@@ -79,23 +79,21 @@ def test_both_validators_give_the_same_violations_value_for_value() -> None:
         python = list(json_schema._python_validator(schema, root, formats)(value))
         assert len(fast) >= 2 and all(v.message for v in fast + python)
         assert _same_but_wording(iter(fast)) == _same_but_wording(iter(python))
-    paths = [e.path for e in _python_violations(broken)]
-    assert "$.homepage" in paths and "$.maintainers[0].email" in paths
+    assert "$.homepage" in [e.path for e in _python_violations(broken)]
 
 
-@pytest.mark.parametrize(("fmt", "values"), [
-    ("uri", ["https://x", "http://", "mailto:x", "urn:isbn:1", "https://a:80/p?q#f", "http://[::1]/", "https://[v1.x]/",
-             "file:///x", "a:b:c", "https://a/%41", "not a uri", "https://a b", "https://a%zz", "http://[::1",
-             "https://ä.com", "https://a#f#g", "https://a:b", "//a", "1a:b", "https://a/{x}", "http://[1::2::3]/"]),
-    ("email", ["a@b.c", "a@b", '"a b"@c.d', "a@[1.2.3.4]", "a@[IPv6:::1]", "a+b@c.d", "x" * 64 + "@b.c", "a..b@c.d",
-               "a@b..c", "(x)@y.z", "a@-b.c", ".a@b.c", "ä@b.c", "a@b_c.d", "a@[x]", "a@[::1]", "x" * 65 + "@b.c",
-               "a@" + "b" * 64 + ".c", "a@" + ".".join(["b" * 60] * 5), "a@b@c.d"]),
-])  # fmt: skip
-def test_both_validators_judge_formats_alike(fmt: str, values: list[str]) -> None:
-    schema = {"type": "string", "format": fmt}
+URIS = ["https://x", "http://", "mailto:x", "urn:isbn:1", "https://a:80/p?q#f", "http://[::1]/", "https://[v1.x]/",
+        "file:///x", "a:b:c", "https://a/%41", "not a uri", "https://a b", "https://a%zz", "http://[::1",
+        "https://ä.com", "https://a#f#g", "https://a:b", "//a", "1a:b", "https://a/{x}", "http://[1::2::3]/"]
+
+
+def test_both_validators_judge_uris_alike() -> None:
+    """The fallback checks "uri" through rfc3986-validator (jsonschema uses it when installed) as jsonschema-rs
+    does; without it, jsonschema took any string."""
+    schema = {"type": "string", "format": "uri"}
     fast = json_schema._rs_validator(schema, schema, True)
     python = json_schema._python_validator(schema, schema, True)
-    judged = [(value, not list(fast(value)), not list(python(value))) for value in values]
+    judged = [(value, not list(fast(value)), not list(python(value))) for value in URIS]
     assert [j for j in judged if j[1] != j[2]] == []
     assert {ok for _, ok, _ in judged} == {True, False}  # both valid and invalid values among them
 

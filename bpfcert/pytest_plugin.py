@@ -107,11 +107,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hub_client: the runtime installs from a hub (certify: --profile hub-client)")
     path = config.getoption("--results")
     worker = workers.is_worker(config)
+    forwarded = workers.Forwarded() if worker else None
     if path:
         from bpfcert.stream import ResultsStream
 
         # the controller (or the one process) writes the stream; a worker forwards its lines there
-        config.stash[STREAM] = workers.Forwarded() if worker else ResultsStream(path)
+        config.stash[STREAM] = forwarded if forwarded is not None else ResultsStream(path)
         # a certification run leaves nothing behind but its stream: no .hypothesis/ example database in the cwd
         settings.register_profile("certify", settings(settings.default, database=None))
         settings.load_profile("certify")
@@ -120,11 +121,9 @@ def pytest_configure(config: pytest.Config) -> None:
     progress = Progress("bpfcert", live=False if worker else None) if path else None
     scheduler = config.stash[SCHEDULER] = Scheduler(config.getoption("--target-accel"), progress=progress)
     config.stash[RESULTS], config.stash[CLAIMED], config.stash[NOTED_TARGETS] = [], [], set()
-    if worker:
-        stream = config.stash.get(STREAM, None)
-        forwarded = stream if isinstance(stream, workers.Forwarded) else workers.Forwarded()
+    if forwarded is not None:  # without --results it stays empty: the worker still groups and boots
         config.pluginmanager.register(
-            workers.Worker(forwarded, target_of, scheduler.start, scheduler.summary), "bpfcert-worker"
+            workers.Worker(forwarded, target_of, partial(boot_ahead, config), scheduler.summary), "bpfcert-worker"
         )
     elif workers.is_controller(config):
         workers.check_distribution(config)
@@ -265,8 +264,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start booting the VM targets the selected tests need while the other tests run (not for --collect-only; a
     pytest-xdist worker boots its group's when the group starts: bpfcert.pytest_workers)."""
-    from bpfcert.targets.series import HOST
-
     if session.config.option.collectonly:
         return
     wanted: set[str] = set()
@@ -276,10 +273,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if name is not None:
             wanted.add(name)
             remaining[name] = remaining.get(name, 0) + 1
-    if wanted - {HOST} and not workers.is_worker(session.config):
+    if not workers.is_worker(session.config):
+        boot_ahead(session.config, wanted)
+
+
+def boot_ahead(config: pytest.Config, names: Iterable[str]) -> None:
+    """Begin booting the VMs among `names` that can open here; the host opens when first asked for, and a VM that
+    cannot (vm.unavailable) is never started: its tests skip (`opened`)."""
+    from bpfcert.targets.series import HOST
+
+    vms = sorted(n for n in set(names) - {HOST})
+    if vms:
         from bpfcert.targets import vm
 
-        session.config.stash[SCHEDULER].start(sorted(n for n in wanted - {HOST} if vm.unavailable(n) is None))
+        config.stash[SCHEDULER].start([n for n in vms if vm.unavailable(n) is None])
 
 
 @pytest.hookimpl(trylast=True)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bpfcert.results import Result
-from bpfcert.targets.series import HOST, TargetName
+from bpfcert.targets.series import TargetName
 
 FORWARDED = "bpfcert"  # the user_properties / workeroutput key of forwarded lines
 Line = list[Any]  # ["result", Result.to_json()] or ["note", kind, data]
@@ -119,12 +119,13 @@ class Worker:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """The first test of a group: all of its VMs start booting (the first one is then waited for)."""
+        """The first test of a group: all of its VMs start booting (`boot`: pytest_plugin.boot_ahead; the first one
+        is then waited for)."""
         target = self.target_of(item)
         group = self.group_of.get(target) if target else None
         if group is not None and group not in self.booted:
             self.booted.add(group)
-            self.boot(sorted(t for t, g in self.group_of.items() if g == group and t != HOST))
+            self.boot([t for t, g in self.group_of.items() if g == group])
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: after the plugin's own rows for the report
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:

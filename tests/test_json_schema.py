@@ -61,6 +61,43 @@ def test_both_validators_find_the_same_violations() -> None:
     assert "does not match" in name.message  # a pattern error, described from the schema on both paths
 
 
+def _same_but_wording(validate: json_schema.Validate) -> list[tuple[Any, ...]]:
+    """The violations less their messages (each library words its own), in a stable order."""
+    return sorted(((v.instance_path, json.dumps(v.instance, sort_keys=True), v.pattern) for v in validate), key=repr)
+
+
+def test_both_validators_give_the_same_violations_value_for_value() -> None:
+    """jsonschema-rs and the fallback, each called directly: the same places, offending values and patterns on a
+    whole schema with formats asserted and on a definition reached through $ref, and a message from both."""
+    package, runner = spec.schema("package"), spec.schema("runner")
+    broken = _broken()
+    broken["homepage"] = "https://a b/"  # matches the schema's pattern, but is no URI: the "uri" format alone
+    cases = [(package, None, True, broken), (runner, "runnerFolder", False, {"name": 7, "bogus": True})]
+    for schema, definition, formats, value in cases:
+        root = {"$ref": f"{schema['$id']}#/$defs/{definition}"} if definition else schema
+        fast = list(json_schema._rs_validator(schema, root, formats)(value))
+        python = list(json_schema._python_validator(schema, root, formats)(value))
+        assert len(fast) >= 2 and all(v.message for v in fast + python)
+        assert _same_but_wording(iter(fast)) == _same_but_wording(iter(python))
+    assert "$.homepage" in [e.path for e in _python_violations(broken)]
+
+
+URIS = ["https://x", "http://", "mailto:x", "urn:isbn:1", "https://a:80/p?q#f", "http://[::1]/", "https://[v1.x]/",
+        "file:///x", "a:b:c", "https://a/%41", "not a uri", "https://a b", "https://a%zz", "http://[::1",
+        "https://ä.com", "https://a#f#g", "https://a:b", "//a", "1a:b", "https://a/{x}", "http://[1::2::3]/"]
+
+
+def test_both_validators_judge_uris_alike() -> None:
+    """The fallback checks "uri" through rfc3986-validator (jsonschema uses it when installed) as jsonschema-rs
+    does; without it, jsonschema took any string."""
+    schema = {"type": "string", "format": "uri"}
+    fast = json_schema._rs_validator(schema, schema, True)
+    python = json_schema._python_validator(schema, schema, True)
+    judged = [(value, not list(fast(value)), not list(python(value))) for value in URIS]
+    assert [j for j in judged if j[1] != j[2]] == []
+    assert {ok for _, ok, _ in judged} == {True, False}  # both valid and invalid values among them
+
+
 def _python_violations(manifest: Any) -> list[Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sys.modules, "jsonschema_rs", None)

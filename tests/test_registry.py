@@ -97,3 +97,12 @@ def test_a_product_yaml_with_aliases_is_rejected_unexpanded(registry: tuple[Path
     path = submit(root, run_doc(*passing_rows()), pem)
     (path / "product.yaml").write_text("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n")
     assert validate(path, trusted, TODAY).problems == ["product.yaml: YAML aliases are not allowed"]
+
+
+def test_a_product_yaml_larger_than_certify_reads_is_rejected(registry: tuple[Path, bytes, dict[str, str]]) -> None:
+    from bpfcert.product import MAX_BYTES
+
+    root, pem, trusted = registry
+    path = submit(root, run_doc(*passing_rows()), pem)
+    (path / "product.yaml").write_text("vendor: acme\n" + "#" * MAX_BYTES + "\n")
+    assert validate(path, trusted, TODAY).problems == [f"{path / 'product.yaml'} is larger than {MAX_BYTES} bytes"]

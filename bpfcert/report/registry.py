@@ -62,7 +62,8 @@ class Submission:
 def validate(path: str | Path, trusted: dict[str, str], today: date) -> Submission:
     """The submission at `path` with every problem found (none: it is valid)."""
     from bpfcert import json_schema
-    from bpfcert.product import safe_yaml
+    from bpfcert.pack import read_regular_file
+    from bpfcert.product import MAX_BYTES, safe_yaml
 
     sub = Submission(Path(path))
     missing = [f for f in FILES if not (sub.path / f).is_file()]
@@ -72,8 +73,8 @@ def validate(path: str | Path, trusted: dict[str, str], today: date) -> Submissi
         doc = sign.read_json(sub.path / "report.json", "a report") if "report.json" not in missing else None
         sidecar = sign.read_json(sub.path / "report.json.sig", "a signature") if "report.json.sig" not in missing \
             else None
-        product = safe_yaml((sub.path / "product.yaml").read_bytes(), "product.yaml") \
-            if "product.yaml" not in missing else {}
+        product = safe_yaml(read_regular_file(sub.path / "product.yaml", MAX_BYTES), "product.yaml") \
+            if "product.yaml" not in missing else {}  # read as certify --product reads it (bounded)
     except (BpfcertError, OSError) as exc:
         sub.problems.append(str(exc).splitlines()[0])
         return sub

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import bpfcert
 from bpfcert import bundled
 from bpfcert.errors import BpfcertError
 from bpfcert.runners.protocol import Claims, schema_error
@@ -53,7 +52,7 @@ class Runner:
         argv = [arg.replace("{python}", python) for arg in self.argv]
         if "/" in argv[0] and not os.path.isabs(argv[0]):
             argv[0] = str(self.folder / argv[0])
-        repo = Path(bpfcert.__file__).resolve().parent.parent
+        repo = bundled.PACKAGE.parent
         path = os.pathsep.join(dict.fromkeys([str(repo), sysconfig.get_paths()["purelib"]]))
         return argv, str(self.folder), {**dict(self.env), "PYTHONPATH": path}
 

@@ -379,3 +379,19 @@ def test_core_tracing_reports_an_exec_with_core_read_fields() -> None:
     record = manifest("core-tracing")["service"]["exports"][0]["record"]
     assert list(record["properties"]) == ["timestamp_ns", "pid", "tgid", "ppid", "comm"]
     assert EXEC_EVENT.size == 40
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_bpfeb_build_is_the_package_built_big_endian(package: str) -> None:
+    """examples/bpfeb/<package>/ is what build.py writes: the package's manifest with every ELF artifact `arch:
+    bpfeb` and the sha256 of the big-endian objects beside it (ELF data encoding 2, MSB), so that a manifest edited
+    without a rebuild is caught."""
+    big = EXAMPLES / "bpfeb" / package
+    expected = manifest(package)
+    for artifact in expected["artifacts"]:
+        data = (big / artifact["path"]).read_bytes()
+        assert data[:4] == b"\x7fELF" and data[5] == 2, f"{artifact['path']}: run python3 examples/build.py"
+        artifact["sha256"] = hashlib.sha256(data).hexdigest()
+        if artifact.get("kind") == "elf":
+            artifact["arch"] = "bpfeb"
+    assert json.loads((big / "bpfpkg.json").read_text()) == expected, "run python3 examples/build.py"

@@ -10,7 +10,6 @@ import os
 import re
 import struct
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -349,7 +348,7 @@ def holding(target: Target, directory: str) -> Iterator[tuple[dict[str, Any], di
     """Run the holder on `target`, have it load and pin under `directory`; yields (what it holds, the kernel
     state seen meanwhile) after checking that state; then has it release everything and checks it all went."""
     before = target.call("kernel_state", bpffs=directory)
-    argv = [os.path.realpath(sys.executable), "-I", "-S", HOLDER, str(ROOT)]
+    argv = [target.python, "-I", "-S", HOLDER, str(ROOT)]
     handle = target.call("runner_start", argv=argv)["handle"]
     try:
         held = json.loads(target.call("runner_exchange", handle=handle, line=f"load {directory}", timeout=60)["line"])

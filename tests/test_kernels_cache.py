@@ -343,8 +343,10 @@ def test_fetch_prints_one_progress_line_per_state_change(
 def test_guests_on_the_host_root_run_the_distribution_python_of_this_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """An x86_64 guest runs /usr/bin/python3.X (Debian's optimized build) when it is this interpreter's version and
     runnable, else this interpreter; a foreign guest always runs this interpreter's path (its userland's python is
-    bound there)."""
-    here = os.path.realpath(sys.executable)
+    bound there). This interpreter is taken to be elsewhere (a pyenv build), so that the test tells the two apart
+    on a host whose own python is /usr/bin/python3.X too."""
+    here = "/opt/pyenv/versions/3.x/bin/python3"
+    monkeypatch.setattr(sys, "executable", here)
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
     native, foreign = MACHINES[("6.1", "x86_64")], MACHINES[("6.1", "s390x")]
     runnable = {system}

@@ -401,11 +401,13 @@ def test_the_checkout_runners_folder_is_the_shipped_one() -> None:
 
 
 def test_launch_gives_a_python_and_bpfcert_valid_on_every_target(tmp_path: Path) -> None:
-    argv, cwd, env = fake().launch()
+    argv, cwd, env = fake().launch(HostTarget.python)
     assert argv == [os.path.realpath(sys.executable), "runner.py"] and cwd == str(RUNNERS / "fake")
     assert str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
     script = dataclasses.replace(fake(), folder=tmp_path, argv=("./run", "--python={python}"))
-    assert script.launch()[0] == [str(tmp_path / "run"), f"--python={os.path.realpath(sys.executable)}"]
+    host = os.path.realpath(sys.executable)
+    assert script.launch(HostTarget.python)[0] == [str(tmp_path / "run"), f"--python={host}"]
+    assert fake().launch("/usr/bin/python3.11")[0] == ["/usr/bin/python3.11", "runner.py"]  # the target's, e.g. a VM's
 
 
 def test_a_runner_needing_a_missing_tool_is_skipped_with_the_reason() -> None:

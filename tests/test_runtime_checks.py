@@ -56,7 +56,7 @@ def test_every_runtime_check_states_its_requirement() -> None:
 
 def test_runner_env_reaches_the_launch() -> None:
     runner = discovery.find("reference").with_env({"BPFCERT_REFERENCE_STATE": "/run/tmp/x"}).with_env({"A": "1"})
-    _, _, env = runner.launch()
+    _, _, env = runner.launch(HostTarget.python)
     assert env["BPFCERT_REFERENCE_STATE"] == "/run/tmp/x" and env["A"] == "1" and "PYTHONPATH" in env
 
 

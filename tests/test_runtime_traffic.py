@@ -164,7 +164,7 @@ def test_map_element_reads_a_value_by_map_id() -> None:
 class GuestRunner(discovery.Runner):
     """A runner started with the reference runtime's state on the guest's tmpfs (the guest's root is read-only)."""
 
-    def launch(self, python: str | None = None) -> tuple[list[str], str, dict[str, str]]:
+    def launch(self, python: str) -> tuple[list[str], str, dict[str, str]]:
         argv, cwd, env = super().launch(python)
         return argv, cwd, {**env, "BPFCERT_REFERENCE_STATE": "/run/tmp/bpfcert-reference"}
 

@@ -11,7 +11,6 @@ import os
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -404,7 +403,7 @@ def test_map_values_read_back_in_the_kernels_byte_order(target: Target) -> None:
     """A guest program stores a 64-bit value in a map; the host reads it back by map id and decodes it in the
     kernel's byte order; a value written by the host reads back the same."""
     native = _native(target)
-    argv = [os.path.realpath(sys.executable), "-I", "-S", HOLDER, str(ROOT), "native"]
+    argv = [target.python, "-I", "-S", HOLDER, str(ROOT), "native"]
     handle = target.call("runner_start", argv=argv)["handle"]
     try:
         held = json.loads(target.call("runner_exchange", handle=handle, line="fill 0x1122334455667788")["line"])

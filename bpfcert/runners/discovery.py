@@ -10,13 +10,11 @@ import functools
 import json
 import os
 import shutil
-import sys
 import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import bpfcert
 from bpfcert import bundled
 from bpfcert.errors import BpfcertError
 from bpfcert.runners.protocol import Claims, schema_error
@@ -45,17 +43,16 @@ class Runner:
         absent = [tool for tool in self.needs if shutil.which(tool) is None]
         return f"runner {self.name} needs {', '.join(absent)}, not found on PATH" if absent else None
 
-    def launch(self, python: str | None = None) -> tuple[list[str], str, dict[str, str]]:
-        """(argv, cwd, env) to start it on a target whose Python binary is `python` (Target.python; by default this
-        interpreter's): "{python}" becomes it, with bpfcert and its dependencies on PYTHONPATH (a VM guest sees them
-        at the same paths, the host's root over virtiofs) and the per-run `env`; a relative program path is taken
-        from the runner's folder."""
-        python = python or os.path.realpath(sys.executable)
+    def launch(self, python: str) -> tuple[list[str], str, dict[str, str]]:
+        """(argv, cwd, env) to start it on a target whose Python binary is `python` (Target.python): "{python}"
+        becomes it, with bpfcert and its dependencies on PYTHONPATH (a VM guest sees them at the same paths, the
+        host's root over virtiofs) and the per-run `env`; a relative program path is taken from the runner's
+        folder."""
         _compile(self.folder)
         argv = [arg.replace("{python}", python) for arg in self.argv]
         if "/" in argv[0] and not os.path.isabs(argv[0]):
             argv[0] = str(self.folder / argv[0])
-        repo = Path(bpfcert.__file__).resolve().parent.parent
+        repo = bundled.PACKAGE.parent
         path = os.pathsep.join(dict.fromkeys([str(repo), sysconfig.get_paths()["purelib"]]))
         return argv, str(self.folder), {**dict(self.env), "PYTHONPATH": path}
 

@@ -91,11 +91,10 @@ def guest_python(machine: Machine) -> str:
     unoptimized build such as pyenv's (0.14 s against 0.25-0.28 s in a 6.1 guest) and runs the agent's ops and the
     runners faster. A foreign guest runs its userland's python, bound at this interpreter's path
     (bpfcert.targets.initramfs)."""
-    here = os.path.realpath(sys.executable)
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    if machine.arch.userland != "host" or here == system or not os.access(system, os.X_OK):
-        return here
-    return system
+    if machine.arch.userland == "host" and os.access(system, os.X_OK):
+        return system
+    return os.path.realpath(sys.executable)
 
 
 def agent_argv(python: str, faults: bool, device: str = "/dev/ttyS1") -> list[str]:

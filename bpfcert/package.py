@@ -78,6 +78,21 @@ class Package:
         self.close()
 
 
+def package_subject(pkg: Package) -> str:
+    """The package as result rows name it: NAME@VERSION (NAME alone without a version, the base name of what the
+    user named without a name), with "+bpfeb" when its manifest lists a big-endian artifact, so that the two builds
+    of one package are rows of their own."""
+    manifest = pkg.manifest if isinstance(pkg.manifest, dict) else {}
+    name, version = manifest.get("name"), manifest.get("version")
+    if isinstance(name, str) and name:
+        subject = f"{name}@{version}" if isinstance(version, str) and version else name
+    else:
+        subject = pkg.source.name or str(pkg.source)
+    artifacts = manifest.get("artifacts")
+    big = isinstance(artifacts, list) and any(isinstance(a, dict) and a.get("arch") == "bpfeb" for a in artifacts)
+    return subject + ("+bpfeb" if big else "")
+
+
 def _problem(req_id: str, message: str, **evidence: Any) -> Result:
     """A FAIL row of `req_id` found while opening the package."""
     return Result.of(req_id, Status.FAIL, message, evidence=evidence)

@@ -1,6 +1,7 @@
 """The package suite of a certification: the static checks on each package given with --package (default: the
-bundled examples and their bpfeb builds), every Result recorded with the package as its subject (NAME@VERSION,
-`+bpfeb` added for big-endian objects, so that the two builds of one package are rows of their own)."""
+bundled examples and their bpfeb builds), every Result recorded with the package as its subject (NAME@VERSION, as
+bpfcert.package.package_subject names it: `+bpfeb` added for big-endian objects, so that the two builds of one
+package are rows of their own)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bpfcert.checks import check_package
-from bpfcert.package import open_package
+from bpfcert.package import open_package, package_subject
 from bpfcert.pytest_plugin import certified_packages
 from bpfcert.results import Result, Status
 
@@ -30,10 +31,7 @@ def as_package_row(r: Result, name: str) -> Result:
 
 def test_package_conforms(certified_package: str, record: Callable[[Iterable[Result]], list[Result]]) -> None:
     with open_package(certified_package) as pkg:
-        report = check_package(pkg)
-        artifacts = pkg.manifest.get("artifacts") if isinstance(pkg.manifest, dict) else None
-    big = isinstance(artifacts, list) and any(isinstance(a, dict) and a.get("arch") == "bpfeb" for a in artifacts)
-    name = report.title.replace(" ", "@") + ("+bpfeb" if big else "")
+        report, name = check_package(pkg), package_subject(pkg)
     rows = record(as_package_row(r, name) for r in report.results)
     bad = [f"{r.id} {r.subject}: {r.message}" for r in rows if r.status not in (Status.PASS, Status.SKIP)]
     assert report.verdict == "conformant", "\n".join(bad)

@@ -4,6 +4,7 @@ errors, and a library crash, hang or garbage contained as EngineCrash while the 
 from __future__ import annotations
 
 import ctypes.util
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_42 = X.assemble([X.mov64_imm(0, 42), X.exit_()])
+NO_EXIT = X.assemble([X.mov64_imm(0, 1), X.alu64_imm("add", 0, 1)])  # conformance/isa/invalid-no-exit
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["dpdk-interp", "dpdk-jit"])
@@ -89,6 +91,30 @@ def test_a_library_crash_is_contained_and_the_next_case_runs(engine: DpdkEngine)
     trap = X.assemble([X.ld_imm64(0, 1 << 63), X.alu64_imm("div", 0, -1), X.exit_()])
     with pytest.raises(EngineCrash, match=r"librte_bpf worker died running the case \(killed by SIGFPE\)"):
         engine.run(trap, b"")
+    assert engine.run(EXIT_42, b"") == Outcome(42, None)
+
+
+def test_a_program_that_falls_off_its_end_is_the_same_crash_every_run(
+    engine: DpdkEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """librte_bpf 22.11 walks one node past its validator's node array on a program without exit, writing into
+    the next heap block, then refuses the program. Whether that surfaced (a refusal, an abort in this case or in a
+    later one) depended on the heap layout, which the harness's environment moved about; now glibc aborts in the
+    case every time, whatever the harness's environment and whether the worker ran other cases first."""
+    crashes = set()
+    for run in range(6):
+        monkeypatch.setenv("BPFCERT_TEST_PADDING", "x" * (run * 300))  # the harness's environment, of another size
+        if run % 2:
+            assert engine.run(EXIT_42, b"") == Outcome(42, None)  # a worker that ran a case before
+        with pytest.raises(EngineCrash) as crash:
+            engine.run(NO_EXIT, b"")
+        crashes.add(str(crash.value))
+    assert len(crashes) == 1, crashes
+    assert re.fullmatch(
+        rf"{engine.name}: the librte_bpf worker died running the case \(killed by SIGABRT\): "
+        r"validate: unreachable instructions; \| (free|malloc)\(\): .+",
+        crashes.pop(),
+    )
     assert engine.run(EXIT_42, b"") == Outcome(42, None)
 
 

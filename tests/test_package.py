@@ -25,6 +25,7 @@ from bpfcert.package import (
     load_manifest,
     manifest_reference_errors,
     open_package,
+    package_subject,
     read_artifact,
     resolve_artifact,
     sha256_file,
@@ -89,6 +90,26 @@ def test_open_manifest_file_directly(tmp_path: Path) -> None:
     with open_package(root / "bpfpkg.yaml") as pkg:
         assert pkg.root == root.resolve()
         assert pkg.manifest == manifest_for()  # JSON is YAML
+
+
+def _artifacts(*arches: str) -> list[dict[str, str]]:
+    return [{"path": f"{arch}.o", "arch": arch} for arch in arches]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "subject"),
+    [
+        ({"name": "demo", "version": "1.0.0", "artifacts": _artifacts("bpfel")}, "demo@1.0.0"),
+        ({"name": "demo", "version": "1.0.0", "artifacts": _artifacts("bpfeb")}, "demo@1.0.0+bpfeb"),
+        ({"name": "demo", "artifacts": _artifacts("bpfel", "bpfeb")}, "demo+bpfeb"),
+        ({"version": "1.0.0"}, "demo-dir"),
+        (None, "demo-dir"),
+    ],
+)
+def test_package_subject_names_each_build_apart(manifest: Any, subject: str) -> None:
+    """One name for a package's rows (the package suite's and RT-PRD-001's alike): NAME@VERSION, +bpfeb for a
+    big-endian build, the base name of the source without a name."""
+    assert package_subject(Package(Path("."), manifest, None, Path("some/demo-dir"))) == subject
 
 
 @pytest.mark.parametrize("prefix", ["", "demo-1.0.0/"])

@@ -163,6 +163,15 @@ def test_check_fails_on_a_runtime_that_violates_it(req_id: str, start: Start, pi
     assert Status.ERROR not in statuses(results), [r.message for r in results if r.status is Status.ERROR]
 
 
+def test_upgrade_check_fails_a_preserved_map_kept_but_not_used(start: Start, pin_root: str, tmp_path: Path) -> None:
+    """RT-UPG-001's other way to lose a map: the upgrade keeps it pinned, with its contents, but the new version's
+    programs were loaded with a map made anew, so none of them reads the preserved one."""
+    results = run_check("RT-UPG-001", start("unused-map"), pin_root, tmp_path)
+    failed = [r for r in results if r.status is Status.FAIL]
+    assert failed and statuses(results) == {Status.FAIL}, [(r.status, r.message) for r in results]
+    assert all(r.message.startswith("no program of 2.0.0 uses map ") for r in failed), [r.message for r in failed]
+
+
 def test_a_runner_that_dies_is_an_error_with_its_stderr(pin_root: str) -> None:
     if _usable():
         pytest.skip(str(_usable()))

@@ -26,8 +26,9 @@ KERNEL_REFUSALS = ("requirements-unmet", "verifier-rejected", "attach-failed")
 
 def predictions(target: Target, packages: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """("name@version", predict_code's prediction) per package path, from one probe of `target` covering them all,
-    as `bpfcert probe --package` makes it; a build of big-endian objects is "name@version+bpfeb"."""
-    from bpfcert.package import open_package
+    as `bpfcert probe --package` makes it; named as bpfcert.package.package_subject names it (NAME@VERSION, a
+    big-endian build NAME@VERSION+bpfeb)."""
+    from bpfcert.package import open_package, package_subject
     from bpfcert.portability import code_needs, predict_code
     from bpfcert.probe_cmd import kconfig_from_kernel_cache, probe_request
 
@@ -36,19 +37,15 @@ def predictions(target: Target, packages: list[str]) -> list[tuple[str, dict[str
         with open_package(path) as pkg:
             requires = pkg.manifest.get("requires") if isinstance(pkg.manifest, dict) else None
             kconfig = requires.get("kconfig") if isinstance(requires, dict) else None
-            opened.append((code_needs(pkg), kconfig if isinstance(kconfig, dict) else {}))
+            opened.append((package_subject(pkg), code_needs(pkg), kconfig if isinstance(kconfig, dict) else {}))
     request = probe_request(
-        prog_types=[t for needs, _ in opened for t in needs.prog_types],
-        kfuncs=[k for needs, _ in opened for k in needs.kfuncs if not k.startswith("btf_id:")],
-        kconfig=[k for _, kconfig in opened for k in kconfig],
+        prog_types=[t for _, needs, _ in opened for t in needs.prog_types],
+        kfuncs=[k for _, needs, _ in opened for k in needs.kfuncs if not k.startswith("btf_id:")],
+        kconfig=[k for _, _, kconfig in opened for k in kconfig],
     )
     entry = {"name": target.name, "findings": target.call("probe", **request)}
     kconfig_from_kernel_cache(entry, request.get("kconfig", []))
-    return [
-        ((f"{needs.name}@{needs.version}" if needs.name else path) + ("+bpfeb" if "bpfeb" in needs.arches else ""),
-         predict_code(needs, entry["findings"], target.name, kconfig))
-        for path, (needs, kconfig) in zip(packages, opened, strict=True)
-    ]  # fmt: skip
+    return [(name, predict_code(needs, entry["findings"], target.name, kconfig)) for name, needs, kconfig in opened]
 
 
 def rt_prd_001(

@@ -5,8 +5,18 @@ rte_bpf_destroy; struct layouts from DPDK 22.11's rte_bpf.h), in a worker proces
 library crash (SIGFPE, SIGSEGV) or hang kills only the worker, becomes an EngineCrash for that case, and the next
 case gets a fresh worker. The program's only argument is r1, a pointer to the case's memory (RTE_BPF_ARG_PTR of
 its size); r2 = the memory's length is set by one `mov` prepended to the program, so the library's "pc" numbers
-in refusals count that instruction. The library's refusals are written by its logger to stderr, which the worker
-points at a file of its own to quote them, without the addresses they print (`stable`), so that two runs' rows agree.
+in refusals count that instruction. The library's refusals are written by its logger to the worker's stderr, a file
+the engine reads to quote them (and, after a crash, what the library and glibc said last), without the addresses
+they print (`stable`), so that two runs' rows agree.
+
+A library bug that writes past a heap block must be the same verdict every run: the worker's environment is fixed
+(`WORKER_ENV`: the harness's own would move the library's blocks about with its size) and glibc's per-thread cache is
+off, so that every free() checks the block's neighbour and aborts (SIGABRT, glibc's message quoted) in the case that
+did the damage, instead of in a later case or never. 22.11's validator does this on a program whose last
+instruction falls through past its end (conformance/isa/invalid-no-exit): it lets that edge reach pc == the program's
+length, walks a node one past its node array and writes into the next heap block's header, then refuses the program
+("unreachable instructions"); with the cache on, the refusal came back (a PASS) or a later malloc aborted, by heap
+layout.
 
 What it claims (measured on 22.11): base32, base64, divmul32, divmul64 at cpu v2. Its validator refuses JMP32
 (v3), every v4 instruction, atomics other than the v1 add (so no atomic group), local calls and loops; packet
@@ -23,6 +33,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 from typing import IO, Any
 
 from bpfcert.isa.engine import EngineCrash, Outcome
@@ -35,6 +46,12 @@ RTE_BPF_ARG_PTR = 0x10
 _MOV64_IMM_R2 = 0xB7 | 2 << 8  # opcode | dst_reg r2 << 8 in a little-endian slot, imm in the upper half
 _CALLER = re.compile(r"(\w)\((?:0x[0-9a-fA-F]+|\(nil\))\):?")  # "validate(0x7ffe...)" / "bpf_exec((nil)):"
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{9,}\b|\(nil\)")  # a %p wider than 32 bits (opcodes and pcs are not)
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKER_ENV = {
+    "PYTHONPATH": _ROOT,
+    "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0",  # every free() checks its neighbour
+    "LIBC_FATAL_STDERR_": "1",  # glibc's abort message to stderr, not the terminal
+}
 
 
 def stable(log: str) -> str:
@@ -60,19 +77,19 @@ class DpdkEngine:
         self.name = "dpdk-jit" if jit else "dpdk-interp"
         self.timeout = timeout
         self._worker: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._worker is None:
             if ctypes.util.find_library("rte_bpf") is None:
                 raise EngineCrash(f"{self.name}: {LIBRARY} is not installed (Debian package librte-bpf23)")
-            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
             self._worker = subprocess.Popen(
                 [sys.executable, "-m", "bpfcert.isa.dpdk_engine"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": path},
+                stderr=self._stderr,
+                env=WORKER_ENV,
             )
         return self._worker
 
@@ -105,7 +122,17 @@ class DpdkEngine:
             worker.kill()
         code = worker.wait()
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        return EngineCrash(f"{self.name}: the librte_bpf worker {what} ({how})")
+        said = self._last_words()
+        return EngineCrash(f"{self.name}: the librte_bpf worker {what} ({how})" + (f": {said}" if said else ""))
+
+    def _last_words(self) -> str:
+        """What the worker wrote to stderr in its last case (the library's log, glibc's abort message), stable."""
+        stderr, self._stderr = self._stderr, None
+        if stderr is None:
+            return ""
+        with stderr:
+            stderr.seek(0)
+            return _last_lines(stderr.read())
 
     def close(self) -> None:
         worker, self._worker = self._worker, None
@@ -119,13 +146,21 @@ class DpdkEngine:
                 worker.wait()
             assert worker.stdout is not None
             worker.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _last_lines(log: bytes) -> str:
+    """The last three non-blank lines of `log`, joined by " | ", without addresses."""
+    lines = [line.strip() for line in log.decode("utf-8", "replace").splitlines() if line.strip()]
+    return stable(" | ".join(lines[-3:]))
 
 
 def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """The worker: one JSON request per line ({"program", "memory", "jit"}), one answer per line ({"r0"} or
-    {"error"}), until end of input."""
+    {"error"}), until end of input. Its stderr is a file (DpdkEngine's), emptied before each case."""
     import ctypes
-    import tempfile
 
     class Arg(ctypes.Structure):  # struct rte_bpf_arg
         _fields_ = [("type", ctypes.c_int), ("size", ctypes.c_size_t), ("buf_size", ctypes.c_size_t)]
@@ -155,10 +190,10 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
 
     def library_log() -> str:
         log.seek(0)
-        lines = [line.strip() for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        said = _last_lines(log.read())
         log.seek(0)
         log.truncate()
-        return stable(" | ".join(lines[-3:]))
+        return said
 
     def run(program: bytes, memory: bytes, jit: bool) -> dict[str, Any]:
         code = r2_prologue(len(memory)) + program
@@ -183,8 +218,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         finally:
             lib.rte_bpf_destroy(bpf)
 
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)  # the library's logger writes to stderr
+    with open(2, "r+b", buffering=0, closefd=False) as log:  # the library's logger writes to stderr
         for line in inp:
             request = json.loads(line)
             program, memory = bytes.fromhex(request["program"]), bytes.fromhex(request["memory"])

@@ -7,6 +7,8 @@ leak-pin (RT-UNI-001): uninstall leaves the package's first map pinned under the
 accept-bad (RT-REJ-001): no signature, static or requires check before loading.
 not-idempotent (RT-IDM-001): a second install loads the package again, beside the first, under another state.
 drop-map (RT-UPG-001): upgrade uninstalls, then installs the new version (its preserved maps made anew).
+unused-map (RT-UPG-001): upgrade keeps each preserved map pinned (beside the new version's, as maps/NAME_kept), but
+  loads the new version's programs with maps made anew, so no program of the new version uses the preserved one.
 no-rollback (RT-RBK-001): rollback changes nothing but answers as if it had rolled back.
 crash-unsafe (RT-CRS-001): no reconcile at start, and a pause at every step so that a kill lands mid-operation.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "runners" / "reference"))
 
+from refruntime import loader
 from refruntime import runtime as refruntime
 from refruntime.__main__ import START, handlers
 from refruntime.runtime import Runtime
@@ -26,6 +29,7 @@ from bpfcert.runners.serve import serve
 from bpfcert.targets import bpf
 
 BREAK = os.environ.get("BPFCERT_BROKEN", "")
+KEPT: dict[str, int] = {}  # unused-map: the installed version's preserved maps by name, held during an upgrade
 
 
 def pin_first_map(record: dict, path: Path) -> None:
@@ -62,6 +66,17 @@ class Broken(Runtime):
         return super().uninstall(name)
 
     def upgrade(self, package, options):
+        if BREAK == "unused-map":
+            try:
+                reply = super().upgrade(package, options)
+                pin_dir = Path(self._installed(reply["package"]["name"])["pin_dir"])
+                for name, fd in KEPT.items():
+                    bpf.obj_pin(fd, str(pin_dir / f"maps/{name.replace('.', '_')}_kept"))
+                return reply
+            finally:
+                for fd in KEPT.values():
+                    bpf.close(fd)
+                KEPT.clear()
         if BREAK != "drop-map":
             return super().upgrade(package, options)
         from bpfcert.package import open_package
@@ -88,6 +103,14 @@ class Broken(Runtime):
 
 if BREAK == "accept-bad":
     refruntime._verify = lambda pkg, store: None
+if BREAK == "unused-map":
+
+    def hold_map(m: object, name: str, pin: Path) -> None:
+        """Hold the installed version's map instead of handing it to the new version's object."""
+        if name not in KEPT:
+            KEPT[name] = bpf.obj_get(str(pin))
+
+    loader._reuse_map = hold_map
 if BREAK == "crash-unsafe":
     refruntime._step = lambda name: time.sleep(0.7)
 

@@ -44,8 +44,9 @@ class RunnerClient:
         """Start `runner` on `target` and exchange `start`: the runner must speak our protocol version and claim
         what its runner.json claims. RunnerProtocolError (step "launch" or "start") otherwise."""
         argv, cwd, env = runner.launch(target.python)
+        preload = {"preload": list(runner.preload)} if runner.preload else {}  # forked from a fork server
         try:
-            handle = target.call("runner_start", argv=argv, cwd=cwd, env=env)["handle"]
+            handle = target.call("runner_start", argv=argv, cwd=cwd, env=env, **preload)["handle"]
         except TargetError as exc:
             if exc.kind != TargetErrorKind.OP_FAILED:
                 raise

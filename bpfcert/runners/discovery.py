@@ -33,6 +33,7 @@ class Runner:
     needs: tuple[str, ...]
     claims: Claims
     env: tuple[tuple[str, str], ...] = ()  # per run, set by the harness (e.g. a state directory)
+    preload: tuple[str, ...] = ()  # modules a fork server imports once (bpfcert.targets.forkserver)
 
     def with_env(self, env: Mapping[str, str]) -> Runner:
         """This runner, launched with `env` added to its environment (over what it had)."""
@@ -82,13 +83,17 @@ def load(folder: Path) -> Runner:
         problem = "at $: nested too deep"
     if problem:
         raise BpfcertError(f"{path}: does not follow the runner schema (runnerFolder) {problem}")
+    argv = data["argv"]
+    if data.get("preload") and (argv[0] != "{python}" or "-m" not in argv[1:-1]):
+        raise BpfcertError(f"{path}: preload needs argv [\"{{python}}\", OPTIONS..., \"-m\", MODULE, ARGS...]")
     return Runner(
         data["name"],
         folder.resolve(),
         data["description"],
-        tuple(data["argv"]),
+        tuple(argv),
         tuple(data["needs"]),
         Claims.from_json(data["claims"]),
+        preload=tuple(data.get("preload", ())),
     )
 
 

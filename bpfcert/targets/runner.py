@@ -2,7 +2,9 @@
 over its stdin and stdout (the runner protocol is JSON lines; this layer relays lines and judges nothing).
 
 The ops runner_start, runner_exchange and runner_stop run these functions in the guest agent or, for the
-host, in the harness. Stdlib only; subprocess and tempfile are imported on first use (guest start-up time).
+host, in the harness. A runner that names `preload` modules is forked from a fork server that imported them
+(bpfcert.targets.forkserver). Stdlib only; subprocess, tempfile and the fork server are imported on first use
+(guest start-up time).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     import subprocess
     from typing import Any
 
+    from bpfcert.targets.forkserver import Forked, ForkServer
+
 MAX_LINE = 16 << 20  # a longer line without a newline is a runner fault, not something to buffer forever
 STDERR_TAIL = 4000
 
@@ -27,7 +31,7 @@ class RunnerError(Exception):
 
 
 class _Runner:
-    def __init__(self, name: str, proc: subprocess.Popen[bytes], stderr: Any) -> None:
+    def __init__(self, name: str, proc: subprocess.Popen[bytes] | Forked, stderr: Any) -> None:
         self.name = name
         self.proc = proc
         self.stderr = stderr
@@ -35,31 +39,67 @@ class _Runner:
 
 
 _running: dict[int, _Runner] = {}
+# fork servers by (interpreter and options, module, cwd, environment, preload); None: that one could not start
+_servers: dict[tuple[Any, ...], ForkServer | None] = {}
 
 
-def runner_start(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Start `argv` in a session of its own (stderr to a temporary file); {"handle", "pid"}."""
+def runner_start(
+    argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None, preload: list[str] | None = None
+) -> dict[str, Any]:
+    """Start `argv` in a session of its own (stderr to a temporary file); {"handle", "pid", "forked"}. With
+    `preload` (argv `python [options] -m MODULE ARGS`), forked from a fork server that imported those modules, or
+    started the usual way when that server cannot start (the runner then shows why, as it would anyway)."""
     import subprocess
     import tempfile
 
     if not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the runner; closed in _finish
+    full_env = None if env is None else {**os.environ, **env}
+    proc: subprocess.Popen[bytes] | Forked | None = _forked(argv, cwd, full_env, preload, stderr) if preload else None
+    forked = proc is not None
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
-            start_new_session=True,
-        )
+        if proc is None:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=cwd,
+                env=full_env,
+                start_new_session=True,
+            )
     except OSError as exc:
         stderr.close()
         raise RunnerError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
     _running[proc.pid] = _Runner(os.path.basename(argv[0]), proc, stderr)
-    return {"handle": proc.pid, "pid": proc.pid}
+    return {"handle": proc.pid, "pid": proc.pid, "forked": forked}
+
+
+def _forked(
+    argv: list[str], cwd: str | None, env: dict[str, str] | None, preload: list[str], stderr: Any
+) -> Forked | None:
+    """`argv` forked from its fork server (started on first use), or None if that server cannot start."""
+    from bpfcert.targets.forkserver import ForkServer, ForkServerError
+
+    if "-m" not in argv[1:-1] or not all(isinstance(m, str) for m in preload):
+        raise ValueError("preload needs argv PYTHON [OPTIONS] -m MODULE [ARGS] and module names")
+    at = argv.index("-m", 1)
+    key = (tuple(argv[: at + 2]), cwd, tuple(sorted((env or {}).items())), tuple(preload))
+    if key not in _servers:
+        try:
+            _servers[key] = ForkServer(argv[:at], argv[at + 1], cwd, env, preload)
+        except ForkServerError:
+            _servers[key] = None
+    server = _servers[key]
+    if server is None:
+        return None
+    try:
+        return server.start(argv[at + 2 :], stderr.fileno())
+    except ForkServerError:
+        server.close()
+        _servers[key] = None
+        return None
 
 
 def runner_exchange(handle: int, line: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -143,3 +183,7 @@ def _finish(runner: _Runner, timeout: float) -> dict[str, Any]:
 def _stop_all() -> None:
     for handle in list(_running):
         _finish(_running.pop(handle), 0.0)
+    for server in _servers.values():
+        if server is not None:
+            server.close()
+    _servers.clear()

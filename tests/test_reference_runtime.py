@@ -381,6 +381,34 @@ def test_verified_content_is_not_checked_again_but_a_changed_byte_is(host: Host,
     assert returncode == 1 and "invalid-package" in err and "PKG-ART" in err, err
 
 
+def test_refused_content_is_refused_again_without_the_reader(host: Host, tmp_path: Path) -> None:
+    """Content refused as invalid is remembered by its digest (RT-MDL-001 offers the same bad package dozens of
+    times): the same bytes are refused with the same one line without bpfcert's package reader (an import of it
+    fails here). A bad signature is judged each time (trust is not the content's alone), and so is new content."""
+    bad, badsig = _bad_digest(tmp_path), _bad_signature(tmp_path)
+    returncode, first = host.cli("install", str(bad), "--interface", "lo", check=False)
+    assert returncode == 1 and first.startswith("refruntime: invalid-package: "), first
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'bpfcert.package':\n"
+        "            raise ImportError(f'{name} was imported')\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+    )
+    guarded = {"PYTHONPATH": f"{guard}:{REPO}"}
+    assert host.cli("install", str(bad), "--interface", "lo", env=guarded, check=False) == (1, first)
+    assert host.cli("install", str(badsig), "--interface", "lo", check=False)[0] == 1
+    returncode, err = host.cli("install", str(badsig), "--interface", "lo", env=guarded, check=False)
+    assert returncode != 0 and "bpfcert.package was imported" in err, err
+    manifest = json.loads((bad / "bpfpkg.json").read_text())
+    _rewrite(bad, summary=manifest.get("summary", "") + " (changed)")  # new content, still a wrong digest
+    returncode, err = host.cli("install", str(bad), "--interface", "lo", env=guarded, check=False)
+    assert returncode != 0 and "bpfcert.package was imported" in err, err
+
+
 def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_probes(
     host: Host, tmp_path: Path
 ) -> None:

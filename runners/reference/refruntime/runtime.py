@@ -318,11 +318,14 @@ def _swap_link(link_pin: Path, prog_pin: Path) -> None:
 def _opened(package: str, store: Store | None) -> Iterator[tuple[dict[str, Any], Path]]:
     """The manifest and root of a package that passed verification: the signature when present (bad-signature),
     the static checks (invalid-package with the failed MUST requirements) and the running kernel's support for
-    its `requires` (requirements-unmet). The first two are remembered in `store` by the digest of the package's
-    content, so that the same bytes are not checked again (a changed byte is new content); `requires` is judged
-    again unless this kernel, as booted and with the modules it has loaded, met the same manifest's before
-    (`_require`). Kept package files (rollback, no `store`) are not verified again."""
-    known = _known(package, store)
+    its `requires` (requirements-unmet). The first two are remembered in `store` by the digest of a package
+    directory's content, passed or refused (invalid-package), so that the same bytes are not checked again (a
+    changed byte is new content); `requires` is judged again unless this kernel, as booted and with the modules it
+    has loaded, met the same manifest's before (`_require`). Kept package files (rollback, no `store`) are not
+    verified again."""
+    directory = _package_directory(package)
+    digest = content_digest(directory) if store is not None and directory is not None else None
+    known = _known(directory, digest, store)
     if known is not None:
         if store is not None:
             _require(known[0], store)
@@ -334,21 +337,18 @@ def _opened(package: str, store: Store | None) -> Iterator[tuple[dict[str, Any],
     try:
         pkg = open_package(package)
     except BpfcertError as exc:
-        raise RunnerFailure("invalid-package", str(exc)) from None
+        raise _refused(store, digest, RunnerFailure("invalid-package", str(exc))) from None
     with pkg:
         manifest = pkg.manifest
         if store is not None:
-            _verify(pkg, store)
+            _verify(pkg, store, digest)
         assert isinstance(manifest, dict)
         yield manifest, pkg.root
 
 
-def _known(package: str, store: Store | None) -> tuple[dict[str, Any], Path] | None:
-    """The manifest and root of a package directory with a bpfpkg.json whose content passed verification before
-    (kept package files: copies of such content), read without bpfcert's package reader: its bpfpkg.json is
-    among the bytes that passed, and the reader's imports are much of a fresh process's first install in a TCG
-    guest. None for anything else (an archive, a YAML manifest, new content), which the reader opens."""
-    import json
+def _package_directory(package: str) -> Path | None:
+    """A package directory holding a bpfpkg.json, resolved; None for anything else (an archive, a YAML manifest),
+    which only bpfcert's package reader opens."""
     import stat
 
     root = Path(package)
@@ -357,17 +357,43 @@ def _known(package: str, store: Store | None) -> tuple[dict[str, Any], Path] | N
             return None
     except OSError:
         return None
-    root = root.resolve()
-    if store is not None and not store.verified(content_digest(root)):
+    return root.resolve()
+
+
+def _known(directory: Path | None, digest: str | None, store: Store | None) -> tuple[dict[str, Any], Path] | None:
+    """The manifest and root of a package directory whose content (`digest`) passed verification before (kept
+    package files, no `store`: copies of such content), read without bpfcert's package reader: its bpfpkg.json is
+    among the bytes that passed, and the reader's imports are much of a fresh process's first install in a TCG
+    guest. RunnerFailure if that content was refused before; None for new content or no package directory."""
+    import json
+
+    if directory is None:
         return None
-    manifest = json.loads((root / "bpfpkg.json").read_bytes())
-    return (manifest, root) if isinstance(manifest, dict) else None
+    if store is not None and digest is not None:
+        refusal = store.refusal(digest)
+        if refusal is not None:
+            raise RunnerFailure(*refusal)
+        if not store.verified(digest):
+            return None
+    manifest = json.loads((directory / "bpfpkg.json").read_bytes())
+    return (manifest, directory) if isinstance(manifest, dict) else None
 
 
-def _verify(pkg: Any, store: Store) -> None:
-    digest = content_digest(pkg.root)
+def _refused(store: Store | None, digest: str | None, failure: RunnerFailure) -> RunnerFailure:
+    """`failure`, remembered for the content `digest` when it says the content is invalid (not a signature
+    that may be trusted later, nor a kernel that may change)."""
+    if store is not None and digest is not None and failure.code == "invalid-package":
+        store.remember_refused(digest, failure.code, str(failure))
+    return failure
+
+
+def _verify(pkg: Any, store: Store, digest: str | None) -> None:
+    digest = digest or content_digest(pkg.root)
     if not store.verified(digest):
-        _check(pkg)
+        try:
+            _check(pkg)
+        except RunnerFailure as exc:
+            raise _refused(store, digest, exc) from None
         store.remember_verified(digest)
     _require(pkg.manifest, store)
 

@@ -32,7 +32,7 @@ def state_dir() -> Path:
 
 class Store:
     """The package records in `<dir>/state.db`, with the pin directories claimed and the digests of package content
-    that passed verification; package files kept for rollback under `<dir>/packages/`."""
+    that passed verification or was refused as invalid; package files kept for rollback under `<dir>/packages/`."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -44,6 +44,7 @@ class Store:
         self.db.execute("CREATE TABLE IF NOT EXISTS packages (name TEXT PRIMARY KEY, record TEXT NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS pin_dirs (path TEXT PRIMARY KEY)")
         self.db.execute("CREATE TABLE IF NOT EXISTS verified (digest TEXT PRIMARY KEY)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS refused (digest TEXT PRIMARY KEY, code TEXT, message TEXT)")
         self.db.execute("CREATE TABLE IF NOT EXISTS requirements_met (question TEXT PRIMARY KEY)")
 
     def close(self) -> None:
@@ -104,6 +105,17 @@ class Store:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT OR IGNORE INTO verified (digest) VALUES (?)", (digest,))
+
+    def refusal(self, digest: str) -> tuple[str, str] | None:
+        """The (code, message) package content with this digest was refused with before, if it was."""
+        row = self.db.execute("SELECT code, message FROM refused WHERE digest = ?", (digest,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def remember_refused(self, digest: str, code: str, message: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO refused (digest, code, message) VALUES (?, ?, ?)",
+                            (digest, code, message))  # fmt: skip
 
     def requirements_met(self, question: str) -> bool:
         """Whether this kernel was found to meet a manifest's `requires` before (`question`: see runtime)."""

@@ -47,6 +47,7 @@ _MOV64_IMM_R2 = 0xB7 | 2 << 8  # opcode | dst_reg r2 << 8 in a little-endian slo
 _CALLER = re.compile(r"(\w)\((?:0x[0-9a-fA-F]+|\(nil\))\):?")  # "validate(0x7ffe...)" / "bpf_exec((nil)):"
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{9,}\b|\(nil\)")  # a %p wider than 32 bits (opcodes and pcs are not)
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PASSED_ON = ("LD_LIBRARY_PATH",)  # where a DPDK outside the system's library path is found
 WORKER_ENV = {
     "PYTHONPATH": _ROOT,
     "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0",  # every free() checks its neighbour
@@ -89,7 +90,7 @@ class DpdkEngine:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
-                env=WORKER_ENV,
+                env={**WORKER_ENV, **{k: os.environ[k] for k in PASSED_ON if k in os.environ}},
             )
         return self._worker
 

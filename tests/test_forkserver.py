@@ -100,3 +100,28 @@ def test_preload_needs_a_python_module_argv(tmp_path: Path) -> None:
     (folder / "runner.json").write_text(json.dumps(runner))
     with pytest.raises(BpfcertError, match="preload needs argv"):
         load(folder)
+
+
+def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> None:
+    """Host only (it kills the harness's own fork server): a runner forked before the server died is still
+    stopped and reported (killed, as nobody can tell its status), and the next start falls back to a new
+    interpreter."""
+    import signal
+
+    from bpfcert.targets import runner
+    from bpfcert.targets.host import HostTarget
+
+    target = HostTarget()
+    started = start(target, ["forkprobe.pre"])
+    assert started["forked"] is True
+    servers = [s for s in runner._servers.values() if s is not None and not s.dead]
+    for server in servers:
+        os.killpg(server._proc.pid, signal.SIGKILL)
+        server._proc.wait()
+    assert info(target, started["handle"])["env"] == "yes"
+    assert target.call("runner_stop", handle=started["handle"])["returncode"] == -signal.SIGKILL
+    again = start(target, ["forkprobe.pre"])
+    try:
+        assert again["forked"] is False and info(target, again["handle"])["env"] == "yes"
+    finally:
+        target.call("runner_stop", handle=again["handle"])

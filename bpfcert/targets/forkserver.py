@@ -78,7 +78,6 @@ class ForkServer:
                  preload: list[str]) -> None:  # fmt: skip
         import subprocess
 
-        self.module = module
         self.exited: dict[int, int] = {}
         self.dead = False
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -92,10 +91,13 @@ class ForkServer:
             raise ForkServerError(f"cannot start {prefix[0]}: {exc.strerror or exc}") from None
         finally:
             theirs.close()
-        ready = self._reply(READY_TIMEOUT)
-        if "error" in ready:
-            self.close()
-            raise ForkServerError(ready["error"])
+        try:
+            ready = self._reply(READY_TIMEOUT)
+            if "error" in ready:
+                raise ForkServerError(ready["error"])
+        except ForkServerError:
+            self.close()  # a server stuck importing is killed
+            raise
 
     def start(self, args: list[str], stderr: int) -> Forked:
         """A runner forked with `args` after the module name, `stderr` its stderr; ForkServerError if the server
@@ -108,7 +110,9 @@ class ForkServer:
             except OSError as exc:
                 self.dead = True
                 raise ForkServerError(f"the fork server is gone: {exc.strerror or exc}") from None
-            pid = self._reply(READY_TIMEOUT)["pid"]
+            pid = self._reply(READY_TIMEOUT).get("pid")
+            if not isinstance(pid, int):
+                raise ForkServerError("the fork server did not fork")
         except BaseException:
             for fd in (stdin_w, stdout_r):
                 os.close(fd)

@@ -45,6 +45,8 @@ def test_a_forked_runner_is_a_new_process_running_its_module_as_main(target: Tar
     for _ in range(3):
         started = start(target, ["forkprobe.pre"], "one", "--two")
         assert started["forked"] is True
+        if target.name == "host":  # in its session as soon as it is started: a kill right away takes it down
+            assert os.getsid(started["pid"]) == started["pid"]
         try:
             got = info(target, started["handle"])
         finally:

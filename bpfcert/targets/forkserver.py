@@ -195,21 +195,25 @@ def serve(sock: socket.socket, preload: list[str]) -> list[str]:
         data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
         if not data:
             raise SystemExit(0)
+        in_session_r, in_session_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for fd in (wake_r, wake_w):
+            for fd in (wake_r, wake_w, in_session_r):
                 os.close(fd)
             sock.close()
             os.setsid()
+            os.close(in_session_w)  # now a kill of its session reaches it
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
                 os.close(fd)
             args: list[str] = json.loads(data)
             return args
-        for fd in fds:
+        for fd in (*fds, in_session_w):
             os.close(fd)
+        os.read(in_session_r, 1)  # end of file once the child has its session (or is gone): then its pid is killable
+        os.close(in_session_r)
         sock.send(json.dumps({"pid": pid}).encode())
 
 

@@ -116,6 +116,8 @@ def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> 
     target = HostTarget()
     started = start(target, ["forkprobe.pre"])
     assert started["forked"] is True
+    other = start(target, ["forkprobe.pre"])  # stopped after the next start has given up on (closed) its server
+    assert other["forked"] is True
     servers = [s for s in runner._servers.values() if s is not None and not s.dead]
     for server in servers:
         os.killpg(server._proc.pid, signal.SIGKILL)
@@ -125,5 +127,6 @@ def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> 
     again = start(target, ["forkprobe.pre"])
     try:
         assert again["forked"] is False and info(target, again["handle"])["env"] == "yes"
+        assert target.call("runner_stop", handle=other["handle"])["returncode"] == -signal.SIGKILL
     finally:
         target.call("runner_stop", handle=again["handle"])

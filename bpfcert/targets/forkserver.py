@@ -124,6 +124,8 @@ class ForkServer:
 
     def receive(self, timeout: float | None) -> dict[str, Any] | None:
         """The server's next message within `timeout` s (an exit is also filed under `exited`); None on timeout."""
+        if self.dead:  # it exited, stopped answering or was closed: no more news of its runners
+            return {"error": "the fork server is gone"}
         if not select.select([self._sock], [], [], timeout)[0]:
             return None
         data = self._sock.recv(1 << 16)
@@ -139,6 +141,7 @@ class ForkServer:
         """Stop the server (its runners are stopped by their owner)."""
         import subprocess
 
+        self.dead = True
         self._sock.close()
         try:
             self._proc.wait(5.0)

@@ -82,15 +82,18 @@ class ForkServer:
         self.dead = False
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [*prefix, os.path.abspath(__file__), str(theirs.fileno()), json.dumps(preload), module]
-        try:
+        try:  # stdin and stdout pipes, as a runner's: a child keeps the sys.stdin and sys.stdout made for them
             self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd,
                 env=env, pass_fds=[theirs.fileno()], start_new_session=True,
             )  # fmt: skip
         except OSError as exc:
             raise ForkServerError(f"cannot start {prefix[0]}: {exc.strerror or exc}") from None
         finally:
             theirs.close()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            assert pipe is not None
+            pipe.close()  # the server reads nothing and has no one to write to
         try:
             ready = self._reply(READY_TIMEOUT)
             if "error" in ready:

@@ -20,11 +20,13 @@ from bpfcert.targets.target import Target
 PROBE = Path(__file__).resolve().parent / "data" / "runners" / "forkprobe"
 
 
-def start(target: Target, preload: list[str] | None, *args: str) -> dict[str, Any]:
+def start(
+    target: Target, preload: list[str] | None, *args: str, cwd: Path = PROBE, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     extra = {"preload": preload} if preload is not None else {}
     argv = [target.python, "-S", "-m", "forkprobe", *args]
     started: dict[str, Any] = target.call(
-        "runner_start", argv=argv, cwd=str(PROBE), env={"FORKPROBE": "yes"}, **extra
+        "runner_start", argv=argv, cwd=str(cwd), env={"FORKPROBE": "yes", **(env or {})}, **extra
     )
     return started
 
@@ -54,7 +56,7 @@ def test_a_forked_runner_is_a_new_process_running_its_module_as_main(target: Tar
         assert stopped["returncode"] == 0 and "atexit ran" in stopped["stderr"]
         assert got["pid"] == started["handle"] == got["sid"]  # its own session, which a kill takes down
         assert got["starts"] == [got["pid"]]  # no state from another start
-        for key in ("argv", "cwd", "path0", "name", "no_site", "env", "stdio_seekable"):
+        for key in ("argv", "cwd", "path0", "path", "name", "no_site", "env", "stdio_seekable"):
             assert got[key] == want[key], key
         seen.append(got)
     assert want["imported_in"] == want["pid"]
@@ -79,6 +81,21 @@ def test_a_forked_runner_exits_with_its_own_status(target: Target) -> None:
     if target.name == "host":
         with pytest.raises(ProcessLookupError):
             os.kill(started["pid"], 0)
+
+
+def test_a_forked_runner_has_the_sys_path_of_a_cold_start_under_safe_path(target: Target) -> None:
+    """PYTHONSAFEPATH (as -P and -I): `-m` puts no cwd first, so neither may the server (whose sys.path[0] is
+    then no folder of its own). Pythons before 3.11 ignore it: both put cwd first."""
+    env = {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(PROBE)}
+    paths = []
+    for preload in (None, ["forkprobe.pre"]):
+        started = start(target, preload, cwd=PROBE / "forkprobe", env=env)
+        assert started["forked"] is (preload is not None)
+        try:
+            paths.append(info(target, started["handle"])["path"])
+        finally:
+            target.call("runner_stop", handle=started["handle"])
+    assert paths[0] == paths[1]
 
 
 def test_a_preload_that_does_not_import_falls_back_to_a_cold_start(target: Target) -> None:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__":  # the server: its own folder is no place to import from; -m would put cwd first
+# the server: its own folder is no place to import from; -m puts cwd first, unless -I, -P or PYTHONSAFEPATH (then
+# neither is there)
+if __name__ == "__main__" and not (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
     sys.path[0] = os.getcwd()
 
 import json

@@ -18,7 +18,7 @@ def main() -> int:
         if word == "info":
             reply = {
                 "pid": os.getpid(), "sid": os.getsid(0), "argv": sys.argv, "cwd": os.getcwd(), "path0": sys.path[0],
-                "name": __name__, "no_site": sys.flags.no_site, "env": os.environ.get("FORKPROBE"),
+                "path": sys.path, "name": __name__, "no_site": sys.flags.no_site, "env": os.environ.get("FORKPROBE"),
                 "imported_in": pre.IMPORTED_IN, "starts": pre.STARTS,
                 "stdio_seekable": [f.seekable() for f in (sys.stdin, sys.stdout, sys.stderr)],
             }

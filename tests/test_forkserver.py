@@ -147,3 +147,31 @@ def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> 
         assert target.call("runner_stop", handle=other["handle"])["returncode"] == -signal.SIGKILL
     finally:
         target.call("runner_stop", handle=again["handle"])
+
+
+def test_a_runner_is_stopped_when_its_fork_server_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host only (it stops the harness's own fork server): a runner whose exit the server never reports is
+    killed and reported killed once the server has been silent for READY_TIMEOUT, and the next start, which
+    finds the server hung, kills it and is cold."""
+    import signal
+    import time
+
+    from bpfcert.targets import forkserver, runner
+    from bpfcert.targets.host import HostTarget
+
+    monkeypatch.setattr(forkserver, "READY_TIMEOUT", 0.5)
+    target = HostTarget()
+    started = start(target, ["forkprobe.pre"], "hung")
+    assert started["forked"] is True
+    servers = [s for s in runner._servers.values() if s is not None and s._proc.poll() is None]
+    for server in servers:
+        os.kill(server._proc.pid, signal.SIGSTOP)
+    begun = time.monotonic()
+    assert target.call("runner_stop", handle=started["handle"], timeout=0.2)["returncode"] == -signal.SIGKILL
+    again = start(target, ["forkprobe.pre"], "hung")
+    try:
+        assert again["forked"] is False
+        assert time.monotonic() - begun < 3.0
+        assert all(server._proc.returncode == -signal.SIGKILL for server in servers)
+    finally:
+        target.call("runner_stop", handle=again["handle"])

@@ -51,7 +51,8 @@ class Forked:
         self.returncode: int | None = None
 
     def wait(self, timeout: float | None = None) -> int:
-        """The exit status (negative: the signal that killed it); subprocess.TimeoutExpired after `timeout` s."""
+        """The exit status (negative: the signal that killed it); subprocess.TimeoutExpired after `timeout` s.
+        Without a timeout (a wait after a kill), a server silent for READY_TIMEOUT s is taken for hung."""
         import subprocess
         import time
 
@@ -63,7 +64,9 @@ class Forked:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
-            if not self.server.receive(left):
+            if not self.server.receive(READY_TIMEOUT if left is None else left):
+                if left is None:
+                    self.server.dead = True
                 continue
             if self.server.dead:  # nobody left to tell its status: make sure it is gone
                 with _suppress_lookup():
@@ -146,10 +149,10 @@ class ForkServer:
         """Stop the server (its runners are stopped by their owner)."""
         import subprocess
 
-        self.dead = True
+        hung_or_gone, self.dead = self.dead, True
         self._sock.close()
         try:
-            self._proc.wait(5.0)
+            self._proc.wait(0.0 if hung_or_gone else 5.0)
         except subprocess.TimeoutExpired:
             with _suppress_lookup():
                 os.killpg(self._proc.pid, signal.SIGKILL)

@@ -56,7 +56,8 @@ def test_a_forked_runner_is_a_new_process_running_its_module_as_main(target: Tar
         assert stopped["returncode"] == 0 and "atexit ran" in stopped["stderr"]
         assert got["pid"] == started["handle"] == got["sid"]  # its own session, which a kill takes down
         assert got["starts"] == [got["pid"]]  # no state from another start
-        for key in ("argv", "cwd", "path0", "path", "name", "no_site", "env", "stdio_seekable"):
+        for key in ("argv", "cwd", "path0", "path", "name", "no_site", "env", "stdio_seekable", "fds", "wakeup_fd",
+                    "handlers", "blocked"):  # fmt: skip
             assert got[key] == want[key], key
         seen.append(got)
     assert want["imported_in"] == want["pid"]

@@ -20,11 +20,13 @@ from bpfcert.targets.target import Target
 PROBE = Path(__file__).resolve().parent / "data" / "runners" / "forkprobe"
 
 
-def start(target: Target, preload: list[str] | None, *args: str) -> dict[str, Any]:
+def start(
+    target: Target, preload: list[str] | None, *args: str, cwd: Path = PROBE, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     extra = {"preload": preload} if preload is not None else {}
     argv = [target.python, "-S", "-m", "forkprobe", *args]
     started: dict[str, Any] = target.call(
-        "runner_start", argv=argv, cwd=str(PROBE), env={"FORKPROBE": "yes"}, **extra
+        "runner_start", argv=argv, cwd=str(cwd), env={"FORKPROBE": "yes", **(env or {})}, **extra
     )
     return started
 
@@ -45,6 +47,8 @@ def test_a_forked_runner_is_a_new_process_running_its_module_as_main(target: Tar
     for _ in range(3):
         started = start(target, ["forkprobe.pre"], "one", "--two")
         assert started["forked"] is True
+        if target.name == "host":  # in its session as soon as it is started: a kill right away takes it down
+            assert os.getsid(started["pid"]) == started["pid"]
         try:
             got = info(target, started["handle"])
         finally:
@@ -52,7 +56,8 @@ def test_a_forked_runner_is_a_new_process_running_its_module_as_main(target: Tar
         assert stopped["returncode"] == 0 and "atexit ran" in stopped["stderr"]
         assert got["pid"] == started["handle"] == got["sid"]  # its own session, which a kill takes down
         assert got["starts"] == [got["pid"]]  # no state from another start
-        for key in ("argv", "cwd", "path0", "name", "no_site", "env"):
+        for key in ("argv", "cwd", "path0", "path", "name", "no_site", "env", "stdio_seekable", "fds", "wakeup_fd",
+                    "handlers", "blocked"):  # fmt: skip
             assert got[key] == want[key], key
         seen.append(got)
     assert want["imported_in"] == want["pid"]
@@ -77,6 +82,21 @@ def test_a_forked_runner_exits_with_its_own_status(target: Target) -> None:
     if target.name == "host":
         with pytest.raises(ProcessLookupError):
             os.kill(started["pid"], 0)
+
+
+def test_a_forked_runner_has_the_sys_path_of_a_cold_start_under_safe_path(target: Target) -> None:
+    """PYTHONSAFEPATH (as -P and -I): `-m` puts no cwd first, so neither may the server (whose sys.path[0] is
+    then no folder of its own). Pythons before 3.11 ignore it: both put cwd first."""
+    env = {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(PROBE)}
+    paths = []
+    for preload in (None, ["forkprobe.pre"]):
+        started = start(target, preload, cwd=PROBE / "forkprobe", env=env)
+        assert started["forked"] is (preload is not None)
+        try:
+            paths.append(info(target, started["handle"])["path"])
+        finally:
+            target.call("runner_stop", handle=started["handle"])
+    assert paths[0] == paths[1]
 
 
 def test_a_preload_that_does_not_import_falls_back_to_a_cold_start(target: Target) -> None:
@@ -114,6 +134,8 @@ def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> 
     target = HostTarget()
     started = start(target, ["forkprobe.pre"])
     assert started["forked"] is True
+    other = start(target, ["forkprobe.pre"])  # stopped after the next start has given up on (closed) its server
+    assert other["forked"] is True
     servers = [s for s in runner._servers.values() if s is not None and not s.dead]
     for server in servers:
         os.killpg(server._proc.pid, signal.SIGKILL)
@@ -123,5 +145,34 @@ def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> 
     again = start(target, ["forkprobe.pre"])
     try:
         assert again["forked"] is False and info(target, again["handle"])["env"] == "yes"
+        assert target.call("runner_stop", handle=other["handle"])["returncode"] == -signal.SIGKILL
+    finally:
+        target.call("runner_stop", handle=again["handle"])
+
+
+def test_a_runner_is_stopped_when_its_fork_server_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host only (it stops the harness's own fork server): a runner whose exit the server never reports is
+    killed and reported killed once the server has been silent for READY_TIMEOUT, and the next start, which
+    finds the server hung, kills it and is cold."""
+    import signal
+    import time
+
+    from bpfcert.targets import forkserver, runner
+    from bpfcert.targets.host import HostTarget
+
+    monkeypatch.setattr(forkserver, "READY_TIMEOUT", 0.5)
+    target = HostTarget()
+    started = start(target, ["forkprobe.pre"], "hung")
+    assert started["forked"] is True
+    servers = [s for s in runner._servers.values() if s is not None and s._proc.poll() is None]
+    for server in servers:
+        os.kill(server._proc.pid, signal.SIGSTOP)
+    begun = time.monotonic()
+    assert target.call("runner_stop", handle=started["handle"], timeout=0.2)["returncode"] == -signal.SIGKILL
+    again = start(target, ["forkprobe.pre"], "hung")
+    try:
+        assert again["forked"] is False
+        assert time.monotonic() - begun < 3.0
+        assert all(server._proc.returncode == -signal.SIGKILL for server in servers)
     finally:
         target.call("runner_stop", handle=again["handle"])

@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__":  # the server: its own folder is no place to import from; -m would put cwd first
+# the server: its own folder is no place to import from; -m puts cwd first, unless -I, -P or PYTHONSAFEPATH (then
+# neither is there)
+if __name__ == "__main__" and not (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
     sys.path[0] = os.getcwd()
 
 import json
@@ -49,7 +51,8 @@ class Forked:
         self.returncode: int | None = None
 
     def wait(self, timeout: float | None = None) -> int:
-        """The exit status (negative: the signal that killed it); subprocess.TimeoutExpired after `timeout` s."""
+        """The exit status (negative: the signal that killed it); subprocess.TimeoutExpired after `timeout` s.
+        Without a timeout (a wait after a kill), a server silent for READY_TIMEOUT s is taken for hung."""
         import subprocess
         import time
 
@@ -61,7 +64,9 @@ class Forked:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
-            if not self.server.receive(left):
+            if not self.server.receive(READY_TIMEOUT if left is None else left):
+                if left is None:
+                    self.server.dead = True
                 continue
             if self.server.dead:  # nobody left to tell its status: make sure it is gone
                 with _suppress_lookup():
@@ -82,15 +87,18 @@ class ForkServer:
         self.dead = False
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [*prefix, os.path.abspath(__file__), str(theirs.fileno()), json.dumps(preload), module]
-        try:
+        try:  # stdin and stdout pipes, as a runner's: a child keeps the sys.stdin and sys.stdout made for them
             self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd,
                 env=env, pass_fds=[theirs.fileno()], start_new_session=True,
             )  # fmt: skip
         except OSError as exc:
             raise ForkServerError(f"cannot start {prefix[0]}: {exc.strerror or exc}") from None
         finally:
             theirs.close()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            assert pipe is not None
+            pipe.close()  # the server reads nothing and has no one to write to
         try:
             ready = self._reply(READY_TIMEOUT)
             if "error" in ready:
@@ -124,6 +132,8 @@ class ForkServer:
 
     def receive(self, timeout: float | None) -> dict[str, Any] | None:
         """The server's next message within `timeout` s (an exit is also filed under `exited`); None on timeout."""
+        if self.dead:  # it exited, stopped answering or was closed: no more news of its runners
+            return {"error": "the fork server is gone"}
         if not select.select([self._sock], [], [], timeout)[0]:
             return None
         data = self._sock.recv(1 << 16)
@@ -139,9 +149,10 @@ class ForkServer:
         """Stop the server (its runners are stopped by their owner)."""
         import subprocess
 
+        hung_or_gone, self.dead = self.dead, True
         self._sock.close()
         try:
-            self._proc.wait(5.0)
+            self._proc.wait(0.0 if hung_or_gone else 5.0)
         except subprocess.TimeoutExpired:
             with _suppress_lookup():
                 os.killpg(self._proc.pid, signal.SIGKILL)
@@ -195,21 +206,25 @@ def serve(sock: socket.socket, preload: list[str]) -> list[str]:
         data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
         if not data:
             raise SystemExit(0)
+        in_session_r, in_session_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for fd in (wake_r, wake_w):
+            for fd in (wake_r, wake_w, in_session_r):
                 os.close(fd)
             sock.close()
             os.setsid()
+            os.close(in_session_w)  # now a kill of its session reaches it
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
                 os.close(fd)
             args: list[str] = json.loads(data)
             return args
-        for fd in fds:
+        for fd in (*fds, in_session_w):
             os.close(fd)
+        os.read(in_session_r, 1)  # end of file once the child has its session (or is gone): then its pid is killable
+        os.close(in_session_r)
         sock.send(json.dumps({"pid": pid}).encode())
 
 

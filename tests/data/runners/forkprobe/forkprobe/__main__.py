@@ -3,6 +3,7 @@
 import atexit
 import json
 import os
+import signal
 import sys
 import time
 
@@ -18,8 +19,12 @@ def main() -> int:
         if word == "info":
             reply = {
                 "pid": os.getpid(), "sid": os.getsid(0), "argv": sys.argv, "cwd": os.getcwd(), "path0": sys.path[0],
-                "name": __name__, "no_site": sys.flags.no_site, "env": os.environ.get("FORKPROBE"),
+                "path": sys.path, "name": __name__, "no_site": sys.flags.no_site, "env": os.environ.get("FORKPROBE"),
                 "imported_in": pre.IMPORTED_IN, "starts": pre.STARTS,
+                "stdio_seekable": [f.seekable() for f in (sys.stdin, sys.stdout, sys.stderr)],
+                "fds": sorted(os.listdir("/proc/self/fd")), "wakeup_fd": signal.set_wakeup_fd(-1),
+                "handlers": {s.name: str(signal.getsignal(s)) for s in signal.Signals},
+                "blocked": sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])),
             }
             print(json.dumps(reply), flush=True)
         elif word == "exit":

@@ -235,7 +235,7 @@ def cached_or_skip(series: str) -> kernels.CachedKernel:
 @pytest.mark.parametrize(
     ("series", "expected"),
     [
-        ("5.10", ["virtio_ring", "virtio", "virtio_pci", "fuse", "virtiofs"]),
+        ("5.10", ["virtio_ring", "virtio", "virtio_pci", "virtio_console", "fuse", "virtiofs"]),
         (
             "6.1",
             [
@@ -244,6 +244,7 @@ def cached_or_skip(series: str) -> kernels.CachedKernel:
                 "virtio_pci_modern_dev",
                 "virtio_pci_legacy_dev",
                 "virtio_pci",
+                "virtio_console",
                 "fuse",
                 "virtiofs",
             ],
@@ -267,7 +268,7 @@ def test_modules_follow_depends_and_skip_builtins(series: str, expected: list[st
 def test_initramfs_is_cached_per_agent_and_stale_ones_are_pruned(cache: Path) -> None:
     root = fake_kernel(cache, "6.12", "6.12.1-1", "6.12.1+deb13-cloud-amd64")
     kernel = kernels.cached_kernel("6.12")
-    builtin = "kernel/drivers/virtio/virtio_pci.ko\nkernel/fs/fuse/virtiofs.ko\n"
+    builtin = "kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/char/virtio_console.ko\nkernel/fs/fuse/virtiofs.ko\n"
     (kernel.modules_dir / "modules.builtin").write_text(builtin)
     assert kernel.modules_dir.is_relative_to(root)
     first = initramfs.build(kernel, ["/usr/bin/python3", "agent.py"], cache)

@@ -89,8 +89,9 @@ def test_virtiofs_on_little_endian_boards_9p_on_big_endian() -> None:
     assert "vhost-user-fs-pci,chardev=vfs,tag=TAG" in _argv(arm64) and "memory-backend=mem" in _argv(arm64)
     assert "virtio-9p-ccw,fsdev=vfs,mount_tag=TAG" in _argv(s390x) and "SOCKET" not in " ".join(_argv(s390x))
     assert s390x.arch.share_mount.startswith("-t 9p ") and "9p" in s390x.arch.modules
-    for machine in (arm64, s390x):  # one UART or an SCLP console: the agent talks over a virtio console
-        assert machine.arch.agent_device == "/dev/hvc0" and "virtconsole,chardev=agent" in _argv(machine)
+    for machine in (x86, arm64, s390x):  # the agent talks over a virtio console, never an emulated UART
+        assert "virtconsole,chardev=agent" in _argv(machine) and "chardev:agent" not in _argv(machine)
+        assert "virtio_console" in machine.arch.modules
 
 
 def test_bpf_syscall_number_per_machine() -> None:

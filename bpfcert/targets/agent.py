@@ -1,6 +1,6 @@
-"""The guest agent: JSON lines over a serial port, running bpfcert.targets.ops on the guest kernel.
+"""The guest agent: JSON lines over a virtio console, running bpfcert.targets.ops on the guest kernel.
 
-Started by the initramfs as `python3 -I -S agent.py --path REPO ... --device /dev/ttyS1`. Stdlib only at
+Started by the initramfs as `python3 -I -S agent.py --path REPO ... --device /dev/hvc0`. Stdlib only at
 import; bpfcert.targets.ops is imported on the first op that needs it. Requests are `{"id", "op", "args"}` (a
 long one as `{"id", "op", "request_file"}`, a file holding the request that the host wrote where the guest reads);
 responses `{"id", "ok": true, "result"}` or `{"id", "ok": false, "error": {"type", "message"}}`; the first
@@ -138,7 +138,7 @@ def main(argv: list[str]) -> None:
     import termios
     import tty
 
-    device, faults = "/dev/ttyS1", False
+    device, faults = "/dev/hvc0", False
     args = iter(argv)
     for arg in args:
         if arg == "--path":

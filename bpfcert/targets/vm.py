@@ -29,14 +29,14 @@ from bpfcert.targets.debian import cache_dir
 from bpfcert.targets.info import TargetInfo
 from bpfcert.targets.kernel_log import diagnose, splat_lines
 from bpfcert.targets.kernels import CachedKernel, cached_kernel, uncompressed_kernel
-from bpfcert.targets.machines import Machine
+from bpfcert.targets.machines import AGENT_DEVICE, Machine
 
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 GUEST_MEMORY_MB = 256
 # A KVM guest not ready by then is slower than a TCG one (~3 s here) and KVM is treated as not working.
 KVM_PROBE_TIMEOUT = 5.0
-# A request longer than this goes to the guest as a file: the emulated serial port carries ~7 KB/s into a TCG
-# guest (an ISA batch of 580 cases, 54 KB, took 6 s), virtio-fs a batch in milliseconds.
+# A request longer than this goes to the guest as a file: the virtio console carries ~400 KB/s into a TCG guest
+# (an ISA batch of 580 cases, 54 KB, ~0.14 s), virtio-fs a batch in milliseconds.
 INLINE_REQUEST_BYTES = 4096
 
 # Run beside each VM: reads the process groups of QEMU and virtiofsd, one a line, and when its input ends
@@ -97,8 +97,8 @@ def guest_python(machine: Machine) -> str:
     return os.path.realpath(sys.executable)
 
 
-def agent_argv(python: str, faults: bool, device: str = "/dev/ttyS1") -> list[str]:
-    """How the initramfs runs the agent on the agent channel's `device`: `python` (guest_python), isolated, this
+def agent_argv(python: str, faults: bool) -> list[str]:
+    """How the initramfs runs the agent on the agent channel (AGENT_DEVICE): `python` (guest_python), isolated, this
     bpfcert on its path.
 
     The guest sees the host's root read-only, so the directory this bpfcert was imported from -- the checkout's
@@ -113,7 +113,7 @@ def agent_argv(python: str, faults: bool, device: str = "/dev/ttyS1") -> list[st
         "--path",
         sysconfig.get_paths()["purelib"],
         "--device",
-        device,
+        AGENT_DEVICE,
     ]
     return [*argv, "--faults"] if faults else argv
 
@@ -173,7 +173,7 @@ class VmTarget:
         # QEMU): the vmlinux ELF for a PVH boot where there is one, and the initramfs.
         self.image = uncompressed_kernel(kernel) or kernel.vmlinuz
         self.python = guest_python(self.machine)
-        argv = agent_argv(self.python, faults, self.machine.arch.agent_device)
+        argv = agent_argv(self.python, faults)
         self.initrd = initramfs.build(kernel, argv, self.cache, guest_userland(self.machine))
         self.accel = ""
         self.boot_seconds = 0.0

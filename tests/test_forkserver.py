@@ -114,7 +114,11 @@ def test_preload_needs_a_python_module_argv(tmp_path: Path) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
     runner = {
-        "name": "bad", "description": "a runner", "argv": ["./run.sh"], "needs": [], "preload": ["json"],
+        "name": "bad",
+        "description": "a runner",
+        "argv": ["./run.sh"],
+        "needs": [],
+        "preload": ["json"],
         "claims": {"profiles": ["runtime-core"], "capabilities": []},
     }
     (folder / "runner.json").write_text(json.dumps(runner))
@@ -136,7 +140,7 @@ def test_a_runner_outlives_its_dead_fork_server_and_the_next_start_is_cold() -> 
     assert started["forked"] is True
     other = start(target, ["forkprobe.pre"])  # stopped after the next start has given up on (closed) its server
     assert other["forked"] is True
-    servers = [s for s in runner._servers.values() if s is not None and not s.dead]
+    servers = [s for k, s in runner._servers.items() if k[0][-1] == "forkprobe" and s is not None and not s.dead]
     for server in servers:
         os.killpg(server._proc.pid, signal.SIGKILL)
         server._proc.wait()
@@ -164,7 +168,9 @@ def test_a_runner_is_stopped_when_its_fork_server_hangs(monkeypatch: pytest.Monk
     target = HostTarget()
     started = start(target, ["forkprobe.pre"], "hung")
     assert started["forked"] is True
-    servers = [s for s in runner._servers.values() if s is not None and s._proc.poll() is None]
+    servers = [
+        s for k, s in runner._servers.items() if k[0][-1] == "forkprobe" and s is not None and s._proc.poll() is None
+    ]
     for server in servers:
         os.kill(server._proc.pid, signal.SIGSTOP)
     begun = time.monotonic()

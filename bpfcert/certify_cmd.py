@@ -212,10 +212,10 @@ def command(args: argparse.Namespace) -> int:
     package_profiles = check_input(args)
     key, expected_failures = None, None  # read before the run: a bad key or file stops it before it starts
     if args.sign:
-        from bpfcert.pack import read_regular_file
+        from bpfcert.pack import read_key_file
         from bpfcert.signing import load_private_key
 
-        key = read_regular_file(args.sign, 1 << 16)
+        key = read_key_file(args.sign)
         load_private_key(key)
     if args.expected_failures:
         from bpfcert.report import expected

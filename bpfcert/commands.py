@@ -45,17 +45,16 @@ def check(args: argparse.Namespace) -> int:
 
 
 def pack(args: argparse.Namespace) -> int:
-    from bpfcert.pack import default_name, derive_manifest, read_inputs, read_regular_file, write_package
+    from bpfcert.pack import default_name, derive_manifest, read_inputs, read_key_file, write_package
 
     inputs = read_inputs(args.objects)
     manifest = derive_manifest(
         inputs, args.name or default_name(args.objects[0]), args.pkg_version, args.license
     )
     if args.sign_key:
-        from bpfcert.package import MANIFEST_MAX_BYTES
         from bpfcert.signing import sign_manifest
 
-        manifest = sign_manifest(manifest, read_regular_file(args.sign_key, MANIFEST_MAX_BYTES))
+        manifest = sign_manifest(manifest, read_key_file(args.sign_key))
     path = write_package(Path(args.output), manifest, inputs, force=args.force)
     print(f"wrote {_shown(path)} ({len(manifest['programs'])} programs, {len(manifest['maps'])} maps)")
     from bpfcert.pack import floor_reasons

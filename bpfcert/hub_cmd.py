@@ -7,33 +7,25 @@ import json
 import sys
 from pathlib import Path
 
-KEY_LIMIT = 1 << 16  # bytes of a key file: a PEM key or a base64 public key is far smaller
-
-
-def _key(path: str) -> bytes:
-    """The signing key's file (a regular file only: a FIFO would block)."""
-    from bpfcert.pack import read_regular_file
-
-    return read_regular_file(path, KEY_LIMIT)
-
 
 def _trusted(values: list[str]) -> tuple[str, ...]:
     """--trusted-key values: base64 public keys, or files holding one (as `bpfcert pack` prints them)."""
-    from bpfcert.pack import read_regular_file
+    from bpfcert.pack import read_key_file
 
     keys = []
     for value in values:
         path = Path(value)
-        key = read_regular_file(path, KEY_LIMIT).decode("utf-8", "replace") if path.exists() else value
+        key = read_key_file(path).decode("utf-8", "replace") if path.exists() else value
         keys.append(key.strip())
     return tuple(keys)
 
 
 def push(args: argparse.Namespace) -> int:
     from bpfcert.hub import reference, transfer
+    from bpfcert.pack import read_key_file
 
     ref = reference.parse(args.ref)
-    digest = transfer.push(args.package, ref, args.format, _key(args.sign_key) if args.sign_key else None)
+    digest = transfer.push(args.package, ref, args.format, read_key_file(args.sign_key) if args.sign_key else None)
     print(f"pushed {ref.at(tag=ref.tag or reference.DEFAULT_TAG, digest=digest)}")
     return 0
 

@@ -38,6 +38,14 @@ class Input:
     data: bytes
 
 
+KEY_LIMIT = 1 << 16  # bytes of a key file: a PEM key or a base64 public key is far smaller
+
+
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """A signing or public key's file: a regular file (a FIFO would block) of at most KEY_LIMIT bytes."""
+    return read_regular_file(path, KEY_LIMIT)
+
+
 def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes. Anything else (a FIFO, a device, a directory) is
     refused without blocking on it or reading from it, a larger file without reading more than limit + 1 bytes."""

@@ -28,7 +28,7 @@ def _write(path: Path, text: str) -> None:
 def sign(args: argparse.Namespace) -> int:
     """Write REPORT.sig: the Ed25519 signature of the report's canonical JSON. A report without a certificate (one
     from `report merge` or `isa`) gets one first, issued today, certified mode as its run was, written back."""
-    from bpfcert.pack import read_regular_file
+    from bpfcert.pack import read_key_file
     from bpfcert.report import sign as signing
 
     doc = signing.read_json(args.report, "a report document")
@@ -36,7 +36,7 @@ def sign(args: argparse.Namespace) -> int:
     if certify:
         doc["certificate"] = signing.certificate(doc, certified_mode=doc.get("mode") == "certified",
                                                  issued=datetime.now(UTC).date())
-    sidecar = signing.sign(doc, read_regular_file(args.key, 1 << 16))  # a bad key stops before anything is written
+    sidecar = signing.sign(doc, read_key_file(args.key))  # a bad key stops before anything is written
     if certify:
         _write(Path(args.report), json.dumps(doc, indent=2) + "\n")
     path = Path(args.report + signing.SIDECAR_SUFFIX)

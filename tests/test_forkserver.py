@@ -182,3 +182,10 @@ def test_a_runner_is_stopped_when_its_fork_server_hangs(monkeypatch: pytest.Monk
         assert all(server._proc.returncode == -signal.SIGKILL for server in servers)
     finally:
         target.call("runner_stop", handle=again["handle"])
+
+
+def test_runner_start_refuses_preload_without_a_module_argv(target: Target) -> None:
+    """The op checks what it is sent, as the loader checks runner.json: preload needs PYTHON [OPTIONS] -m MODULE."""
+    for argv in ([target.python, "-S", "forkprobe"], [target.python, "-m"]):
+        with pytest.raises(TargetError, match="preload needs argv"):
+            target.call("runner_start", argv=argv, cwd=str(PROBE), preload=["forkprobe.pre"])

@@ -51,11 +51,11 @@ def test_agent_reports_op_errors_and_carries_on() -> None:
 
 
 def test_agent_reads_a_long_request_from_the_file_it_names(tmp_path: Any) -> None:
-    """The host writes a request too long for the serial port to a file the guest sees (vm.INLINE_REQUEST_BYTES);
+    """The host writes a request too long for the agent channel to a file the guest sees (vm.INLINE_REQUEST_BYTES);
     a file that cannot be read is a bad request, and the agent carries on."""
     from bpfcert.targets import vm
 
-    cases = [["95" + "00" * 7, "ab" * 64]] * 40  # `exit`, with memory: longer than a serial line should carry
+    cases = [["95" + "00" * 7, "ab" * 64]] * 40  # `exit`, with memory: longer than the channel should carry
     request = {"id": 1, "op": "isa_run", "args": {"cases": cases}}
     assert len(json.dumps(request)) > vm.INLINE_REQUEST_BYTES
     (tmp_path / "request-1.json").write_text(json.dumps(request))

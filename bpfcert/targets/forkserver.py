@@ -1,8 +1,8 @@
 """A fork server for Python runners: a runner whose runner.json names `preload` modules and starts as
 `{python} [options] -m MODULE ARGS` is started by forking a Python process that imported those modules once,
-instead of a new interpreter each time (multiprocessing's forkserver, for runner starts). Under TCG a new
-interpreter that imports a runtime costs ~0.6 s and a fork ~0.08 s; RT-CRS-001 restarts the runtime after each
-of its kills.
+instead of a new interpreter each time (multiprocessing's forkserver, for runner starts). In a 6.1 TCG guest a new
+interpreter that imports the reference runtime starts in ~0.5 s, a fork in ~0.05 s (bench/bench_runner_start.py);
+RT-CRS-001 restarts the runtime after each of its kills.
 
 Each start is still a new process in a session of its own, with the runner's stdin, stdout and stderr, cwd,
 environment and interpreter options, running MODULE as `__main__` as `-m` does; it exits through the interpreter's
@@ -17,6 +17,7 @@ this module is the server. Stdlib only: it runs inside the guest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -69,7 +70,7 @@ class Forked:
                     self.server.dead = True
                 continue
             if self.server.dead:  # nobody left to tell its status: make sure it is gone
-                with _suppress_lookup():
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.pid, signal.SIGKILL)
                 self.returncode = -signal.SIGKILL
         return self.returncode
@@ -154,7 +155,7 @@ class ForkServer:
         try:
             self._proc.wait(0.0 if hung_or_gone else 5.0)
         except subprocess.TimeoutExpired:
-            with _suppress_lookup():
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()
 
@@ -169,12 +170,6 @@ class ForkServer:
                 raise ForkServerError(message["error"])
             if "exited" not in message:
                 return message
-
-
-def _suppress_lookup() -> Any:
-    import contextlib
-
-    return contextlib.suppress(ProcessLookupError)
 
 
 # --- the server ---------------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def runner_start(
 
     if not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
+    if preload and ("-m" not in argv[1:-1] or not all(isinstance(m, str) for m in preload)):
+        raise ValueError("preload needs argv PYTHON [OPTIONS] -m MODULE [ARGS] and module names")
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the runner; closed in _finish
     full_env = None if env is None else {**os.environ, **env}
     proc: subprocess.Popen[bytes] | Forked | None = _forked(argv, cwd, full_env, preload, stderr) if preload else None
@@ -82,8 +84,6 @@ def _forked(
     """`argv` forked from its fork server (started on first use), or None if that server cannot start."""
     from bpfcert.targets.forkserver import ForkServer, ForkServerError
 
-    if "-m" not in argv[1:-1] or not all(isinstance(m, str) for m in preload):
-        raise ValueError("preload needs argv PYTHON [OPTIONS] -m MODULE [ARGS] and module names")
     at = argv.index("-m", 1)
     key = (tuple(argv[: at + 2]), cwd, tuple(sorted((env or {}).items())), tuple(preload))
     if key not in _servers:

@@ -8,10 +8,12 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from typing import Any
 
 import pytest
 
+from bpfcert import insn
 from bpfcert.targets import bpf, probes
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="feature probes load programs: they need root")
@@ -152,9 +154,18 @@ def test_extended_atomics_follow_the_kernel_version_and_a_refusal_is_unsupported
     expected = "available" if (major, minor) >= features.EXTENDED_ATOMICS else "unsupported"
     assert probes.Prober().probe_extended_atomics().status == expected
     prober = probes.Prober()  # a kernel whose verifier refuses the fetch-and-add (before 5.12)
-    monkeypatch.setattr(bpf, "try_prog_load", lambda *a, **k: (-1, 22))
+    loaded: list[bytes] = []
+
+    def refuse(prog_type: int, program: bytes, **kwargs: Any) -> tuple[int, int]:
+        loaded.append(program)
+        return -1, 22
+
+    monkeypatch.setattr(bpf, "try_prog_load", refuse)
     monkeypatch.setattr(prober.log, "text", lambda: "0: (db) r0 = atomic64_fetch_add((u64 *)(r10 -8), r0)\ninvalid")
     assert prober.probe_extended_atomics().status == "unsupported"
+    # what it loads is an atomic the v1 ISA lacks (BPF_FETCH), not the plain add every kernel takes
+    atomics = [i for i in insn.decode(loaded[0], sys.byteorder) if i.cls == "STX" and i.mode == "ATOMIC"]
+    assert atomics and all(i.imm & insn.ATOMIC_FETCH for i in atomics)
 
 
 def test_system_facts_match_procfs() -> None:

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bpfcert.kernel_state import ids as kernel_ids
 from bpfcert.kernel_state import wait_vanished
 from bpfcert.results import Result, Status
 from bpfcert.runners.protocol import Failure, Options, PackageState
@@ -154,7 +155,7 @@ class RuntimeModel:
         """The installed packages' reported objects missing from the snapshot `state`, pins under the pin root
         that differ from the reported ones, and `list` against the model."""
         found: list[str] = []
-        present = {kind: {r["id"] for r in state[kind]} for kind in ("programs", "maps", "links")}
+        present = kernel_ids(state)
         for name, installed in sorted(self.installed.items()):
             for kind, ids in _ids(installed.state).items():
                 missing = ids - present[kind] if kind != "links" or "links" not in state["unsupported"] else set()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
 from bpfcert import spec
 from bpfcert.errors import ManifestError, PackageError
-from bpfcert.results import Result, Status
+from bpfcert.results import Result, Status, package_name
 
 if TYPE_CHECKING:
     import tarfile
@@ -79,18 +79,12 @@ class Package:
 
 
 def package_subject(pkg: Package) -> str:
-    """The package as result rows name it: NAME@VERSION (NAME alone without a version, the base name of what the
-    user named without a name), with "+bpfeb" when its manifest lists a big-endian artifact, so that the two builds
-    of one package are rows of their own."""
-    manifest = pkg.manifest if isinstance(pkg.manifest, dict) else {}
-    name, version = manifest.get("name"), manifest.get("version")
-    if isinstance(name, str) and name:
-        subject = f"{name}@{version}" if isinstance(version, str) and version else name
-    else:
-        subject = pkg.source.name or str(pkg.source)
-    artifacts = manifest.get("artifacts")
+    """The package as result rows name it: NAME@VERSION as its report's title names it (results.package_name: NAME
+    alone without a version, the base name of what the user named without a name), with "+bpfeb" when its manifest
+    lists a big-endian artifact, so that the two builds of one package are rows of their own."""
+    artifacts = pkg.manifest.get("artifacts") if isinstance(pkg.manifest, dict) else None
     big = isinstance(artifacts, list) and any(isinstance(a, dict) and a.get("arch") == "bpfeb" for a in artifacts)
-    return subject + ("+bpfeb" if big else "")
+    return package_name(pkg.manifest, str(pkg.source), "@") + ("+bpfeb" if big else "")
 
 
 def _problem(req_id: str, message: str, **evidence: Any) -> Result:

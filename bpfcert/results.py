@@ -104,6 +104,16 @@ REQ_ID = re.compile(r"[A-Z]+(-[A-Z]+)*-[0-9]{3}")  # as spec/report.schema.json 
 LEVELS = ("MUST", "SHOULD", "MAY")
 
 
+def package_name(manifest: Any, source: str, sep: str = " ") -> str:
+    """A package's name: NAME`sep`VERSION from its manifest (NAME alone without a version), else the base name of
+    its `source`, a name stable across machines. Report.title's, and (with "@") bpfcert.package.package_subject's."""
+    m = manifest if isinstance(manifest, dict) else {}
+    name, version = m.get("name"), m.get("version")
+    if isinstance(name, str) and name:
+        return f"{name}{sep}{version}" if isinstance(version, str) and version else name
+    return Path(source).name or source
+
+
 def verdict(results: Iterable[Result]) -> str:
     """ "conformant" unless a MUST requirement failed, errored or was not run, or anything passed that was expected
     to fail (XPASS, at any level); SHOULD failures are warnings, expected failures (XFAIL) are neither."""
@@ -182,11 +192,7 @@ class Report:
     @property
     def title(self) -> str:
         """The package's name and version, or the base name of its source: a name stable across machines."""
-        m = self.manifest if isinstance(self.manifest, dict) else {}
-        name, version = m.get("name"), m.get("version")
-        if isinstance(name, str) and name:
-            return f"{name} {version}" if isinstance(version, str) and version else name
-        return Path(self.source).name or self.source
+        return package_name(self.manifest, self.source)
 
 
 class _StreamReader:

@@ -388,13 +388,16 @@ def _refused(store: Store | None, digest: str | None, failure: RunnerFailure) ->
 
 
 def _verify(pkg: Any, store: Store, digest: str | None) -> None:
-    digest = digest or content_digest(pkg.root)
-    if not store.verified(digest):
+    """The signature and static checks, skipped for package directory content (`digest`) that passed before; the
+    verdict is remembered only for such content. An archive or a manifest named by path is checked each time: the
+    directory around a named manifest may hold other manifests, so its content is not what was judged."""
+    if digest is None or not store.verified(digest):
         try:
             _check(pkg)
         except RunnerFailure as exc:
             raise _refused(store, digest, exc) from None
-        store.remember_verified(digest)
+        if digest is not None:
+            store.remember_verified(digest)
     _require(pkg.manifest, store)
 
 

@@ -409,6 +409,27 @@ def test_refused_content_is_refused_again_without_the_reader(host: Host, tmp_pat
     assert returncode != 0 and "bpfcert.package was imported" in err, err
 
 
+def test_a_manifest_named_by_path_does_not_speak_for_the_directory_around_it(host: Host, tmp_path: Path) -> None:
+    """The verdict on a manifest named by path is not remembered for its directory, which may hold other manifests:
+    a directory whose stray bad.json was refused still installs through its own bpfpkg.json, and one whose
+    bpfpkg.json is bad is refused although a valid manifest beside it passed with the same content."""
+    pkg = _copy(V1, tmp_path / "pkg")
+    manifest = json.loads((pkg / "bpfpkg.json").read_text())
+    bad = {**manifest, "artifacts": [{**manifest["artifacts"][0], "sha256": "0" * 64}, *manifest["artifacts"][1:]]}
+    (pkg / "bad.json").write_text(json.dumps(bad))
+    returncode, err = host.cli("install", str(pkg / "bad.json"), "--interface", "lo", check=False)
+    assert returncode == 1 and "invalid-package" in err and "PKG-ART" in err, err
+    assert host.cli("install", str(pkg), "--interface", "lo")["package"]["version"] == "1.0.0"
+    host.cli("uninstall", "xdp-counter")
+    (pkg / "bad.json").unlink()
+    (pkg / "good.json").write_text(json.dumps(manifest))
+    (pkg / "bpfpkg.json").write_text(json.dumps(bad))
+    assert host.cli("install", str(pkg / "good.json"), "--interface", "lo")["package"]["version"] == "1.0.0"
+    host.cli("uninstall", "xdp-counter")
+    returncode, err = host.cli("install", str(pkg), "--interface", "lo", check=False)
+    assert returncode == 1 and "invalid-package" in err and "PKG-ART" in err, err
+
+
 def test_a_restarted_runtime_installs_known_content_without_the_reader_or_the_probes(
     host: Host, tmp_path: Path
 ) -> None:

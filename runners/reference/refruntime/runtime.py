@@ -337,7 +337,7 @@ def _opened(package: str, store: Store | None) -> Iterator[tuple[dict[str, Any],
     try:
         pkg = open_package(package)
     except BpfcertError as exc:
-        raise _refused(store, digest, RunnerFailure("invalid-package", str(exc))) from None
+        raise RunnerFailure("invalid-package", str(exc)) from None  # for a directory, a race: not the content's
     with pkg:
         manifest = pkg.manifest
         if store is not None:
@@ -379,22 +379,19 @@ def _known(directory: Path | None, digest: str | None, store: Store | None) -> t
     return (manifest, directory) if isinstance(manifest, dict) else None
 
 
-def _refused(store: Store | None, digest: str | None, failure: RunnerFailure) -> RunnerFailure:
-    """`failure`, remembered for the content `digest` when it says the content is invalid (not a signature
-    that may be trusted later, nor a kernel that may change)."""
-    if store is not None and digest is not None and failure.code == "invalid-package":
-        store.remember_refused(digest, failure.code, str(failure))
-    return failure
-
-
 def _verify(pkg: Any, store: Store, digest: str | None) -> None:
-    digest = digest or content_digest(pkg.root)
-    if not store.verified(digest):
+    """The signature and static checks, skipped for package directory content (`digest`) that passed before; the
+    verdict is remembered only for such content. An archive or a manifest named by path is checked each time: the
+    directory around a named manifest may hold other manifests, so its content is not what was judged."""
+    if digest is None or not store.verified(digest):
         try:
             _check(pkg)
-        except RunnerFailure as exc:
-            raise _refused(store, digest, exc) from None
-        store.remember_verified(digest)
+        except RunnerFailure as exc:  # remembered when the content is invalid, not a signature trusted later
+            if digest is not None and exc.code == "invalid-package":
+                store.remember_refused(digest, exc.code, str(exc))
+            raise
+        if digest is not None:
+            store.remember_verified(digest)
     _require(pkg.manifest, store)
 
 
